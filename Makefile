@@ -1,0 +1,38 @@
+# Standardiste: `make run` (receptionist on a local Asterisk) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export STANDARDISTE_CACHE ?= /var/cache/standardiste
+
+.PHONY: run test check lint typecheck asterisk deps venv clean
+
+run: deps venv asterisk
+	$(BIN)/standardiste dev --run-dir .run
+
+test: deps venv asterisk
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: lint typecheck test
+
+lint: venv
+	$(BIN)/ruff check agent tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+asterisk:
+	bash scripts/install-asterisk.sh
+
+deps:
+	bash scripts/install-system-deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Standardiste: on-premise AI phone receptionist."""

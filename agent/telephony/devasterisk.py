@@ -1,0 +1,277 @@
+"""A private Asterisk for `make run` and the tests: the integrator's files from asterisk-conf/,
+rendered into one run dir with its own loopback ports, so several can run side by side.
+
+The integrator's files are copied as they are except for a few named values (ports, directories),
+which must exist in them: if a file changes shape, rendering fails instead of drifting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+CONF_SRC: Final = REPO_ROOT / "asterisk-conf"
+DEFAULT_CACHE: Final = Path(os.environ.get("STANDARDISTE_CACHE", "/var/cache/standardiste"))
+START_TIMEOUT_S: Final = 60.0
+STOP_TIMEOUT_S: Final = 15.0
+ARI_USER: Final = "standardiste"
+SOFTPHONE_USER: Final = "softphone"
+
+REQUIRED_MODULES: Final = (
+    "res_pjsip.so", "chan_pjsip.so", "res_pjsip_outbound_registration.so", "res_pjsip_messaging.so",
+    "res_pjsip_nat.so", "res_pjsip_authenticator_digest.so", "res_ari.so", "res_ari_events.so",
+    "res_ari_channels.so", "res_ari_bridges.so", "res_ari_playbacks.so", "res_ari_recordings.so",
+    "res_ari_endpoints.so", "res_stasis.so", "res_stasis_broadcast.so", "res_stasis_snoop.so",
+    "res_stasis_recording.so", "res_stasis_playback.so", "chan_rtp.so", "bridge_softmix.so",
+    "bridge_simple.so", "app_dial.so", "app_record.so", "app_playback.so", "app_stasis.so",
+    "codec_ulaw.so", "codec_alaw.so", "format_wav.so", "format_sln.so", "res_http_websocket.so",
+)
+"""Modules Standardiste needs at run time; `DevAsterisk.missing_modules()` checks them."""
+
+
+class AsteriskSetupError(RuntimeError):
+    stage = "asterisk"
+
+
+@dataclass(frozen=True)
+class AsteriskInstall:
+    bin: Path
+    moddir: Path
+    datadir: Path
+    version: str
+
+    @classmethod
+    def find(cls, cache: Path = DEFAULT_CACHE) -> AsteriskInstall:
+        """From ASTERISK_* variables, else the env file `make asterisk` writes."""
+        values = {k: v for k, v in os.environ.items() if k.startswith("ASTERISK_")}
+        env_file = cache / "asterisk.env"
+        if "ASTERISK_BIN" not in values and env_file.exists():
+            for line in env_file.read_text().splitlines():
+                key, _, value = line.partition("=")
+                values.setdefault(key.strip(), value.strip())
+        try:
+            return cls(Path(values["ASTERISK_BIN"]), Path(values["ASTERISK_MODDIR"]),
+                       Path(values["ASTERISK_DATADIR"]), values.get("ASTERISK_VERSION", "?"))
+        except KeyError:
+            raise AsteriskSetupError(f"no Asterisk found: run `make asterisk` (looked in {env_file} "
+                                     "and ASTERISK_BIN/ASTERISK_MODDIR/ASTERISK_DATADIR)") from None
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int
+    sip: int
+    rtp_start: int
+    rtp_end: int
+
+    @classmethod
+    def free(cls, http: int = 0, sip: int = 0) -> Ports:
+        """Free loopback ports; a random RTP block so side-by-side instances do not collide."""
+        http = http or _free_port(socket.SOCK_STREAM)
+        sip = sip or _free_port(socket.SOCK_DGRAM)
+        for _ in range(50):
+            start = 20000 + 2 * secrets.randbelow(10000)
+            if all(_udp_free(p) for p in range(start, start + 40, 2)):
+                return cls(http, sip, start, start + 399)
+        raise AsteriskSetupError("no free RTP port block found on loopback")
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def override(text: str, section: str, key: str, value: str, file: str) -> str:
+    """Replace `key = ...` inside `[section]`; fail if that line is not there."""
+    out, current, done = [], None, False
+    for line in text.splitlines(keepends=True):
+        head = re.match(r"\s*\[([^\]]+)\]", line)
+        if head:
+            current = head.group(1).strip()
+        elif current == section and re.match(rf"\s*{re.escape(key)}\s*=>?", line):
+            line = f"{key} = {value}\n"
+            done = True
+        out.append(line)
+    if not done:
+        raise AsteriskSetupError(f"asterisk-conf/{file}: no `{key}` in [{section}] to set for the dev profile")
+    return "".join(out)
+
+
+class DevAsterisk:
+    """One private Asterisk process with its run dir, ARI credentials and a softphone account."""
+
+    def __init__(self, run_dir: Path | None = None, ports: Ports | None = None,
+                 install: AsteriskInstall | None = None) -> None:
+        self.install = install or AsteriskInstall.find()
+        # Short path: the control socket lives in it and unix socket paths are limited to 107 bytes.
+        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="sd-ast-"))
+        self.ports = ports or Ports.free()
+        self.etc = self.run_dir / "etc"
+        self.prompts = self.run_dir / "prompts"
+        self.messages = self.run_dir / "messages"
+        self.log_file = self.run_dir / "log" / "messages.log"
+        self.ari_password = secrets.token_urlsafe(18)
+        self.softphone_password = secrets.token_urlsafe(12)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    @property
+    def sip_uri(self) -> str:
+        return f"sip:100@127.0.0.1:{self.ports.sip}"
+
+    # --- configuration -----------------------------------------------------------------------
+    def render(self) -> None:
+        for sub in ("etc", "log", "run", "lib", "spool", "cache", "agi-bin", "prompts", "messages"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        p = self.ports
+        overrides = {
+            "http.conf": [("general", "bindport", str(p.http))],
+            "pjsip.conf": [("transport-udp", "bind", f"127.0.0.1:{p.sip}")],
+            "rtp.conf": [("general", "rtpstart", str(p.rtp_start)), ("general", "rtpend", str(p.rtp_end))],
+            "extensions.conf": [("globals", "STANDARDISTE_PROMPTS", str(self.prompts)),
+                                ("globals", "STANDARDISTE_MESSAGES", str(self.messages))],
+            "ari.conf": [],
+        }
+        for name, changes in overrides.items():
+            text = (CONF_SRC / name).read_text()
+            for section, key, value in changes:
+                text = override(text, section, key, value, name)
+            extra = CONF_SRC / "dev" / f"{name}.append"
+            if extra.exists():
+                text += self._fill(extra.read_text())
+            (self.etc / name).write_text(text)
+        for name in ("asterisk.conf", "modules.conf", "logger.conf"):
+            (self.etc / name).write_text(self._fill((CONF_SRC / "dev" / name).read_text()))
+        (self.etc / "ari_users.conf").write_text(ari_user_section(ARI_USER, self.ari_password))
+        secret = self.run_dir / "ari-password"
+        secret.write_text(self.ari_password + "\n")
+        secret.chmod(0o600)
+
+    def _fill(self, text: str) -> str:
+        values = {
+            "run_dir": str(self.run_dir), "moddir": str(self.install.moddir),
+            "datadir": str(self.install.datadir), "sbindir": str(self.install.bin.parent),
+            "softphone_password": self.softphone_password,
+        }
+        return re.sub(r"@@(\w+)@@", lambda m: values[m.group(1)], text)
+
+    def controller_config(self, path: Path, **call: object) -> Path:
+        """A controller config pointing at this Asterisk (YAML written by hand: no dependency)."""
+        lines = [
+            "ari:", f"  url: {self.ari_url}", f"  username: {ARI_USER}",
+            f"  password_file: {self.run_dir / 'ari-password'}",
+            "paths:", f"  prompts: {self.prompts}",
+        ]
+        if call:
+            lines.append("call:")
+            lines += [f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {v}" for k, v in call.items()]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    # --- process ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if not (self.etc / "asterisk.conf").exists():
+            self.render()
+        out = open(self.run_dir / "log" / "stdout.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(self.install.bin), "-C", str(self.etc / "asterisk.conf"), "-f", "-n"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        last = "not started"
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AsteriskSetupError(f"Asterisk exited with {self.proc.returncode} at start-up:\n"
+                                         + self.log_tail())
+            try:
+                r = httpx.get(f"{self.ari_url}/ari/asterisk/info", auth=(ARI_USER, self.ari_password),
+                              timeout=2.0)
+                if r.status_code == 200:
+                    self.cli("core waitfullybooted")
+                    return
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            time.sleep(0.2)
+        raise AsteriskSetupError(f"ARI not ready after {timeout:.0f} s ({last}):\n" + self.log_tail())
+
+    def cli(self, command: str, timeout: float = 20.0) -> str:
+        out = subprocess.run([str(self.install.bin), "-C", str(self.etc / "asterisk.conf"), "-rx", command],
+                             capture_output=True, timeout=timeout, text=True)
+        return out.stdout
+
+    def missing_modules(self) -> list[str]:
+        text = self.cli("module show like .so")
+        running = {line.split()[0] for line in text.splitlines() if " Running" in line}
+        return [m for m in REQUIRED_MODULES if m not in running]
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.cli("core stop now", timeout=5.0)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 80) -> str:
+        parts = []
+        for f in (self.log_file, self.run_dir / "log" / "stdout.log"):
+            if f.exists():
+                parts.append(f"--- {f} ---\n" + "\n".join(f.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(parts) or "(no Asterisk log yet)"
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def crypt_sha512(password: str) -> str:
+    """A `$6$` crypt hash for ari.conf's password_format=crypt (openssl, no deprecated `crypt`)."""
+    out = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+def ari_user_section(username: str, password: str) -> str:
+    return (f"[{username}]\ntype = user\nread_only = no\npassword_format = crypt\n"
+            f"password = {crypt_sha512(password)}\ndeny = 0.0.0.0/0\npermit = 127.0.0.1/32\n")

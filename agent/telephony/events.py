@@ -1,0 +1,111 @@
+"""Typed ARI events: the few the controller acts on, and a generic one for the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+    state: str
+    """Asterisk channel state: Down, Ring, Ringing, Up, ..."""
+    caller_number: str
+    dialplan_app: str
+    """Application the channel is in (e.g. "Stasis"), empty if none."""
+    dialplan_app_data: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Channel:
+        caller = data.get("caller") or {}
+        dialplan = data.get("dialplan") or {}
+        return cls(
+            id=str(data.get("id", "")),
+            name=str(data.get("name", "")),
+            state=str(data.get("state", "")),
+            caller_number=str(caller.get("number", "")),
+            dialplan_app=str(dialplan.get("app_name", "")),
+            dialplan_app_data=str(dialplan.get("app_data", "")),
+        )
+
+    def in_app(self, app: str) -> bool:
+        """True when the channel sits in Stasis for `app` (not yet left for the dialplan)."""
+        if self.dialplan_app != "Stasis":
+            return False
+        return self.dialplan_app_data.split(",", 1)[0] == app
+
+
+@dataclass(frozen=True)
+class Event:
+    """Any ARI event; `data` is the raw JSON."""
+
+    type: str
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def channel_ids(self) -> tuple[str, ...]:
+        """Channels this event is about (used to route it to the call that owns them)."""
+        ids = []
+        for key in ("channel", "peer", "replace_channel"):
+            chan = self.data.get(key)
+            if isinstance(chan, dict) and chan.get("id"):
+                ids.append(str(chan["id"]))
+        return tuple(ids)
+
+
+@dataclass(frozen=True)
+class StasisStart(Event):
+    channel: Channel = field(default=None)  # type: ignore[assignment]
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StasisEnd(Event):
+    channel: Channel = field(default=None)  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class ChannelGone(Event):
+    """ChannelDestroyed or ChannelHangupRequest: the caller is gone or going."""
+
+    channel: Channel = field(default=None)  # type: ignore[assignment]
+    cause: int = 0
+
+
+@dataclass(frozen=True)
+class PlaybackEvent(Event):
+    """PlaybackStarted / PlaybackContinuing / PlaybackFinished."""
+
+    playback_id: str = ""
+    state: str = ""
+    target_uri: str = ""
+
+    @property
+    def channel_ids(self) -> tuple[str, ...]:
+        if self.target_uri.startswith("channel:"):
+            return (self.target_uri.removeprefix("channel:"),)
+        return ()
+
+
+@dataclass(frozen=True)
+class Connected(Event):
+    """Synthetic: the events websocket is (re)connected; anything may have happened meanwhile."""
+
+
+def parse_event(data: dict[str, Any]) -> Event:
+    kind = str(data.get("type", ""))
+    chan = data.get("channel")
+    channel = Channel.from_json(chan) if isinstance(chan, dict) else None
+    if kind == "StasisStart" and channel:
+        return StasisStart(kind, data, channel=channel, args=tuple(str(a) for a in data.get("args", [])))
+    if kind == "StasisEnd" and channel:
+        return StasisEnd(kind, data, channel=channel)
+    if kind in ("ChannelDestroyed", "ChannelHangupRequest") and channel:
+        return ChannelGone(kind, data, channel=channel, cause=int(data.get("cause", 0) or 0))
+    if kind.startswith("Playback") and isinstance(data.get("playback"), dict):
+        pb = data["playback"]
+        return PlaybackEvent(kind, data, playback_id=str(pb.get("id", "")),
+                             state=str(pb.get("state", "")), target_uri=str(pb.get("target_uri", "")))
+    return Event(kind, data)

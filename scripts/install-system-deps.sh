@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages Standardiste needs at run and test time (not Asterisk: see install-asterisk.sh).
+set -euo pipefail
+pkgs=(
+  espeak-ng      # fixed prompts and the fallback voice
+  openssl        # crypt hash of the ARI password
+  python3-venv
+)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+echo "install-system-deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-system-deps: need root to apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,124 @@
+"""Shared fixtures: a private Asterisk per test, the controller as a real process, SIP phones."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.telephony.devasterisk import SOFTPHONE_USER, DevAsterisk
+
+REPO = Path(__file__).resolve().parents[1]
+CONTROLLER_READY_S = 30.0
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    return any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed
+               for w in ("setup", "call"))
+
+
+@pytest.fixture
+def asterisk(request: pytest.FixtureRequest) -> Iterator[DevAsterisk]:
+    """A private Asterisk from the dev profile on free loopback ports; its log is printed on failure."""
+    ast = DevAsterisk()
+    try:
+        ast.start()
+        yield ast
+    finally:
+        if _failed(request):
+            sys.stderr.write("\n==== Asterisk log ====\n" + ast.log_tail(120) + "\n")
+        ast.cleanup()
+
+
+class ControllerProcess:
+    """`standardiste run --config FILE` as a real process, with its log captured."""
+
+    def __init__(self, config: Path, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_ready: bool = True) -> ControllerProcess:
+        before = self.ready_count()
+        out = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(REPO / ".venv/bin/standardiste"), "run", "--config", str(self.config)],
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        out.close()
+        if wait_ready:
+            self.wait_ready(before + 1)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def ready_count(self) -> int:
+        return len(re.findall(r"ARI events connected", self.log()))
+
+    def wait_ready(self, count: int, timeout: float = CONTROLLER_READY_S) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.ready_count() >= count:
+                time.sleep(0.3)  # the re-sync after connecting
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"controller exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"controller not connected after {timeout} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
+
+
+@pytest.fixture
+def controller_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    made: list[ControllerProcess] = []
+
+    def make(ast: DevAsterisk, **call: object) -> ControllerProcess:
+        config = ast.controller_config(tmp_path / f"standardiste-{len(made)}.yaml", **call)
+        proc = ControllerProcess(config, tmp_path / f"controller-{len(made)}.log")
+        made.append(proc)
+        return proc
+
+    yield make
+    for proc in made:
+        if proc.proc is not None:
+            proc.stop(signal.SIGKILL)
+        if _failed(request):
+            sys.stderr.write(f"\n==== controller log {proc.log_path.name} ====\n{proc.log()}\n")
+
+
+@pytest.fixture(scope="session")
+def phones() -> Iterator:  # type: ignore[type-arg]
+    from tests.sipphone import Phones
+
+    p = Phones(log_level=int(os.environ.get("PJSUA_LOG_LEVEL", "1")))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def softphone(phones, asterisk: DevAsterisk):  # type: ignore[no-untyped-def]
+    """A pjsua2 account on the dev profile's softphone endpoint; calls are hung up after the test."""
+    acc = phones.account(f"127.0.0.1:{asterisk.ports.sip}", SOFTPHONE_USER, asterisk.softphone_password)
+    yield acc
+    phones.hang_up_all()

@@ -1,0 +1,100 @@
+"""Service config: every bad value is an error naming the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.config import ConfigError, load_config
+from tests.conftest import REPO
+
+GOOD = """\
+ari:
+  url: http://127.0.0.1:8088
+  password_file: {secret}
+paths:
+  prompts: /tmp/prompts
+"""
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    path = tmp_path / "ari-password"
+    path.write_text("s3cret\n")
+    return path
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "standardiste.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config_loads(tmp_path: Path, secret: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD.format(secret=secret)))
+    assert cfg.ari.password == "s3cret"
+    assert cfg.ari.url == "http://127.0.0.1:8088"
+    assert cfg.ari.app == "standardiste"
+    assert "assistant automatique" in cfg.call.greeting  # AI disclosure by default
+
+
+def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (REPO / "asterisk-conf/standardiste.example.yaml").read_text()
+    monkeypatch.setenv("STANDARDISTE_ARI_PASSWORD", "x")
+    import yaml
+
+    from agent.config import parse_config
+
+    data = yaml.safe_load(text)
+    del data["ari"]["password_file"]
+    cfg = parse_config(data, "standardiste.example.yaml")
+    assert "Plomberie Martin" in cfg.call.greeting
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "expected"),
+    [
+        ("ari: [1, 2]\n", "ari", "a mapping"),
+        ("ari:\n  url: localhost:8088\n  password_file: {secret}\n", "ari.url", "http:// or https:// URL"),
+        ("ari:\n  password: hunter2\n", "ari.password", "no password in the YAML"),
+        ("ari:\n  password_file: /nonexistent/secret\n", "ari.password_file", "readable file"),
+        ("ari:\n  password_file: {secret}\n  usernme: x\n", "ari.usernme", "no such key"),
+        ("ari:\n  password_file: {secret}\ncall:\n  max_greeting_seconds: 0\n", "call.max_greeting_seconds",
+         "a number from 1.0 to 300.0"),
+        ("ari:\n  password_file: {secret}\ncall:\n  greeting: ''\n", "call.greeting", "non-empty string"),
+        ("ari:\n  password_file: {secret}\nlog_level: loud\n", "log_level", "one of debug, info"),
+        ("ari:\n  password_file: {secret}\nextra: 1\n", "extra", "no such key"),
+        ("ari: {{url: http://x\n", "", "valid YAML"),
+        ("paths: {{}}\n", "ari", "a section"),
+    ],
+)
+def test_bad_config_names_file_key_and_expectation(tmp_path: Path, secret: Path, text: str, path: str,
+                                                   expected: str) -> None:
+    file = write(tmp_path, text.format(secret=secret))
+    with pytest.raises(ConfigError) as err:
+        load_config(file)
+    assert err.value.file == str(file)
+    assert err.value.path == path
+    assert expected in str(err.value)
+    assert str(file) in str(err.value)
+
+
+def test_missing_password_everywhere_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STANDARDISTE_ARI_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="STANDARDISTE_ARI_PASSWORD"):
+        load_config(write(tmp_path, "ari:\n  url: http://127.0.0.1:8088\n"))
+
+
+def test_check_config_command_reports_without_traceback(tmp_path: Path, secret: Path) -> None:
+    bad = write(tmp_path, f"ari:\n  url: ftp://x\n  password_file: {secret}\n")
+    out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "check-config", str(bad)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "ari.url" in out.stderr and "Traceback" not in out.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD.format(secret=secret))
+    out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "check-config", str(good)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "OK" in out.stdout
