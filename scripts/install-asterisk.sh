@@ -169,9 +169,7 @@ fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing build dependencies: ${missing[*]}"
-    if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v lock | grep -v partial)" ]; then
-        apt-get update -q
-    fi
+    apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
@@ -212,18 +210,19 @@ cd "$SRC"
     || { tail -n 40 "$BUILD/configure.log"; false; }
 
 say "menuselect: only the modules Standardiste uses"
-make -s menuselect.makeopts >/dev/null
+# (menuselect warns about unset optional codecs, AMR and OPUSENC, which we do not build: quiet.)
+make -s menuselect.makeopts >/dev/null 2>&1
 MS=menuselect/menuselect
-$MS --disable-all menuselect.makeopts >/dev/null
+$MS --disable-all menuselect.makeopts >/dev/null 2>&1
 # --disable-all also clears OPTIONAL_API, without which res_ari_events cannot load.
-$MS --enable OPTIONAL_API menuselect.makeopts
+$MS --enable OPTIONAL_API menuselect.makeopts >/dev/null 2>&1
 for m in "${mods[@]}"; do
     $MS --enable "$m" menuselect.makeopts >/dev/null 2>&1 || true
 done
 # A portable build: the cached prefix may be reused on another CPU of the same architecture.
 $MS --disable BUILD_NATIVE menuselect.makeopts >/dev/null 2>&1 || true
 
-say "compile (make -j$JOBS; about 6-8 minutes on 2 cores)"
+say "compile (make -j$JOBS; 2-3 minutes on 2 cores)"
 make -j"$JOBS" >"$BUILD/make.log" 2>&1 || { tail -n 60 "$BUILD/make.log"; false; }
 
 say "install into $PREFIX"

@@ -13,6 +13,7 @@ import wave
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from agent.telephony.ari import AriApiMismatch, AriClient
@@ -112,8 +113,7 @@ def test_controller_down_caller_gets_fallback_and_message_is_kept(asterisk, cont
                    check=True, capture_output=True)
     ctl.start()
     assert ctl.stop() == 0  # clean stop: the app's websocket is gone
-    with wave.open(str(asterisk.prompts / "fallback.wav"), "rb") as w:
-        prompt_s = w.getnframes() / w.getframerate()
+    prompt_s = wav_seconds(asterisk.prompts / "fallback.wav")
     # The caller speaks once the prompt and the beep are over, then stays silent.
     message = tmp_path / "caller-message.wav"
     _write_speech(message, lead_silence=prompt_s + 1.5, seconds=prompt_s + 6.0)
@@ -124,15 +124,39 @@ def test_controller_down_caller_gets_fallback_and_message_is_kept(asterisk, cont
     assert phones.wait_until(lambda: call.ended, prompt_s + 20.0), "the voice message never ended"
     assert call.ended_by_remote
     assert speech_seconds(call.heard()) >= 3.0, "the caller heard no fallback prompt"
-    files = []
+    assert_one_voice_message(asterisk)
+
+
+def test_stopping_controller_hands_the_caller_to_the_voice_message(asterisk, controller_factory, phones,
+                                                                   softphone, tmp_path: Path) -> None:
+    ctl = controller_factory(asterisk).start()  # renders the fallback prompt too
+    prompt_s = wav_seconds(asterisk.prompts / "fallback.wav")
+    message = tmp_path / "caller-message.wav"
+    _write_speech(message, lead_silence=prompt_s + 3.0, seconds=prompt_s + 8.0)
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", play=message)
+    assert phones.wait_until(lambda: call.confirmed, ANSWER_TIMEOUT_S)
+    phones.pump(1.0)  # mid-greeting
+    assert ctl.stop() == 0
+    assert "caller hung up" not in ctl.log()
+    assert phones.wait_until(lambda: call.ended, prompt_s + 25.0), "the voice message never ended"
+    assert call.ended_by_remote
+    assert_one_voice_message(asterisk)
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as w:
+        return w.getnframes() / w.getframerate()
+
+
+def assert_one_voice_message(ast: DevAsterisk) -> None:
+    files: list[Path] = []
     end = time.monotonic() + 10
     while time.monotonic() < end and not files:
-        files = sorted(asterisk.messages.glob("message-*.wav"))
+        files = sorted(ast.messages.glob("message-*.wav"))
         time.sleep(0.2)
-    assert len(files) == 1, f"voice message not written: {list(asterisk.messages.iterdir())}"
+    assert len(files) == 1, f"voice message not written: {list(ast.messages.iterdir())}"
     with wave.open(str(files[0]), "rb") as w:
         assert w.getframerate() == 8000
-        import numpy as np
         recorded = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
     assert speech_seconds(recorded) >= 1.0, "the voice message is silent"
 
@@ -162,8 +186,6 @@ def test_five_calls_at_once_are_all_answered(asterisk, controller_factory, tmp_p
 
 def _write_speech(path: Path, lead_silence: float, seconds: float) -> None:
     """A caller speaking French (espeak-ng) after `lead_silence` s, in a file of `seconds` at 8 kHz."""
-    import numpy as np
-
     from agent.tts.prompts import synthesize_espeak, to_rate, write_wav
 
     samples, rate = synthesize_espeak("Bonjour, j'ai une fuite d'eau dans ma cuisine, rappelez-moi vite.")

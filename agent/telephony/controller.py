@@ -7,15 +7,18 @@ import logging
 from typing import Final
 
 from agent.config import Config
-from agent.telephony.ari import AriClient, AriError
+from agent.telephony.ari import AriClient, AriError, AriUnavailable
 from agent.telephony.call import Call
-from agent.telephony.events import Channel, Connected, Event, StasisStart
+from agent.telephony.events import Channel, ChannelGone, Connected, Event, StasisStart
 from agent.tts.prompts import Prompt
 
 log = logging.getLogger(__name__)
 
 INBOUND_ARG: Final = "inbound"
 """First Stasis() argument of a caller's channel (extensions.conf [standardiste-answer])."""
+STARTUP_RETRY_INITIAL_S: Final = 0.5
+STARTUP_RETRY_MAX_S: Final = 10.0
+"""Backoff while Asterisk is unreachable at start-up, seconds."""
 SHUTDOWN_GRACE_S: Final = 5.0
 """On stop, calls get this long to release their resources before they are cancelled, seconds."""
 
@@ -33,7 +36,7 @@ class Controller:
         """Set once the events websocket is connected and live channels are re-read."""
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ari.check_operations()
+        await self._check_api(stop)
         log.info("ARI operations checked against the live Asterisk; waiting for calls on app %r",
                  self.ari.app)
         try:
@@ -41,6 +44,21 @@ class Controller:
                 await self._dispatch(event)
         finally:
             await self._shutdown()
+
+    async def _check_api(self, stop: asyncio.Event) -> None:
+        """Wait for Asterisk (the box may still be booting), then check the operations we use."""
+        delay = STARTUP_RETRY_INITIAL_S
+        while True:
+            try:
+                await self.ari.check_operations()
+                return
+            except AriUnavailable as exc:
+                log.warning("%s; retrying in %.1f s", exc, delay)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                raise AriUnavailable("stopped before Asterisk became reachable")
+            except TimeoutError:
+                delay = min(delay * 2, STARTUP_RETRY_MAX_S)
 
     async def _dispatch(self, event: Event) -> None:
         if isinstance(event, Connected):
@@ -65,9 +83,14 @@ class Controller:
         except AriError as exc:
             log.warning("could not list channels after reconnecting: %s", exc)
             return
+        channels = [Channel.from_json(raw) for raw in listing or []]
+        live = {c.id for c in channels}
+        # Calls whose caller vanished while we were disconnected (e.g. Asterisk restarted).
+        for call in set(self._owners.values()):
+            if call.channel_id not in live:
+                call.deliver(ChannelGone("ChannelDestroyed", {}, channel=_gone(call.channel_id)))
         adopted = 0
-        for raw in listing or []:
-            channel = Channel.from_json(raw)
+        for channel in channels:
             if channel.id in self._owners or not channel.in_app(self.ari.app):
                 continue
             args = channel.dialplan_app_data.split(",")[1:2]
@@ -102,3 +125,7 @@ class Controller:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+
+
+def _gone(channel_id: str) -> Channel:
+    return Channel(id=channel_id, name="", state="Down", caller_number="", dialplan_app="", dialplan_app_data="")

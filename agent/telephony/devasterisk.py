@@ -147,7 +147,7 @@ class DevAsterisk:
 
     # --- configuration -----------------------------------------------------------------------
     def render(self) -> None:
-        for sub in ("etc", "log", "run", "lib", "spool", "cache", "agi-bin", "prompts", "messages"):
+        for sub in ("etc", "log", "run", "lib/keys", "spool", "cache", "agi-bin", "prompts", "messages"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         p = self.ports
         overrides = {
