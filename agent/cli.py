@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from agent.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
-    from agent.tts.prompts import Prompt
+    from agent.telephony.call import CallPrompts, CallSettings
 
 log = logging.getLogger("standardiste")
 
@@ -26,12 +26,25 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _prepare_prompts(config: Config) -> Prompt:
-    from agent.tts.prompts import FALLBACK_TEXT, render_beep, render_prompt
+def _prepare_prompts(config: Config) -> CallPrompts:
+    """Render (or reuse) every fixed prompt; the dialplan's fallback and beep included."""
+    from agent.telephony.call import CallPrompts
+    from agent.tts.prompts import FALLBACK_TEXT, load_frames, render_beep, render_prompt
 
     render_prompt(FALLBACK_TEXT, config.paths.prompts, name="fallback")
     render_beep(config.paths.prompts)
-    return render_prompt(config.call.greeting, config.paths.prompts)
+    rate = config.media.rate
+    return CallPrompts(greeting=load_frames(render_prompt(config.call.greeting, config.paths.prompts), rate),
+                       goodbye=load_frames(render_prompt(config.call.goodbye, config.paths.prompts), rate))
+
+
+def call_settings(config: Config) -> CallSettings:
+    from agent.telephony.call import CallSettings
+
+    config.paths.messages.mkdir(parents=True, exist_ok=True)
+    return CallSettings(media=config.media, messages_dir=config.paths.messages,
+                        first_turn_wait_s=config.call.first_turn_wait_seconds,
+                        next_turn_wait_s=config.call.next_turn_wait_seconds)
 
 
 async def run_controller(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -42,10 +55,10 @@ async def run_controller(config: Config, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    greeting = await asyncio.to_thread(_prepare_prompts, config)
-    log.info("greeting ready (%.1f s, %s)", greeting.duration_s, greeting.path.name)
+    prompts = await asyncio.to_thread(_prepare_prompts, config)
+    log.info("prompts ready (greeting %.1f s)", len(prompts.greeting) * 0.02)
     ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
-    controller = Controller(config, ari, greeting)
+    controller = Controller(ari, prompts, call_settings(config))
     runner = asyncio.create_task(controller.run(stop))
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -85,8 +98,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_render_prompts(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    greeting = _prepare_prompts(config)
-    print(f"prompts written to {config.paths.prompts} (greeting {greeting.duration_s:.1f} s)")
+    _prepare_prompts(config)
+    print(f"prompts written to {config.paths.prompts}")
     return 0
 
 

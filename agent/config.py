@@ -18,10 +18,22 @@ from urllib.parse import urlparse
 
 import yaml
 
+from agent.audio.vad import (
+    DEFAULT_AGGRESSIVENESS,
+    DEFAULT_HANGOVER_MS,
+    DEFAULT_MIN_RMS,
+    DEFAULT_MIN_UTTERANCE_MS,
+    DEFAULT_START_FRAMES,
+    DEFAULT_START_WINDOW,
+    VadSettings,
+)
+from agent.telephony.media import MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
+from agent.tts.prompts import GOODBYE_TEXT
+
 DEFAULT_APP: Final = "standardiste"
 DEFAULT_GREETING: Final = (
     "Bonjour, vous êtes bien chez votre artisan. "
-    "Je suis l'assistant automatique de l'entreprise, je vais prendre votre demande."
+    "Je suis l'assistant automatique de l'entreprise. Décrivez votre demande, elle sera enregistrée."
 )
 
 
@@ -104,6 +116,12 @@ class Node:
             raise self.error(key, f"a number from {lo} to {hi}", value)
         return float(value)
 
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, "true or false", value)
+        return value
+
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.raw(key, default)
         if value not in choices:
@@ -130,13 +148,18 @@ class AriConfig:
 class PathsConfig:
     prompts: Path
     """Where pre-rendered prompts (8 kHz WAV) are written and read; Asterisk must read it too."""
+    messages: Path
+    """Where callers' spoken messages are saved (the dialplan's STANDARDISTE_MESSAGES too)."""
 
 
 @dataclass(frozen=True)
 class CallConfig:
     greeting: str
-    max_greeting_seconds: float
-    """Longest a greeting may play before the call gives up waiting for it, seconds."""
+    goodbye: str
+    first_turn_wait_seconds: float
+    """Silence after the greeting before the call is closed, seconds."""
+    next_turn_wait_seconds: float
+    """Pause after an utterance that means the caller has finished, seconds."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +168,42 @@ class Config:
     ari: AriConfig
     paths: PathsConfig
     call: CallConfig
+    media: MediaSettings
     log_level: str
+
+
+def _parse_media(media: Node) -> MediaSettings:
+    fmt = media.choice("format", "ulaw", ("ulaw", "slin16"))
+    vad = media.node("vad")
+    vad_cfg = VadSettings(
+        aggressiveness=vad.integer("aggressiveness", DEFAULT_AGGRESSIVENESS, lo=0, hi=3),
+        start_frames=vad.integer("start_frames", DEFAULT_START_FRAMES, lo=1, hi=10),
+        start_window=vad.integer("start_window", DEFAULT_START_WINDOW, lo=1, hi=20),
+        hangover_ms=vad.integer("hangover_ms", DEFAULT_HANGOVER_MS, lo=100, hi=5000),
+        min_utterance_ms=vad.integer("min_utterance_ms", DEFAULT_MIN_UTTERANCE_MS, lo=0, hi=2000),
+        min_rms=vad.number("min_rms", DEFAULT_MIN_RMS, lo=0.0, hi=10000.0),
+    )
+    if vad_cfg.start_frames > vad_cfg.start_window:
+        raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
+    vad.close()
+    barge = media.node("barge_in")
+    defaults = BargeInSettings()
+    barge_cfg = BargeInSettings(
+        enabled=barge.flag("enabled", defaults.enabled),
+        min_frames=barge.integer("min_frames", defaults.min_frames, lo=1, hi=10),
+        guard_ms=barge.integer("guard_ms", defaults.guard_ms, lo=0, hi=2000),
+        echo_return_loss_db=barge.number("echo_return_loss_db", defaults.echo_return_loss_db, lo=0.0, hi=60.0),
+    )
+    barge.close()
+    settings = MediaSettings(
+        format=fmt,
+        bind_host=media.text("bind_host", "127.0.0.1"),
+        lead_frames=media.integer("lead_frames", 1, lo=0, hi=MAX_LEAD_FRAMES),
+        vad=vad_cfg,
+        barge_in=barge_cfg,
+    )
+    media.close()
+    return settings
 
 
 def _read_password(ari: Node) -> str:
@@ -187,19 +245,23 @@ def parse_config(data: object, file: str) -> Config:
     ari.close()
 
     paths = root.node("paths")
-    paths_cfg = PathsConfig(prompts=Path(paths.text("prompts", "/var/lib/standardiste/prompts")))
+    paths_cfg = PathsConfig(prompts=Path(paths.text("prompts", "/var/lib/standardiste/prompts")),
+                            messages=Path(paths.text("messages", "/var/lib/standardiste/messages")))
     paths.close()
 
     call = root.node("call")
     call_cfg = CallConfig(
         greeting=call.text("greeting", DEFAULT_GREETING),
-        max_greeting_seconds=call.number("max_greeting_seconds", 30.0, lo=1.0, hi=300.0),
+        goodbye=call.text("goodbye", GOODBYE_TEXT),
+        first_turn_wait_seconds=call.number("first_turn_wait_seconds", 8.0, lo=1.0, hi=60.0),
+        next_turn_wait_seconds=call.number("next_turn_wait_seconds", 3.0, lo=0.5, hi=30.0),
     )
     call.close()
+    media_cfg = _parse_media(root.node("media"))
 
     log_level = root.choice("log_level", "info", ("debug", "info", "warning", "error"))
     root.close()
-    return Config(file=file, ari=ari_cfg, paths=paths_cfg, call=call_cfg, log_level=log_level)
+    return Config(file=file, ari=ari_cfg, paths=paths_cfg, call=call_cfg, media=media_cfg, log_level=log_level)
 
 
 def load_config(path: str | Path) -> Config:

@@ -94,6 +94,7 @@ def controller_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     made: list[ControllerProcess] = []
 
     def make(ast: DevAsterisk, **call: object) -> ControllerProcess:
+        call.setdefault("first_turn_wait_seconds", 2.0)  # silent test phones: do not wait 8 s
         config = ast.controller_config(tmp_path / f"standardiste-{len(made)}.yaml", **call)
         proc = ControllerProcess(config, tmp_path / f"controller-{len(made)}.log")
         made.append(proc)

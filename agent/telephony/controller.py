@@ -6,11 +6,9 @@ import asyncio
 import logging
 from typing import Final
 
-from agent.config import Config
 from agent.telephony.ari import AriClient, AriError, AriUnavailable
-from agent.telephony.call import Call
+from agent.telephony.call import Call, CallPrompts, CallSettings, Script, message_script
 from agent.telephony.events import Channel, ChannelGone, Connected, Event, StasisStart
-from agent.tts.prompts import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +18,19 @@ STARTUP_RETRY_INITIAL_S: Final = 0.5
 STARTUP_RETRY_MAX_S: Final = 10.0
 """Backoff while Asterisk is unreachable at start-up, seconds."""
 SHUTDOWN_GRACE_S: Final = 5.0
+FINISHED_KEPT: Final = 50
 """On stop, calls get this long to release their resources before they are cancelled, seconds."""
 
 
 class Controller:
-    def __init__(self, config: Config, ari: AriClient, greeting: Prompt) -> None:
-        self.config = config
+    def __init__(self, ari: AriClient, prompts: CallPrompts, settings: CallSettings,
+                 script: Script = message_script) -> None:
         self.ari = ari
-        self.greeting = greeting
+        self.prompts = prompts
+        self.settings = settings
+        self.script = script
+        self.finished: list[Call] = []
+        """Recently ended calls (the last FINISHED_KEPT), with their traces."""
         # Every channel or playback id a live call owns -> that call (routing of events).
         self._owners: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -101,14 +104,19 @@ class Controller:
             log.info("re-adopted %d call(s) still in the application", adopted)
 
     def _start_call(self, channel: Channel, *, adopted: bool) -> None:
-        call = Call(self.ari, channel.id, greeting=self.greeting, answered=channel.state == "Up",
-                    adopted=adopted, max_prompt_s=self.config.call.max_greeting_seconds,
+        call = Call(self.ari, channel.id, prompts=self.prompts, settings=self.settings, script=self.script,
+                    answered=channel.state == "Up", adopted=adopted,
                     register=self._owners.__setitem__, unregister=self._forget)
         self._owners[channel.id] = call
         self.calls_started += 1
         task = asyncio.create_task(call.run(), name=f"call-{call.tag}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self.finished = [*self.finished[-(FINISHED_KEPT - 1):], call]
+
+        task.add_done_callback(done)
 
     def _forget(self, resource_id: str) -> None:
         self._owners.pop(resource_id, None)

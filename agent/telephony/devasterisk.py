@@ -186,7 +186,7 @@ class DevAsterisk:
         lines = [
             "ari:", f"  url: {self.ari_url}", f"  username: {ARI_USER}",
             f"  password_file: {self.run_dir / 'ari-password'}",
-            "paths:", f"  prompts: {self.prompts}",
+            "paths:", f"  prompts: {self.prompts}", f"  messages: {self.messages}",
         ]
         if call:
             lines.append("call:")

@@ -23,6 +23,8 @@ from typing import Final
 import numpy as np
 import soxr
 
+from agent.audio.frames import AudioFrame, split_frames
+
 PROMPT_RATE_HZ: Final = 8000
 ESPEAK_VOICE: Final = "fr"
 ESPEAK_SPEED_WPM: Final = 175
@@ -134,6 +136,17 @@ def render_prompt(text: str, out_dir: Path, name: str | None = None,
     write_wav(path, samples)
     stamp.write_text(digest)
     return Prompt(path, len(samples) / PROMPT_RATE_HZ)
+
+
+GOODBYE_TEXT: Final = "Merci, votre message est bien enregistré. L'artisan vous rappelle au plus vite. Au revoir."
+
+
+def load_frames(prompt: Prompt, rate: int) -> list[AudioFrame]:
+    """A prompt as 20 ms frames at the call's media rate (resampled once, here at the edge)."""
+    with wave.open(str(prompt.path), "rb") as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        file_rate = w.getframerate()
+    return split_frames(to_rate(samples, file_rate, rate), rate)
 
 
 BEEP_HZ: Final = 1000.0

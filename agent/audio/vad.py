@@ -1,0 +1,123 @@
+"""Turn-taking on the caller's audio: start of speech, end of utterance, barge-in.
+
+webrtcvad decides voiced / unvoiced for each 20 ms frame; an energy floor keeps steady line noise
+out; a start needs several voiced frames in a short window, so a click (one or two frames) never
+starts a turn; the end of an utterance is a run of unvoiced frames as long as the hangover.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+import webrtcvad
+
+from agent.audio.frames import FRAME_MS, AudioFrame
+
+DEFAULT_AGGRESSIVENESS: Final = 2
+DEFAULT_START_FRAMES: Final = 3
+"""Voiced frames needed within the start window to declare speech (3 x 20 ms)."""
+DEFAULT_START_WINDOW: Final = 5
+DEFAULT_HANGOVER_MS: Final = 700
+"""Unvoiced time after speech that ends the utterance, ms."""
+DEFAULT_MIN_UTTERANCE_MS: Final = 160
+"""Shorter 'utterances' (coughs, clicks that got through) are discarded, ms."""
+DEFAULT_MIN_RMS: Final = 200.0
+"""Frames quieter than this (int16 RMS; about -44 dBFS) are never speech: line hiss, comfort noise."""
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    aggressiveness: int = DEFAULT_AGGRESSIVENESS
+    start_frames: int = DEFAULT_START_FRAMES
+    start_window: int = DEFAULT_START_WINDOW
+    hangover_ms: int = DEFAULT_HANGOVER_MS
+    min_utterance_ms: int = DEFAULT_MIN_UTTERANCE_MS
+    min_rms: float = DEFAULT_MIN_RMS
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at: float
+    """Arrival time (monotonic s) of the first voiced frame of the turn."""
+
+
+@dataclass(frozen=True)
+class UtteranceEnded:
+    started_at: float
+    ended_at: float
+    """Arrival time of the end of the last voiced frame, monotonic s."""
+    decided_at: float
+    """When the hangover ran out and the decision was made, monotonic s."""
+    frames: tuple[AudioFrame, ...]
+
+
+@dataclass(frozen=True)
+class SpeechDiscarded:
+    """A start that turned out too short to be an utterance (click, cough)."""
+
+    started_at: float
+
+
+TurnEvent = SpeechStarted | UtteranceEnded | SpeechDiscarded
+
+
+class TurnDetector:
+    """Feed every caller frame in order; get turn events back. One per call."""
+
+    def __init__(self, settings: VadSettings, rate: int) -> None:
+        if rate not in (8000, 16000, 32000, 48000):
+            raise ValueError(f"webrtcvad does not take {rate} Hz")
+        self.settings = settings
+        self.rate = rate
+        self._vad = webrtcvad.Vad(settings.aggressiveness)
+        self._window: deque[tuple[bool, AudioFrame]] = deque(maxlen=settings.start_window)
+        self._in_speech = False
+        self._frames: list[AudioFrame] = []
+        self._started_at = 0.0
+        self._last_voiced_end = 0.0
+        self._silent_ms = 0
+
+    def is_voiced(self, frame: AudioFrame) -> bool:
+        if frame.rms() < self.settings.min_rms:
+            return False
+        return bool(self._vad.is_speech(frame.pcm(), frame.rate))
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def push(self, frame: AudioFrame) -> list[TurnEvent]:
+        voiced = self.is_voiced(frame)
+        events: list[TurnEvent] = []
+        if not self._in_speech:
+            self._window.append((voiced, frame))
+            if voiced and sum(v for v, _ in self._window) >= self.settings.start_frames:
+                first = next(i for i, (v, _) in enumerate(self._window) if v)
+                self._frames = [f for _, f in list(self._window)[first:]]
+                self._started_at = self._frames[0].timestamp
+                self._last_voiced_end = frame.timestamp + frame.duration_s
+                self._in_speech = True
+                self._silent_ms = 0
+                self._window.clear()
+                events.append(SpeechStarted(self._started_at))
+            return events
+        self._frames.append(frame)
+        if voiced:
+            self._silent_ms = 0
+            self._last_voiced_end = frame.timestamp + frame.duration_s
+            return events
+        self._silent_ms += FRAME_MS
+        if self._silent_ms >= self.settings.hangover_ms:
+            self._in_speech = False
+            speech_ms = (self._last_voiced_end - self._started_at) * 1000
+            if speech_ms < self.settings.min_utterance_ms:
+                events.append(SpeechDiscarded(self._started_at))
+            else:
+                # Keep the trailing silence out of the utterance, except one frame.
+                keep = len(self._frames) - self._silent_ms // FRAME_MS + 1
+                events.append(UtteranceEnded(self._started_at, self._last_voiced_end,
+                                             frame.timestamp + frame.duration_s, tuple(self._frames[:keep])))
+            self._frames = []
+        return events

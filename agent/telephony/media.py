@@ -1,0 +1,300 @@
+"""The call's audio path: an ExternalMedia channel in a mixing bridge with the caller, RTP both ways.
+
+In: RTP -> jitter buffer -> G.711/slin decode -> AudioFrame -> turn detector (and barge-in check)
+    -> `turns` queue for the conversation, `heard` frames for whoever listens.
+Out: `play()` queues AudioFrames; one sender on a monotonic 20 ms clock sends them with at most
+    `lead_frames` of lead (a mixing bridge flushes a channel more than 80 ms ahead), silence when
+    idle; `stop_playback()` takes effect at the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from agent.audio.frames import FRAME_MS, AudioFrame, samples_per_frame
+from agent.audio.g711 import ulaw_decode, ulaw_encode
+from agent.audio.vad import SpeechStarted, TurnDetector, TurnEvent, VadSettings
+from agent.telephony.ari import AriClient, AriError
+from agent.telephony.rtp import RtpSocket, RtpStats
+
+log = logging.getLogger(__name__)
+
+FRAME_S: Final = FRAME_MS / 1000
+MAX_LEAD_FRAMES: Final = 3
+SENDER_RESET_S: Final = 0.2
+"""If the sender falls this far behind (event loop stalled), it skips ahead instead of bursting."""
+OUT_LEVEL_WINDOW: Final = 15
+"""Outgoing frames (300 ms) over which our own level is taken for the echo gate."""
+HEARD_LIMIT: Final = 3000
+"""Frames of caller audio kept for a listener (60 s); older ones are dropped."""
+
+
+@dataclass(frozen=True)
+class BargeInSettings:
+    enabled: bool = True
+    min_frames: int = 2
+    """Consecutive voiced caller frames during our speech that stop it (2 x 20 ms)."""
+    guard_ms: int = 150
+    """After our speech starts, this long is ignored: the line's echo of our first syllable, ms."""
+    echo_return_loss_db: float = 12.0
+    """Caller audio counts only if louder than our own recent output minus this much, dB: the echo
+    of our prompt coming back through the handset is quieter than that."""
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    format: str = "ulaw"
+    """ulaw (8 kHz G.711, payload type 0) or slin16 (16 kHz linear, payload type 118)."""
+    bind_host: str = "127.0.0.1"
+    """Address of our RTP socket; Asterisk must reach it (same box: loopback)."""
+    lead_frames: int = 1
+    vad: VadSettings = field(default_factory=VadSettings)
+    barge_in: BargeInSettings = field(default_factory=BargeInSettings)
+
+    @property
+    def rate(self) -> int:
+        return FORMATS[self.format].rate
+
+
+@dataclass(frozen=True)
+class Codec:
+    payload_type: int
+    rate: int
+    encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[bytes], np.ndarray]
+
+
+def _slin_be_encode(samples: np.ndarray) -> bytes:
+    return samples.astype(">i2").tobytes()
+
+
+def _slin_be_decode(data: bytes) -> np.ndarray:
+    return np.frombuffer(data[: len(data) - len(data) % 2], dtype=">i2").astype(np.int16)
+
+
+FORMATS: Final = {
+    "ulaw": Codec(0, 8000, ulaw_encode, ulaw_decode),
+    "slin16": Codec(118, 16000, _slin_be_encode, _slin_be_decode),
+}
+
+
+class CallTrace:
+    """Timestamps of one call's turn-taking, for latency reports: (name, monotonic s)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.marks: list[tuple[str, float]] = []
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        self.marks.append((name, time.monotonic() if at is None else at))
+
+    def all(self, name: str) -> list[float]:
+        return [t for n, t in self.marks if n == name]
+
+    def as_dict(self) -> list[dict[str, object]]:
+        return [{"event": n, "ms": round((t - self.t0) * 1000, 1)} for n, t in self.marks]
+
+
+class CallMedia:
+    def __init__(self, ari: AriClient, caller_channel_id: str, settings: MediaSettings, trace: CallTrace,
+                 own: Callable[[str], None]) -> None:
+        if settings.format not in FORMATS:
+            raise ValueError(f"media format {settings.format!r}: expected one of {', '.join(FORMATS)}")
+        self.ari = ari
+        self.caller_channel_id = caller_channel_id
+        self.settings = settings
+        self.codec = FORMATS[settings.format]
+        self.rate = self.codec.rate
+        self.trace = trace
+        self._own = own
+        self.stats = RtpStats()
+        self.media_channel_id = f"sd-media-{uuid.uuid4().hex[:16]}"
+        self.bridge_id = f"sd-bridge-{uuid.uuid4().hex[:16]}"
+        self.turns: asyncio.Queue[TurnEvent] = asyncio.Queue()
+        self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT)
+        self._detector = TurnDetector(settings.vad, self.rate)
+        self._socket: RtpSocket | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._bridge_made = False
+        self._media_made = False
+        # Inbound media clock: frame n arrives at about _in_t0 + n x 20 ms.
+        self._in_t0: float | None = None
+        self._in_count = 0
+        # Outbound.
+        self._out: deque[AudioFrame] = deque()
+        self._speaking = False
+        self._speech_started_at = 0.0
+        self._out_levels: deque[float] = deque(maxlen=OUT_LEVEL_WINDOW)
+        self._barge_count = 0
+        self._played = asyncio.Event()
+        self._barged_in = False
+        self._first_frame_pending = False
+        self._input_open = False
+
+    # --- set-up and release -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._socket = await RtpSocket.open(self.settings.bind_host, self.codec.payload_type,
+                                            self._on_payload, self.stats)
+        host, port = self._socket.local_address
+        self._own(self.media_channel_id)
+        resp = await self.ari.request("POST", "/channels/externalMedia", params={
+            "channelId": self.media_channel_id, "app": self.ari.app, "external_host": f"{host}:{port}",
+            "format": self.settings.format, "encapsulation": "rtp", "transport": "udp",
+            "connection_type": "client", "direction": "both"})
+        self._media_made = True
+        variables = (resp or {}).get("channelvars", {})
+        self._socket.remote = (str(variables["UNICASTRTP_LOCAL_ADDRESS"]),
+                               int(variables["UNICASTRTP_LOCAL_PORT"]))
+        await self.ari.request("POST", f"/bridges/{self.bridge_id}", params={"type": "mixing",
+                                                                             "name": "standardiste"})
+        self._bridge_made = True
+        await self.ari.request("POST", f"/bridges/{self.bridge_id}/addChannel",
+                               params={"channel": f"{self.caller_channel_id},{self.media_channel_id}"})
+        self._sender = asyncio.create_task(self._send_loop(), name=f"rtp-send-{self.media_channel_id[-6:]}")
+
+    async def close(self) -> None:
+        """Release in reverse order; each step in its own try so one failure does not leak the rest."""
+        if self._sender is not None:
+            self._sender.cancel()
+            try:
+                await self._sender
+            except asyncio.CancelledError:
+                pass
+        if self._media_made:
+            try:
+                await self.ari.request("DELETE", f"/channels/{self.media_channel_id}", missing_ok=True)
+            except AriError as exc:
+                log.warning("could not hang up the media channel: %s", exc)
+        if self._bridge_made:
+            try:
+                await self.ari.request("DELETE", f"/bridges/{self.bridge_id}", missing_ok=True)
+            except AriError as exc:
+                log.warning("could not destroy the bridge: %s", exc)
+        if self._socket is not None:
+            self._socket.close()
+        self._played.set()
+
+    # --- inbound ------------------------------------------------------------------------------
+    def _on_payload(self, payload: bytes | None, arrival: float) -> None:
+        n = samples_per_frame(self.rate)
+        if payload is None:
+            samples = np.zeros(n, dtype=np.int16)  # lost packet: silence keeps the timeline
+        else:
+            samples = self.codec.decode(payload)
+        if self._in_t0 is None:
+            self._in_t0 = arrival
+        # Media-clock timestamp, corrected forward if the clock fell behind arrivals.
+        ts = self._in_t0 + self._in_count * FRAME_S
+        if arrival - ts > 0.25:
+            self._in_t0 += arrival - ts
+            ts = arrival
+        self._in_count += max(1, len(samples) // n)
+        frame = AudioFrame(samples, self.rate, ts)
+        self.heard.append(frame)
+        self._check_barge_in(frame, arrival)
+        for event in self._detector.push(frame):
+            self.trace.mark(type(event).__name__, event.at if isinstance(event, SpeechStarted) else None)
+            self.turns.put_nowait(event)
+
+    def _check_barge_in(self, frame: AudioFrame, now: float) -> None:
+        cfg = self.settings.barge_in
+        if not (cfg.enabled and self._speaking):
+            self._barge_count = 0
+            return
+        if now - self._speech_started_at < cfg.guard_ms / 1000:
+            return
+        echo_level = max(self._out_levels, default=0.0) * 10 ** (-cfg.echo_return_loss_db / 20)
+        if frame.rms() > echo_level and self._detector.is_voiced(frame):
+            self._barge_count += 1
+        else:
+            self._barge_count = 0
+        if self._barge_count >= cfg.min_frames:
+            self.trace.mark("barge_in", now)
+            log.info("barge-in: caller spoke over the agent")
+            self._barged_in = True
+            self.stop_playback()
+
+    @property
+    def in_speech(self) -> bool:
+        """The caller is in the middle of an utterance (started, not yet ended)."""
+        return self._detector.in_speech
+
+    # --- outbound -----------------------------------------------------------------------------
+    @property
+    def speaking(self) -> bool:
+        return self._speaking
+
+    def stop_playback(self) -> None:
+        """Drop everything queued; the sender sends silence from its next tick (<= 20 ms)."""
+        self._out.clear()
+        if self._speaking:
+            self._speaking = False
+            self.trace.mark("playback_stopped")
+        self._played.set()
+
+    async def play(self, frames: Iterable[AudioFrame] | AsyncIterator[AudioFrame]) -> bool:
+        """Play frames (at this media's rate) to the caller; True if played to the end, False if the
+        caller barged in."""
+        self._barged_in = False
+        self._played.clear()
+        self._speaking = True
+        self._speech_started_at = time.monotonic()
+        self._first_frame_pending = True
+        self._barge_count = 0
+        self._input_open = True
+        try:
+            if isinstance(frames, AsyncIterator):
+                async for frame in frames:
+                    if self._barged_in:
+                        break
+                    self._out.append(frame)
+            else:
+                self._out.extend(frames)
+        finally:
+            self._input_open = False
+        if not self._out and self._speaking:
+            self._finish_playback()
+        await self._played.wait()
+        return not self._barged_in
+
+    def _finish_playback(self) -> None:
+        self._speaking = False
+        self.trace.mark("playback_done")
+        self._played.set()
+
+    async def _send_loop(self) -> None:
+        assert self._socket is not None
+        n = samples_per_frame(self.rate)
+        silence = np.zeros(n, dtype=np.int16)
+        lead = min(max(self.settings.lead_frames, 0), MAX_LEAD_FRAMES) * FRAME_S
+        next_due = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - next_due > SENDER_RESET_S:
+                next_due = now  # stalled: skip the missed slots rather than burst them
+            while next_due <= now + lead:
+                if self._out:
+                    frame = self._out.popleft()
+                    samples = frame.samples
+                    self._out_levels.append(frame.rms())
+                    if self._first_frame_pending:
+                        self._first_frame_pending = False
+                        self.trace.mark("reply_first_frame")
+                else:
+                    samples = silence
+                    self._out_levels.append(0.0)
+                self._socket.send(self.codec.encode(samples), n)
+                if self._speaking and not self._out and not self._input_open:
+                    self._finish_playback()
+                next_due += FRAME_S
+            await asyncio.sleep(max(0.0, next_due - lead - time.monotonic()))
+
