@@ -23,11 +23,12 @@ from agent.audio.vad import (
     DEFAULT_HANGOVER_MS,
     DEFAULT_MIN_RMS,
     DEFAULT_MIN_UTTERANCE_MS,
+    DEFAULT_RESUME_FRAMES,
     DEFAULT_START_FRAMES,
     DEFAULT_START_WINDOW,
     VadSettings,
 )
-from agent.telephony.media import MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
+from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
 from agent.tts.prompts import GOODBYE_TEXT
 
 DEFAULT_APP: Final = "standardiste"
@@ -173,12 +174,13 @@ class Config:
 
 
 def _parse_media(media: Node) -> MediaSettings:
-    fmt = media.choice("format", "ulaw", ("ulaw", "slin16"))
+    fmt = media.choice("format", "ulaw", tuple(FORMATS))
     vad = media.node("vad")
     vad_cfg = VadSettings(
         aggressiveness=vad.integer("aggressiveness", DEFAULT_AGGRESSIVENESS, lo=0, hi=3),
         start_frames=vad.integer("start_frames", DEFAULT_START_FRAMES, lo=1, hi=10),
         start_window=vad.integer("start_window", DEFAULT_START_WINDOW, lo=1, hi=20),
+        resume_frames=vad.integer("resume_frames", DEFAULT_RESUME_FRAMES, lo=1, hi=20),
         hangover_ms=vad.integer("hangover_ms", DEFAULT_HANGOVER_MS, lo=100, hi=5000),
         min_utterance_ms=vad.integer("min_utterance_ms", DEFAULT_MIN_UTTERANCE_MS, lo=0, hi=2000),
         min_rms=vad.number("min_rms", DEFAULT_MIN_RMS, lo=0.0, hi=10000.0),

@@ -123,3 +123,4 @@ def softphone(phones, asterisk: DevAsterisk):  # type: ignore[no-untyped-def]
     acc = phones.account(f"127.0.0.1:{asterisk.ports.sip}", SOFTPHONE_USER, asterisk.softphone_password)
     yield acc
     phones.hang_up_all()
+    phones.remove_account(acc)

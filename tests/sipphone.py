@@ -21,10 +21,14 @@ CLOCK_RATE_HZ = 8000
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
-    def __init__(self, account: pj.Account, record_to: Path, play: Path | None) -> None:
+    def __init__(self, account: pj.Account, record_to: Path, play: Path | None, echo_level: float | None) -> None:
         super().__init__(account)
         self.record_to = record_to
         self.play = play
+        self.echo_level = echo_level
+        """If set, what the phone hears is sent back at this gain (0.1 = -20 dB): a line echo."""
+        self.media_active_at: float | None = None
+        """time.monotonic() when media started: t = 0 of both the recording and the played file."""
         self.state = pj.PJSIP_INV_STATE_NULL
         self.status = 0
         self.confirmed_at: float | None = None
@@ -50,6 +54,11 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             audio = self.getAudioMedia(mi.index)
+            if self.media_active_at is None:
+                self.media_active_at = time.monotonic()
+            if self.echo_level is not None and self._recorder is None:
+                audio.adjustRxLevel(self.echo_level)
+                audio.startTransmit(audio)
             if self._recorder is None:
                 self._recorder = pj.AudioMediaRecorder()
                 self._recorder.createRecorder(str(self.record_to))
@@ -65,6 +74,16 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self._player = None
 
     # test helpers ---------------------------------------------------------------------------
+    def rx_stats(self) -> dict[str, float]:
+        """RTP receive statistics of the live call (pjmedia's RTCP accounting), in ms and packets."""
+        stat = self.getStreamStat(0)
+        rx = stat.rtcp.rxStat
+        return {"packets": rx.pkt, "loss": rx.loss, "dup": rx.dup, "reorder": rx.reorder,
+                "ipdv_mean_ms": stat.rtcp.rxIpdvUsec.mean / 1000, "ipdv_max_ms": stat.rtcp.rxIpdvUsec.max / 1000,
+                "jitter_mean_ms": rx.jitterUsec.mean / 1000, "jitter_max_ms": rx.jitterUsec.max / 1000,
+                # The phone's own jitter buffer: frames it dropped to cut its latency, and underruns.
+                "jb_discard": stat.jbuf.discard, "jb_empty": stat.jbuf.empty, "jb_lost": stat.jbuf.lost}
+
     @property
     def confirmed(self) -> bool:
         return self.confirmed_at is not None
@@ -146,8 +165,15 @@ class Phones:
         self._accounts.append(acc)
         return acc
 
-    def call(self, account: pj.Account, uri: str, record_to: Path, play: Path | None = None) -> PhoneCall:
-        call = PhoneCall(account, record_to, play)
+    def remove_account(self, acc: pj.Account) -> None:
+        """Free the account's slot (the wheel allows 8 accounts per process)."""
+        if acc in self._accounts:
+            self._accounts.remove(acc)
+            acc.shutdown()
+
+    def call(self, account: pj.Account, uri: str, record_to: Path, play: Path | None = None,
+             echo_level: float | None = None) -> PhoneCall:
+        call = PhoneCall(account, record_to, play, echo_level)
         prm = pj.CallOpParam(True)
         call.makeCall(uri, prm)
         self.calls.append(call)

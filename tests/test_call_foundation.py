@@ -77,17 +77,16 @@ def test_call_is_answered_greeted_and_ended_cleanly(asterisk, controller_factory
     assert wait_no_channels(asterisk) == []
 
 
-def test_controller_reconnects_after_asterisk_restart(asterisk, controller_factory, phones, tmp_path: Path) -> None:
+def test_controller_reconnects_after_asterisk_restart(asterisk, controller_factory, phones, softphone,
+                                                      tmp_path: Path) -> None:
     ctl = controller_factory(asterisk).start()
     asterisk.restart()
     ctl.wait_ready(2)  # second connection, same process
-    acc = phones.account(f"127.0.0.1:{asterisk.ports.sip}", "softphone", asterisk.softphone_password)
-    call = phones.call(acc, asterisk.sip_uri, tmp_path / "after-restart.wav")
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "after-restart.wav")
     assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S)
     assert call.ended_by_remote, f"not answered after the restart (SIP {call.status})"
     assert speech_seconds(call.heard()) >= 1.5
     assert ctl.proc is not None and ctl.proc.poll() is None
-    phones.hang_up_all()
 
 
 def test_call_in_stasis_is_readopted_by_a_new_controller(asterisk, controller_factory, phones, softphone,
@@ -195,3 +194,20 @@ def _write_speech(path: Path, lead_silence: float, seconds: float) -> None:
     n = min(len(out) - start, len(samples))
     out[start:start + n] = samples[:n]
     write_wav(path, out)
+
+
+def test_the_agent_takes_a_spoken_message(asterisk, controller_factory, phones, softphone, tmp_path: Path) -> None:
+    """The product's script: greeting, the caller speaks, the message is saved, goodbye."""
+    ctl = controller_factory(asterisk).start()
+    greeting_s = max(wav_seconds(p) for p in asterisk.prompts.glob("prompt-*.wav"))
+    message = tmp_path / "caller-message.wav"
+    _write_speech(message, lead_silence=greeting_s + 1.5, seconds=greeting_s + 8.0)
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", play=message)
+    assert phones.wait_until(lambda: call.ended, greeting_s + 30.0)
+    assert call.ended_by_remote
+    assert_one_voice_message(asterisk)
+    assert "spoken message saved (1 utterance(s))" in ctl.log()
+    # Greeting and goodbye were both heard: speech at the start and again after the message.
+    heard = call.heard()
+    assert speech_seconds(heard[: int(greeting_s * 8000)]) >= 1.5
+    assert speech_seconds(heard[int((greeting_s + 5.0) * 8000):]) >= 1.5

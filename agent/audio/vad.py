@@ -19,6 +19,9 @@ DEFAULT_AGGRESSIVENESS: Final = 2
 DEFAULT_START_FRAMES: Final = 3
 """Voiced frames needed within the start window to declare speech (3 x 20 ms)."""
 DEFAULT_START_WINDOW: Final = 5
+DEFAULT_RESUME_FRAMES: Final = 3
+"""After a pause inside an utterance, voiced frames in a row needed to count as speech again: a click
+or a door slam during the pause must not stretch the utterance (3 x 20 ms)."""
 DEFAULT_HANGOVER_MS: Final = 700
 """Unvoiced time after speech that ends the utterance, ms."""
 DEFAULT_MIN_UTTERANCE_MS: Final = 160
@@ -32,6 +35,7 @@ class VadSettings:
     aggressiveness: int = DEFAULT_AGGRESSIVENESS
     start_frames: int = DEFAULT_START_FRAMES
     start_window: int = DEFAULT_START_WINDOW
+    resume_frames: int = DEFAULT_RESUME_FRAMES
     hangover_ms: int = DEFAULT_HANGOVER_MS
     min_utterance_ms: int = DEFAULT_MIN_UTTERANCE_MS
     min_rms: float = DEFAULT_MIN_RMS
@@ -78,6 +82,7 @@ class TurnDetector:
         self._started_at = 0.0
         self._last_voiced_end = 0.0
         self._silent_ms = 0
+        self._run = 0
 
     def is_voiced(self, frame: AudioFrame) -> bool:
         if frame.rms() < self.settings.min_rms:
@@ -104,7 +109,8 @@ class TurnDetector:
                 events.append(SpeechStarted(self._started_at))
             return events
         self._frames.append(frame)
-        if voiced:
+        self._run = self._run + 1 if voiced else 0
+        if voiced and (self._silent_ms == 0 or self._run >= self.settings.resume_frames):
             self._silent_ms = 0
             self._last_voiced_end = frame.timestamp + frame.duration_s
             return events

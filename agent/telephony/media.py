@@ -53,7 +53,7 @@ class BargeInSettings:
 @dataclass(frozen=True)
 class MediaSettings:
     format: str = "ulaw"
-    """ulaw (8 kHz G.711, payload type 0) or slin16 (16 kHz linear, payload type 118)."""
+    """G.711 µ-law at 8 kHz, payload type 0 (the only format that works both ways, see FORMATS)."""
     bind_host: str = "127.0.0.1"
     """Address of our RTP socket; Asterisk must reach it (same box: loopback)."""
     lead_frames: int = 1
@@ -73,18 +73,13 @@ class Codec:
     decode: Callable[[bytes], np.ndarray]
 
 
-def _slin_be_encode(samples: np.ndarray) -> bytes:
-    return samples.astype(">i2").tobytes()
-
-
-def _slin_be_decode(data: bytes) -> np.ndarray:
-    return np.frombuffer(data[: len(data) - len(data) % 2], dtype=">i2").astype(np.int16)
-
-
 FORMATS: Final = {
     "ulaw": Codec(0, 8000, ulaw_encode, ulaw_decode),
-    "slin16": Codec(118, 16000, _slin_be_encode, _slin_be_decode),
 }
+"""What the ExternalMedia leg may carry; Asterisk transcodes to the trunk's codec (A-law in France).
+Measured on Asterisk 22.10.1 and not offered: slin16 (PT 118) is sent by chan_rtp but dropped on
+receive, so the caller hears nothing; alaw (PT 8) reaches the caller distorted (NCC 0.6 against
+what we sent, where ulaw gives 0.99). See README."""
 
 
 class CallTrace:
@@ -139,6 +134,8 @@ class CallMedia:
         self._barged_in = False
         self._first_frame_pending = False
         self._input_open = False
+        self.last_speech_sent_at = 0.0
+        """When the last frame of our speech (not idle silence) was sent, monotonic s."""
 
     # --- set-up and release -------------------------------------------------------------------
     async def start(self) -> None:
@@ -285,6 +282,7 @@ class CallMedia:
                 if self._out:
                     frame = self._out.popleft()
                     samples = frame.samples
+                    self.last_speech_sent_at = time.monotonic()
                     self._out_levels.append(frame.rms())
                     if self._first_frame_pending:
                         self._first_frame_pending = False

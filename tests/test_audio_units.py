@@ -1,0 +1,165 @@
+"""Audio building blocks without Asterisk: G.711, RTP parsing, the jitter buffer, turn detection."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import warnings
+
+import numpy as np
+import pytest
+
+from agent.audio.frames import AudioFrame, split_frames
+from agent.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from agent.audio.vad import SpeechStarted, TurnDetector, UtteranceEnded, VadSettings
+from agent.telephony.rtp import JitterBuffer, MalformedPacket, RtpPacket, RtpSocket, parse_rtp
+from tests.signals import RATE, speech
+
+ALL16 = np.arange(-32768, 32768, dtype=np.int16)
+
+
+def test_g711_known_values() -> None:
+    assert ulaw_encode(np.array([0, 32767, -32768], np.int16)) == bytes([0xFF, 0x80, 0x00])
+    assert alaw_encode(np.array([0, 32767, -32768], np.int16)) == bytes([0xD5, 0xAA, 0x2A])
+    assert list(ulaw_decode(bytes([0xFF, 0x80, 0x00]))) == [0, 32124, -32124]
+    assert list(alaw_decode(bytes([0xD5, 0xAA, 0x2A]))) == [8, 32256, -32256]
+
+
+@pytest.mark.parametrize("enc, dec", [(ulaw_encode, ulaw_decode), (alaw_encode, alaw_decode)])
+def test_g711_round_trip_error_is_within_one_quantisation_step(enc, dec) -> None:  # type: ignore[no-untyped-def]
+    back = dec(enc(ALL16)).astype(np.int32)
+    err = np.abs(back - ALL16.astype(np.int32))
+    # Segment step doubles with magnitude: the error stays below about 1/16 of the value (+ a floor).
+    assert np.all(err <= np.abs(ALL16.astype(np.int32)) / 16 + 36)
+
+
+def test_g711_matches_the_reference_implementation_where_available() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        audioop = pytest.importorskip("audioop")  # the C reference, gone in Python 3.13
+    pcm = ALL16.astype("<i2").tobytes()
+    assert ulaw_encode(ALL16) == audioop.lin2ulaw(pcm, 2)
+    assert alaw_encode(ALL16) == audioop.lin2alaw(pcm, 2)
+    codes = bytes(range(256))
+    assert ulaw_decode(codes).astype("<i2").tobytes() == audioop.ulaw2lin(codes, 2)
+    assert alaw_decode(codes).astype("<i2").tobytes() == audioop.alaw2lin(codes, 2)
+
+
+def rtp(seq: int, payload: bytes = b"\xff" * 160, pt: int = 0) -> RtpPacket:
+    return RtpPacket(pt, seq & 0xFFFF, seq * 160, 42, False, payload)
+
+
+def test_parse_rtp_with_csrc_extension_and_padding() -> None:
+    head = struct.pack("!BBHII", 0x80 | 0x20 | 0x10 | 2, 0x80, 7, 1600, 99)
+    data = head + b"\x00" * 8 + struct.pack("!HH", 0xBEDE, 1) + b"\x00" * 4 + b"abc" + b"\x00\x03"
+    data = data[:-2] + b"\x00\x00\x03"  # payload "abc", then 3 bytes of padding (last byte = 3)
+    pkt = parse_rtp(data)
+    assert (pkt.payload_type, pkt.sequence, pkt.timestamp, pkt.ssrc, pkt.marker) == (0, 7, 1600, 99, True)
+    assert pkt.payload == b"abc"
+    assert parse_rtp(rtp(5).encode()) == rtp(5)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x80" * 11, b"\x40" + b"\x00" * 20, b"\x90\x00" + b"\x00" * 12,
+                                  b"\xa0\x00" + b"\x00" * 10, struct.pack("!BBHII", 0x80, 0, 1, 2, 3)])
+def test_malformed_rtp_is_rejected(data: bytes) -> None:
+    with pytest.raises(MalformedPacket):
+        parse_rtp(data)
+
+
+def test_random_bytes_never_raise_anything_but_malformed() -> None:
+    rng = np.random.default_rng(1)
+    parsed = 0
+    for _ in range(20000):
+        data = rng.bytes(int(rng.integers(0, 300)))
+        try:
+            parse_rtp(data)
+            parsed += 1
+        except MalformedPacket:
+            pass
+    assert parsed > 0  # some random headers are valid RTP; the rest are refused, none crash
+
+
+def seqs(items: list[RtpPacket | None]) -> list[int | None]:
+    return [None if p is None else p.sequence for p in items]
+
+
+def test_jitter_buffer_reorders_and_reports_loss() -> None:
+    jb = JitterBuffer(depth=3)
+    out: list[RtpPacket | None] = []
+    for s in [10, 12, 11, 13, 15, 16, 17, 18]:  # 12 before 11; 14 never comes
+        out += jb.push(rtp(s))
+    assert seqs(out) == [10, 11, 12, 13, None, 15, 16, 17, 18][: len(out)]
+    assert jb.stats.lost == 1
+    assert len(jb) <= 3
+
+
+def test_jitter_buffer_drops_duplicates_and_late_packets_and_wraps() -> None:
+    jb = JitterBuffer(depth=3)
+    out: list[RtpPacket | None] = []
+    for s in [65534, 0, 0, 65535, 1, 65533]:  # 0 arrives twice while 65535 is awaited
+        out += jb.push(rtp(s))
+    assert seqs(out) == [65534, 65535, 0, 1]
+    assert jb.stats.duplicate == 1 and jb.stats.late == 1
+
+
+def test_jitter_buffer_resynchronises_on_a_new_stream() -> None:
+    jb = JitterBuffer(depth=3)
+    jb.push(rtp(100))
+    out = jb.push(rtp(30000))
+    assert seqs(out) == [30000]
+    assert jb.stats.resyncs == 1
+
+
+def frames_of(samples: np.ndarray, t0: float = 100.0) -> list[AudioFrame]:
+    return [AudioFrame(f.samples, RATE, t0 + i * 0.02) for i, f in enumerate(split_frames(samples, RATE))]
+
+
+def run_detector(samples: np.ndarray, settings: VadSettings) -> list[object]:
+    det = TurnDetector(settings, RATE)
+    events: list[object] = []
+    for f in frames_of(samples):
+        events += det.push(f)
+    return events
+
+
+def test_speech_then_silence_gives_one_utterance_after_the_hangover() -> None:
+    words = speech("Bonjour, j'ai une fuite d'eau.")
+    signal = np.concatenate([np.zeros(RATE // 2, np.int16), words, np.zeros(RATE * 2, np.int16)])
+    events = run_detector(signal, VadSettings(hangover_ms=500))
+    assert [type(e) for e in events] == [SpeechStarted, UtteranceEnded]
+    end = events[1]
+    assert isinstance(end, UtteranceEnded)
+    true_end = 100.0 + (RATE // 2 + len(words)) / RATE
+    assert abs(end.ended_at - true_end) <= 0.1
+    assert abs(end.decided_at - end.ended_at - 0.5) <= 0.021
+
+
+def test_clicks_and_line_hiss_are_not_speech() -> None:
+    rng = np.random.default_rng(2)
+    signal = rng.normal(0, 80, RATE * 4)  # hiss about -52 dBFS
+    for at in (0.5, 1.3, 2.2, 3.1):  # 2 ms clicks, loud
+        signal[int(at * RATE):int(at * RATE) + 16] = 25000
+    events = run_detector(np.clip(signal, -32768, 32767).astype(np.int16), VadSettings())
+    assert events == []
+
+
+def test_rtp_socket_drops_foreign_senders() -> None:
+    async def scenario() -> tuple[int, int]:
+        got: list[bytes | None] = []
+        sock = await RtpSocket.open("127.0.0.1", 0, lambda p, t: got.append(p))
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        sock.remote = peer.getsockname()
+        for i in range(5):
+            peer.sendto(rtp(i).encode(), sock.local_address)
+            stranger.sendto(rtp(i + 100).encode(), sock.local_address)
+        await asyncio.sleep(0.2)
+        sock.close()
+        peer.close()
+        stranger.close()
+        return len(got), sock.stats.dropped_foreign
+
+    delivered, foreign = asyncio.run(scenario())
+    assert (delivered, foreign) == (5, 5)
