@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run test check lint typecheck asterisk deps venv clean
+.PHONY: run test check lint typecheck asterisk deps venv models bench-engines clean
 
 run: deps venv asterisk
 	$(BIN)/standardiste dev --run-dir .run
@@ -28,11 +28,20 @@ deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/install-llama.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,standins]'
+	bash scripts/install-llama.sh $(BIN)/pip
 	touch $@
+
+# Production French models (needs internet on the box). PIN=1 accepts files whose sha256 is not
+# pinned in models/manifest.yaml yet, printing their digests.
+models: venv
+	$(BIN)/standardiste models install --dir models $(if $(PIN),--pin)
+
+bench-engines: venv
+	$(BIN)/python scripts/bench_engines.py --models models
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -154,6 +154,34 @@ Ctrl-C stops both.
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from agent.models import ModelError, install, installed, load_manifest
+
+    specs = load_manifest(Path(args.manifest))
+    if args.only:
+        unknown = set(args.only) - {s.id for s in specs}
+        if unknown:
+            print(f"unknown model id(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        specs = [s for s in specs if s.id in args.only]
+    models_dir = Path(args.dir)
+    if args.action == "status":
+        for spec in specs:
+            where = installed(models_dir, spec)
+            print(f"{spec.id:32} {spec.kind:4} {'installed in ' + str(where) if where else 'not installed'}"
+                  f"  ({spec.licence})")
+        return 0
+    failed = 0
+    for spec in specs:
+        try:
+            path = install(spec, models_dir, pin=args.pin)
+            print(f"{spec.id}: installed in {path}")
+        except ModelError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="standardiste", description="On-premise AI phone receptionist.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-file", required=True, help="created with a random password if absent")
     p.add_argument("--out", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_ari_user)
+
+    p = sub.add_parser("models", help="install or list the production French models")
+    p.add_argument("action", choices=("install", "status"))
+    p.add_argument("--dir", default="models", help="where models are installed (default: models)")
+    p.add_argument("--manifest", default=str(Path(__file__).resolve().parents[1] / "models" / "manifest.yaml"))
+    p.add_argument("--only", nargs="+", help="model ids")
+    p.add_argument("--pin", action="store_true", help="accept files with no sha256 pinned yet (prints them)")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("dev", help="a private Asterisk on loopback plus the controller (make run)")
     p.add_argument("--run-dir", default=".run")

@@ -185,7 +185,8 @@ def test_five_calls_at_once_are_all_answered(asterisk, controller_factory, tmp_p
 
 def _write_speech(path: Path, lead_silence: float, seconds: float) -> None:
     """A caller speaking French (espeak-ng) after `lead_silence` s, in a file of `seconds` at 8 kHz."""
-    from agent.tts.prompts import synthesize_espeak, to_rate, write_wav
+    from agent.tts.espeak_engine import synthesize_espeak
+    from agent.tts.prompts import to_rate, write_wav
 
     samples, rate = synthesize_espeak("Bonjour, j'ai une fuite d'eau dans ma cuisine, rappelez-moi vite.")
     samples = to_rate(samples, rate)

@@ -4,16 +4,14 @@ A prompt that is on disk plays with no synthesis delay and still plays when ever
 down. Files are named by a hash of their text and voice, so a changed greeting is re-rendered and
 an unchanged one costs nothing.
 
-Engine: espeak-ng (Debian package), the fallback voice of the product. The Piper voice takes over
-with the speech-engine work; this module keeps the file format and the cache.
+Rendered by whichever engine is running (Piper, else espeak-ng); the engine's name is part of
+the cache key, so installing the production voice re-renders every prompt once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 import wave
 from dataclasses import dataclass
@@ -24,11 +22,10 @@ import numpy as np
 import soxr
 
 from agent.audio.frames import AudioFrame, split_frames
+from agent.tts.base import Synthesizer, render
+from agent.tts.espeak_engine import EspeakEngine
 
 PROMPT_RATE_HZ: Final = 8000
-ESPEAK_VOICE: Final = "fr"
-ESPEAK_SPEED_WPM: Final = 175
-ESPEAK_TIMEOUT_S: Final = 20.0
 
 FALLBACK_TEXT: Final = (
     "Bonjour. Notre assistant est indisponible pour le moment. "
@@ -36,14 +33,6 @@ FALLBACK_TEXT: Final = (
     "L'artisan vous rappellera."
 )
 """Played by the dialplan itself when the controller is down (extensions.conf, `fallback`)."""
-
-
-class PromptError(RuntimeError):
-    stage = "tts-prompt"
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -56,43 +45,6 @@ class Prompt:
     def media_uri(self) -> str:
         """What ARI's play operation takes: `sound:` + absolute path without the extension."""
         return "sound:" + str(self.path.with_suffix(""))
-
-
-def synthesize_espeak(text: str, voice: str = ESPEAK_VOICE) -> tuple[np.ndarray, int]:
-    """Speak `text` with espeak-ng; returns int16 samples and their rate in Hz."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise PromptError("espeak-ng is not installed (apt-get install espeak-ng)")
-    try:
-        out = subprocess.run([exe, "-v", voice, "-s", str(ESPEAK_SPEED_WPM), "--stdout", text],
-                             capture_output=True, timeout=ESPEAK_TIMEOUT_S, check=True)
-    except subprocess.CalledProcessError as exc:
-        raise PromptError(f"espeak-ng failed: {exc.stderr.decode(errors='replace').strip()}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise PromptError("espeak-ng took too long", retryable=True) from exc
-    return _read_wav_bytes(out.stdout)
-
-
-def _read_wav_bytes(data: bytes) -> tuple[np.ndarray, int]:
-    # espeak-ng writes a streaming WAV header whose sizes are 0xFFFFFFFF; read the fmt chunk and
-    # take everything after the data chunk header.
-    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise PromptError("espeak-ng did not produce a WAV")
-    pos, rate, bits, channels = 12, 0, 0, 0
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-        if cid == b"fmt ":
-            channels = int.from_bytes(data[pos + 10:pos + 12], "little")
-            rate = int.from_bytes(data[pos + 12:pos + 16], "little")
-            bits = int.from_bytes(data[pos + 22:pos + 24], "little")
-        elif cid == b"data":
-            pcm = data[pos + 8:]
-            pcm = pcm[: len(pcm) - len(pcm) % 2]
-            if bits != 16 or channels != 1 or rate <= 0:
-                raise PromptError(f"unexpected WAV format: {bits} bit, {channels} channel(s), {rate} Hz")
-            return np.frombuffer(pcm, dtype="<i2").copy(), rate
-        pos += 8 + size + (size & 1)
-    raise PromptError("WAV without a data chunk")
 
 
 def to_rate(samples: np.ndarray, rate: int, target: int = PROMPT_RATE_HZ) -> np.ndarray:
@@ -122,16 +74,17 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = PROMPT_RATE_HZ) -> No
 
 
 def render_prompt(text: str, out_dir: Path, name: str | None = None,
-                  voice: str = ESPEAK_VOICE) -> Prompt:
+                  engine: Synthesizer | None = None) -> Prompt:
     """Render `text` once into out_dir; reuse the file while text and voice are unchanged."""
-    digest = hashlib.sha256(f"espeak-ng|{voice}|{ESPEAK_SPEED_WPM}|{text}".encode()).hexdigest()[:16]
+    engine = engine or EspeakEngine()
+    digest = hashlib.sha256(f"{engine.name}|{text}".encode()).hexdigest()[:16]
     stem = name or f"prompt-{digest}"
     path = out_dir / f"{stem}.wav"
     stamp = out_dir / f".{stem}.sha"
     if path.exists() and stamp.exists() and stamp.read_text() == digest:
         with wave.open(str(path), "rb") as w:
             return Prompt(path, w.getnframes() / w.getframerate())
-    samples, rate = synthesize_espeak(text, voice)
+    samples, rate = render(engine, text)
     samples = to_rate(samples, rate)
     write_wav(path, samples)
     stamp.write_text(digest)

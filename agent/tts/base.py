@@ -1,0 +1,121 @@
+"""Text-to-speech: engines behind one narrow interface, streamed sentence by sentence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+import numpy as np
+import soxr
+
+from agent.audio.frames import AudioFrame, samples_per_frame
+
+log = logging.getLogger(__name__)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+")
+
+
+class TtsError(RuntimeError):
+    stage = "tts"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+class Synthesizer(Protocol):
+    name: str
+    """Which voice is running, for logs and health (e.g. "piper:fr_FR-siwis-medium")."""
+
+    def synthesize_sentences(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        """Blocking: int16 samples and their rate, one item per sentence, as each is ready."""
+
+
+async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncIterator[AudioFrame]:
+    """Frames at `rate` as synthesis goes: the first sentence plays while the rest is synthesised.
+    Synthesis runs in a worker thread; resampling happens once, here, with one stream per reply."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[np.ndarray, int] | BaseException | None] = asyncio.Queue()
+    cancelled = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in engine.synthesize_sentences(text):
+                if cancelled.is_set():
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except BaseException as exc:  # handed to the consumer, who raises it as a TtsError
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+    worker = loop.run_in_executor(None, produce)
+    n = samples_per_frame(rate)
+    carry = np.zeros(0, dtype=np.int16)
+    resampler: soxr.ResampleStream | None = None
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise TtsError(f"{engine.name}: {item}") from item
+            samples, src_rate = item
+            if src_rate != rate:
+                if resampler is None:
+                    resampler = soxr.ResampleStream(src_rate, rate, 1, dtype="int16")
+                samples = resampler.resample_chunk(samples)
+            carry = np.concatenate([carry, samples.astype(np.int16)])
+            while len(carry) >= n:
+                yield AudioFrame(carry[:n].copy(), rate, time.monotonic())
+                carry = carry[n:]
+        if resampler is not None:
+            carry = np.concatenate([carry, resampler.resample_chunk(np.zeros(0, np.int16), last=True)])
+        if len(carry):
+            yield AudioFrame(np.concatenate([carry, np.zeros(n - len(carry) % n, np.int16)])[:n], rate)
+    finally:
+        cancelled.set()
+        await asyncio.wait([worker], timeout=0)
+
+
+def render(engine: Synthesizer, text: str) -> tuple[np.ndarray, int]:
+    """Whole text, blocking (for prompts rendered ahead of time)."""
+    parts = list(engine.synthesize_sentences(text))
+    if not parts:
+        raise TtsError(f"{engine.name} produced no audio")
+    rate = parts[0][1]
+    gap = np.zeros(rate // 10, dtype=np.int16)
+    out: list[np.ndarray] = []
+    for samples, _ in parts:
+        out += [samples, gap]
+    return np.concatenate(out[:-1]), rate
+
+
+class FallbackSynthesizer:
+    """The first engine that works; a failing primary falls back to the next for that text."""
+
+    def __init__(self, *engines: Synthesizer) -> None:
+        self.engines = engines
+        self.name = "+".join(e.name for e in engines)
+
+    def synthesize_sentences(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        for i, engine in enumerate(self.engines):
+            produced = False
+            try:
+                for item in engine.synthesize_sentences(text):
+                    produced = True
+                    yield item
+                return
+            except Exception as exc:  # any engine failure: the next engine still speaks
+                if produced or i == len(self.engines) - 1:
+                    raise
+                log.warning("TTS %s failed (%s); falling back to %s", engine.name, type(exc).__name__,
+                            self.engines[i + 1].name)
