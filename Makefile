@@ -15,7 +15,7 @@ test: deps venv asterisk
 check: lint typecheck test
 
 lint: venv
-	$(BIN)/ruff check agent tests
+	$(BIN)/ruff check agent tests scripts
 
 typecheck: venv
 	$(BIN)/mypy

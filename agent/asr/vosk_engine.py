@@ -32,7 +32,7 @@ def model_rate(model_dir: Path) -> int:
 
 
 class VoskEngine:
-    def __init__(self, model_dir: Path, language: str) -> None:
+    def __init__(self, model_dir: Path, language: str, name: str | None = None) -> None:
         import vosk
 
         if not (model_dir / "am").is_dir() and not (model_dir / "final.mdl").exists():
@@ -47,7 +47,7 @@ class VoskEngine:
         self.model_dir = model_dir
         self.language = language
         self.rate = model_rate(model_dir)
-        self.name = f"vosk:{model_dir.name}"
+        self.name = f"vosk:{name or model_dir.name}"
         log.info("ASR model %s (%s, %d Hz) loaded in %.2f s", self.name, language, self.rate,
                  self.load_seconds)
 

@@ -53,9 +53,9 @@ class LlamaExtractor:
             raise LlmError(f"cannot load the model {model_path}: {exc}") from exc
         self.load_seconds = time.monotonic() - started
         self.name = f"llama.cpp:{model_path.name}"
-        # One worker thread: llama.cpp contexts are not thread-safe; requests queue FIFO.
+        # One worker thread: llama.cpp contexts are not thread-safe; requests queue FIFO there, and
+        # one whose deadline passed while queued returns at once when its turn comes.
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
-        self._lock = asyncio.Lock()
         log.info("LLM %s loaded in %.2f s", self.name, self.load_seconds)
         self._fill(PREFIX + 'Appel: "bonjour"\n{"nom": "', ["name"], time.monotonic() + 30)  # warm the cache
 
@@ -66,14 +66,9 @@ class LlamaExtractor:
         started = time.monotonic()
         deadline = started + budget_s
         empty = Extraction({f: None for f in fields}, complete=False)
-        try:
-            await asyncio.wait_for(self._lock.acquire(), budget_s)
-        except TimeoutError:
-            return empty  # the model is busy with other calls for longer than our budget
         loop = asyncio.get_running_loop()
         prompt = PREFIX + f'Appel: "{_clean(text)}"\n{{"{FIELD_LABELS[fields[0]]}": "'
         future = loop.run_in_executor(self._pool, self._fill, prompt, list(fields), deadline)
-        future.add_done_callback(lambda _: self._lock.release())
         try:
             values, complete = await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - time.monotonic()))
         except TimeoutError:

@@ -187,6 +187,7 @@ class DevAsterisk:
             "ari:", f"  url: {self.ari_url}", f"  username: {ARI_USER}",
             f"  password_file: {self.run_dir / 'ari-password'}",
             "paths:", f"  prompts: {self.prompts}", f"  messages: {self.messages}",
+            f"  models: {REPO_ROOT / 'models'}",
         ]
         if call:
             lines.append("call:")

@@ -92,6 +92,17 @@ def render_prompt(text: str, out_dir: Path, name: str | None = None,
 
 
 GOODBYE_TEXT: Final = "Merci, votre message est bien enregistré. L'artisan vous rappelle au plus vite. Au revoir."
+NOT_UNDERSTOOD_TEXT: Final = "Excusez-moi, je n'ai pas bien compris. Pouvez-vous répéter, s'il vous plaît ?"
+TAKE_MESSAGE_TEXT: Final = (
+    "Je vais prendre un message pour l'artisan. Dites votre nom, votre adresse et votre demande, "
+    "je l'enregistre."
+)
+FIXED_PROMPTS: Final = {
+    "fallback": FALLBACK_TEXT,
+    "not-understood": NOT_UNDERSTOOD_TEXT,
+    "take-message": TAKE_MESSAGE_TEXT,
+}
+"""Rendered at start-up under these names: the dialplan plays `fallback` itself."""
 
 
 def load_frames(prompt: Prompt, rate: int) -> list[AudioFrame]:
