@@ -96,9 +96,47 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Service configs and dialplans alike (a dialplan has a `business:` section)."""
+    import yaml
+
+    from agent.dialogue.schema import load_dialplan
+
     for file in args.files:
-        load_config(file)
-        print(f"{file}: OK")
+        try:
+            data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            data = None
+        if isinstance(data, dict) and "business" in data:
+            plan = load_dialplan(file)
+            print(f"{file}: OK (dialplan for {plan.business}, {plan.trade.label})")
+        else:
+            load_config(file)
+            print(f"{file}: OK")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.dialogue.simulate import load_scenarios, run_sync
+
+    extractor = None
+    if args.llm == "auto":
+        try:
+            from agent.engines import load_llm
+
+            extractor, _ = load_llm(Path(args.models))
+        except (ImportError, RuntimeError) as exc:
+            print(f"(no LLM: {exc})", file=sys.stderr)
+    results = [run_sync(s, extractor) for s in load_scenarios(Path(args.scenario))]
+    out = results[0] if len(results) == 1 else results
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            for reply in r["replies"]:
+                print(f"agent> {reply}")
+            print(f"lead: {r['lead']}\nurgency: {r['urgency']}  action: {r['action']}  booking: {r['booking']}\n")
     return 0
 
 
@@ -199,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate config files and exit")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("simulate", help="run a conversation from text turns (SCENARIO.yaml)")
+    p.add_argument("scenario")
+    p.add_argument("--json", action="store_true", help="print the JSON result")
+    p.add_argument("--llm", choices=("auto", "none"), default="none",
+                   help="auto: ask the LLM for what rules missed (slower); none: rules only")
+    p.add_argument("--models", default="models")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("render-prompts", help="render the fixed prompts (incl. the dialplan fallback)")
     p.add_argument("--config", required=True)

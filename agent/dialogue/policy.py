@@ -1,0 +1,474 @@
+"""The conversation: slot filling driven by the dialplan, rules first, the LLM only for what rules
+missed (within its budget), emergencies detected with the trade's own words.
+
+Text in, text out: the live call feeds ASR text and speaks the replies; `standardiste simulate`
+feeds typed turns. Every field is handed to `on_field` the moment it is understood.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from agent.dialogue.booking import Slot, free_slots, in_hours, pick, say_slot
+from agent.dialogue.schema import Dialplan, Field, Trigger
+from agent.dialogue.understand import (
+    When,
+    address,
+    correction,
+    dont_know,
+    fold,
+    format_phone,
+    has_any,
+    person_name,
+    phone_number,
+    spam,
+    spelled,
+    when,
+    wrong_number,
+    yes_no,
+)
+from agent.llm.base import Extractor, within_budget
+
+log = logging.getLogger(__name__)
+
+SEVERITY_RANK: Final = {"normal": 0, "urgent": 1, "critical": 2}
+LLM_BUDGET_S: Final = 1.2
+LLM_FIELDS: Final = ("name", "address", "problem")
+
+GOODBYE: Final = "Merci, bonne journée, au revoir."
+STILL_THERE: Final = "Vous êtes toujours là ? "
+NOT_UNDERSTOOD: Final = "Excusez-moi, je n'ai pas bien compris. "
+TAKE_MESSAGE: Final = ("Je vais prendre un message pour l'artisan, il vous rappellera. "
+                       "Dites-moi en quelques mots votre demande, votre nom et votre adresse.")
+
+
+@dataclass
+class Lead:
+    name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    problem: str | None = None
+    trade: str = ""
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "address": self.address, "phone": self.phone, "problem": self.problem,
+                "trade": self.trade}
+
+
+@dataclass
+class Outcome:
+    action: str | None = None
+    """transfer | booking | message | info; None while the call goes on."""
+    booking: Slot | None = None
+    transfer_to: str | None = None
+
+
+@dataclass
+class Pending:
+    kind: str
+    """field | confirm | confirm-callerid | check | slot | message | name-address"""
+    field: str | None = None
+    trigger: Trigger | None = None
+    tries: int = 0
+
+
+@dataclass
+class Conversation:
+    plan: Dialplan
+    now: datetime
+    caller_id: str | None = None
+    extractor: Extractor | None = None
+    busy: Sequence[Slot] = ()
+    on_field: Callable[[str, str], None] | None = None
+    lead: Lead = field(default_factory=Lead)
+    outcome: Outcome = field(default_factory=Outcome)
+    said: list[str] = field(default_factory=list)
+    """Everything the caller said, for the emergency rules."""
+    pending: Pending | None = None
+    confirmed: set[str] = field(default_factory=set)
+    checks: dict[str, str] = field(default_factory=dict)
+    """Trigger id -> severity decided by its check question."""
+    offered: list[Slot] = field(default_factory=list)
+    pref_when: When | None = None
+    silences: int = 0
+
+    def __post_init__(self) -> None:
+        self.lead.trade = self.plan.trade.trade
+        self.open = in_hours(self.plan, self.now)
+        if self.caller_id:
+            # The number the call comes from is the callback number until the caller says otherwise.
+            self._set("phone", self.caller_id)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> str:
+        first = self._next_question()
+        return f"{self.plan.greeting} {first}".strip()
+
+    @property
+    def done(self) -> bool:
+        return self.outcome.action is not None
+
+    def finish(self) -> None:
+        """The caller hung up or the turns ran out: whatever was heard becomes a message."""
+        if self.outcome.action is None:
+            self.outcome.action = "message"
+
+    # --- urgency ---------------------------------------------------------------------------------
+    def fired(self) -> list[Trigger]:
+        text = fold(" ".join(self.said))
+        return [t for t in self.plan.triggers if all(has_any(text, list(group)) for group in t.all)]
+
+    def severity_of(self, trig: Trigger) -> str:
+        if trig.id in self.checks:
+            return self.checks[trig.id]
+        if trig.months and self.now.month not in trig.months:
+            return trig.otherwise
+        return trig.severity
+
+    @property
+    def urgency(self) -> str:
+        levels = [self.severity_of(t) for t in self.fired()]
+        return max(levels, key=lambda s: SEVERITY_RANK[s], default="normal")
+
+    # --- one caller turn ---------------------------------------------------------------------------
+    async def turn(self, text: str) -> str:
+        if self.done:
+            return ""
+        text = text.strip()
+        f = fold(text)
+        if not f:
+            return self._silence()
+        self.silences = 0
+        self.said.append(text)
+        if wrong_number(f):
+            self.outcome.action = "info"
+            return f"Pas de souci. Vous êtes chez {self.plan.business}, {self.plan.trade.label}. {GOODBYE}"
+        if spam(f):
+            self.outcome.action = "info"
+            return f"Merci, mais cela ne nous intéresse pas. {GOODBYE}"
+        pending = self.pending
+        prefix = ""
+        if pending is not None and pending.kind == "message":
+            self.lead.message = text
+            self._fill_from_free_text(text)
+            self.outcome.action = "message"
+            return f"C'est noté, l'artisan vous rappellera au plus vite. {GOODBYE}"
+        if pending is not None and pending.kind == "slot":
+            return self._slot_answer(text)
+        answered = await self._answer(pending, text, f)
+        if not answered:
+            faq = self._faq(f)
+            if faq:
+                return f"{faq} {self._ask_again(pending, count=False)}"
+            if pending is not None:
+                pending.tries += 1
+                if pending.tries > self.plan.max_retries:
+                    self.pending = Pending("message")
+                    return TAKE_MESSAGE
+                prefix = NOT_UNDERSTOOD if not dont_know(f) else ""
+        return prefix + self._decide()
+
+    async def _answer(self, pending: Pending | None, text: str, f: str) -> bool:
+        """Take what this turn says; True when it answered the pending question."""
+        answered = False
+        if pending is not None and pending.kind == "check" and pending.trigger is not None:
+            yn = yes_no(f)
+            chk = pending.trigger.check
+            assert chk is not None
+            if yn is True:
+                self.checks[pending.trigger.id] = chk.if_yes
+            elif yn is False:
+                self.checks[pending.trigger.id] = chk.if_no
+            elif dont_know(f):
+                self.checks[pending.trigger.id] = chk.if_unknown
+            if pending.trigger.id in self.checks:
+                self.pending = None
+                answered = True
+        elif pending is not None and pending.kind == "confirm" and pending.field:
+            yn = yes_no(f)
+            fixed = correction(text)
+            if yn is True and not fixed:
+                self.confirmed.add(pending.field)
+                self.pending = None
+                return True
+            if fixed:
+                if self._set_from(pending.field, fixed, text, asked=True):
+                    self.pending = None
+                    return True
+            if yn is False:
+                self._clear(pending.field)
+                self.pending = None
+                return True
+        elif pending is not None and pending.kind == "confirm-callerid":
+            yn = yes_no(f)
+            number = phone_number(text)
+            if number:
+                self._set("phone", number)
+                self.confirmed.add("phone")
+                self.pending = None
+                return True
+            if yn is True and self.caller_id:
+                self._set("phone", self.caller_id)
+                self.confirmed.add("phone")
+                self.pending = None
+                return True
+            if yn is False:
+                self._clear("phone")
+                self.pending = Pending("field", "phone")
+                return True
+        # Fields may come at any time, in any order, several at once.
+        got = self._extract(text, f, pending)
+        if pending is not None and pending.kind in ("field", "name-address"):
+            wanted: set[str] = {pending.field or ""} if pending.kind == "field" else {"name", "address"}
+            if got & wanted:
+                answered = True
+            elif self.extractor is not None and wanted & set(LLM_FIELDS) and not dont_know(f) and yes_no(f) is None:
+                answered = await self._ask_llm(text, sorted(wanted & set(LLM_FIELDS)))
+            if pending.kind == "name-address" and self.lead.name and self.lead.address:
+                answered = True
+            if answered:
+                self.pending = None
+        return answered or bool(got and pending is None)
+
+    def _extract(self, text: str, f: str, pending: Pending | None) -> set[str]:
+        got: set[str] = set()
+        addr = address(text, self.plan.area)
+        if addr is not None and (self.lead.address is None or (pending and pending.field == "address")):
+            self._set("address", str(addr))
+            got.add("address")
+        number = phone_number(text)
+        if number is not None:
+            self._set("phone", number)
+            got.add("phone")
+        asking_name = pending is not None and (pending.field == "name" or pending.kind == "name-address")
+        name_text = _without_address(text)
+        name = spelled(text) if asking_name else None
+        name = name or person_name(name_text, asked=asking_name and bool(name_text.strip()))
+        if name and (self.lead.name is None or asking_name):
+            self._set("name", name)
+            got.add("name")
+        problem = self._problem(f)
+        if problem and (self.lead.problem is None or (pending and pending.field == "problem")):
+            self._set("problem", problem)
+            got.add("problem")
+        elif pending is not None and pending.field == "problem" and not got and not dont_know(f) and len(f) > 6:
+            self._set("problem", text.rstrip(" .!?"))
+            got.add("problem")
+        w = when(text, self.now)
+        if w is not None:
+            self.pref_when = w
+        return got
+
+    def _problem(self, f: str) -> str | None:
+        for p in self.plan.trade.problems:
+            if has_any(f, list(p.words)):
+                return p.label
+        return None
+
+    def _fill_from_free_text(self, text: str) -> None:
+        self._extract(text, fold(text), Pending("field", "name"))
+        if self.lead.problem is None:
+            self._set("problem", text.rstrip(" .!?"))
+
+    async def _ask_llm(self, text: str, fields: list[str]) -> bool:
+        assert self.extractor is not None
+        result = await within_budget(self.extractor, text, fields, LLM_BUDGET_S)
+        got = False
+        for name in fields:
+            value = result.fields.get(name)
+            if value and _plausible(name, value, text):
+                self._set(name, value)
+                got = True
+        return got
+
+    def _set_from(self, name: str, value: str, text: str, *, asked: bool) -> bool:
+        if name == "address":
+            addr = address(value, self.plan.area) or address(text, self.plan.area)
+            if addr:
+                self._set("address", str(addr))
+                return True
+            return False
+        if name == "phone":
+            number = phone_number(value)
+            if number:
+                self._set("phone", number)
+                return True
+            return False
+        if name == "name":
+            current = (self.lead.name or "").split()
+            new = spelled(value) or person_name(value, asked=True)
+            if not new:
+                return False
+            if len(new.split()) == 1 and len(current) >= 2:
+                new = " ".join([*current[:-1], new])  # "non, Dubois avec un D": the surname only
+            self._set("name", new)
+            return True
+        self._set(name, value)
+        return True
+
+    def _set(self, name: str, value: str) -> None:
+        setattr(self.lead, name, value)
+        self.confirmed.discard(name)
+        if self.on_field is not None:
+            self.on_field(name, value)
+
+    def _clear(self, name: str) -> None:
+        setattr(self.lead, name, None)
+        self.confirmed.discard(name)
+
+    def _faq(self, f: str) -> str | None:
+        for item in self.plan.faq:
+            if has_any(f, list(item.keywords)):
+                return item.answer
+        return None
+
+    def _silence(self) -> str:
+        self.silences += 1
+        if self.silences > self.plan.max_retries:
+            self.outcome.action = "message" if any(self.lead.as_dict()[k] for k in ("name", "phone", "problem")) \
+                else "info"
+            return f"Je n'entends plus rien. Si besoin, rappelez-nous. {GOODBYE}"
+        return STILL_THERE + self._ask_again(self.pending, count=False)
+
+    # --- what to say next ---------------------------------------------------------------------------
+    def _decide(self) -> str:
+        fired = self.fired()
+        # Emergencies with a question that decides how urgent it is: get where to go first.
+        for trig in fired:
+            if trig.check is not None and trig.id not in self.checks:
+                if self.lead.address is None or self.lead.name is None:
+                    self.pending = Pending("name-address")
+                    missing = ("votre nom et votre adresse" if not self.lead.name and not self.lead.address
+                               else "votre nom" if not self.lead.name else "votre adresse")
+                    return f"Je comprends, je m'en occupe tout de suite. Quel est {missing} ?" \
+                        .replace("Quel est votre adresse", "Quelle est votre adresse")
+                self.pending = Pending("check", trigger=trig)
+                return trig.check.question
+        urgency = self.urgency
+        if self._should_transfer(urgency):
+            advice = " ".join(t.advice for t in fired if t.advice and self.severity_of(t) == "critical")
+            self.outcome.action = "transfer"
+            self.outcome.transfer_to = self.plan.transfer.endpoint
+            self.pending = None
+            return f"{advice} C'est une urgence : je vous passe l'artisan immédiatement, ne quittez pas.".strip()
+        question = self._next_question()
+        if question:
+            return question
+        return self._close(urgency)
+
+    def _should_transfer(self, urgency: str) -> bool:
+        tr = self.plan.transfer
+        if tr.when == "never" or urgency == "normal":
+            return False
+        if urgency == "urgent" and tr.when != "urgent":
+            return False
+        return self.open or tr.after_hours
+
+    def _next_question(self) -> str:
+        for fl in self.plan.fields:
+            value = getattr(self.lead, fl.name)
+            if value is None:
+                self.pending = Pending("field", fl.name)
+                return fl.question
+            if fl.name == "phone" and value == self.caller_id and "phone" not in self.confirmed:
+                self.pending = Pending("confirm-callerid", "phone")
+                return f"Puis-je vous rappeler au {format_phone(value)} ?"
+            if fl.confirm and fl.name not in self.confirmed:
+                self.pending = Pending("confirm", fl.name)
+                shown = format_phone(value) if fl.name == "phone" else value
+                return f"J'ai noté : {shown}. C'est bien ça ?"
+        return ""
+
+    def _ask_again(self, pending: Pending | None, *, count: bool = True) -> str:
+        if pending is None:
+            return self._decide()
+        if pending.kind == "check" and pending.trigger and pending.trigger.check:
+            return pending.trigger.check.question
+        if pending.kind == "field" and pending.field:
+            fl = next((x for x in self.plan.fields if x.name == pending.field), None)
+            return fl.question if fl else ""
+        if pending.kind == "slot":
+            return self._offer_text()
+        if pending.kind == "message":
+            return TAKE_MESSAGE
+        if pending.kind == "confirm-callerid" and self.caller_id:
+            return f"Puis-je vous rappeler au {format_phone(self.caller_id)} ?"
+        if pending.kind == "confirm" and pending.field:
+            return f"J'ai noté : {getattr(self.lead, pending.field)}. C'est bien ça ?"
+        return "Quel est votre nom et votre adresse ?"
+
+    def _close(self, urgency: str) -> str:
+        if (not self.open and self.plan.after_hours_action == "message") or not self.plan.booking.enabled:
+            self.outcome.action = "message"
+            when_txt = "dès la réouverture" if not self.open else "au plus vite"
+            return f"C'est noté. L'artisan vous rappellera {when_txt}. {GOODBYE}"
+        self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgency != "normal", pref=self.pref_when)
+        if not self.offered and self.pref_when is not None:
+            self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgency != "normal", pref=None)
+        if not self.offered:
+            self.outcome.action = "message"
+            return ("Je n'ai pas de créneau libre rapidement : l'artisan vous rappellera pour convenir "
+                    f"d'un passage. {GOODBYE}")
+        self.pending = Pending("slot")
+        lead = "C'est urgent : " if urgency != "normal" else ""
+        return lead + self._offer_text()
+
+    def _offer_text(self) -> str:
+        options = [say_slot(s, self.now) for s in self.offered]
+        if len(options) == 1:
+            return f"Je peux vous proposer un passage {options[0]}. Cela vous convient-il ?"
+        return "Je peux vous proposer un passage " + ", ou ".join(options) + ". Lequel vous convient ?"
+
+    def _slot_answer(self, text: str) -> str:
+        assert self.pending is not None
+        chosen = pick(text, self.offered, self.now)
+        if chosen is not None:
+            self.outcome.action = "booking"
+            self.outcome.booking = chosen
+            self.pending = None
+            sms = " Vous allez recevoir une confirmation par SMS." if self.lead.phone else ""
+            return f"C'est réservé pour {say_slot(chosen, self.now)}.{sms} {GOODBYE}"
+        w = when(text, self.now)
+        self.pending.tries += 1
+        if w is not None or yes_no(fold(text)) is False:
+            if self.pending.tries > self.plan.max_retries:
+                self.outcome.action = "message"
+                return f"L'artisan vous rappellera pour convenir d'un rendez-vous. {GOODBYE}"
+            if w is not None:
+                self.pref_when = w
+            slots = free_slots(self.plan, self.now, self.busy, urgent=self.urgency != "normal", pref=w)
+            if slots:
+                self.offered = slots
+                return self._offer_text()
+            return "Je n'ai rien de libre à ce moment-là. Quel autre jour vous arrangerait ?"
+        if self.pending.tries > self.plan.max_retries:
+            self.outcome.action = "message"
+            return f"L'artisan vous rappellera pour convenir d'un rendez-vous. {GOODBYE}"
+        return NOT_UNDERSTOOD + self._offer_text()
+
+
+def _without_address(text: str) -> str:
+    """The text minus the clause that holds an address (so a street is not taken for a name)."""
+    clauses = re.split(r"[,.;!?]", text)
+    kept = [c for c in clauses if address(c) is None and not re.match(r"^\s*(à|a)\s", c)]
+    if len(kept) == len(clauses):
+        m = re.search(r"\b\d{1,4}\b|\b(quinze|douze|treize|quatorze|seize|vingt|trente)\b", fold(text))
+        return text[: m.start()] if m else text
+    return ", ".join(kept[:1]) if kept else ""
+
+
+def _plausible(name: str, value: str, text: str) -> bool:
+    """An LLM value is kept only if its words were actually said (no invented names)."""
+    said = fold(text)
+    words = [w for w in fold(value).split() if len(w) > 2]
+    return bool(words) and all(w in said for w in words)
+
+
+def _first_field(fields: Sequence[Field]) -> str:
+    return fields[0].name if fields else "problem"

@@ -1,0 +1,355 @@
+"""Dialplans: one YAML per business, validated once into frozen objects.
+
+A dialplan names its trade; the trade's built-in profile (agent/dialogue/profiles/<trade>.yaml)
+brings the vocabulary, typical problems, emergency triggers and average basket, and the dialplan
+adds the business, its hours, questions, rules and texts. Every error names the file, the key path
+and what was expected; `standardiste check-config` runs this same code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from agent.config import ConfigError, Node
+from agent.dialogue.understand import fold
+
+PROFILES_DIR: Final = Path(__file__).parent / "profiles"
+TRADES: Final = ("plombier", "electricien", "serrurier", "chauffagiste", "couvreur", "vitrier", "paysagiste",
+                 "nettoyage")
+SEVERITIES: Final = ("critical", "urgent", "normal")
+DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LEAD_FIELDS: Final = ("problem", "name", "address", "phone")
+AI_DISCLOSURE: Final = ("assistant automatique", "assistant virtuel", "intelligence artificielle",
+                        "agent conversationnel", "repondeur automatique", "assistante automatique",
+                        "assistante virtuelle")
+"""One of these must be in the greeting: the caller is told a machine answers (EU AI Act art. 50)."""
+SMS_PLACEHOLDERS: Final = ("business", "name", "address", "phone", "problem", "urgency", "slot", "trade")
+MAX_RECORDING_DAYS: Final = 183
+"""CNIL: call recordings are kept six months at most."""
+
+
+@dataclass(frozen=True)
+class Check:
+    question: str
+    if_yes: str
+    if_no: str
+    if_unknown: str
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    severity: str
+    all: tuple[tuple[str, ...], ...]
+    """Groups of phrases: every group must match (one phrase of it) for the trigger to fire."""
+    check: Check | None = None
+    advice: str | None = None
+    months: tuple[int, ...] = ()
+    """When set, `severity` applies in these months only, `otherwise` in the others."""
+    otherwise: str = "normal"
+
+
+@dataclass(frozen=True)
+class Problem:
+    label: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TradeProfile:
+    trade: str
+    label: str
+    basket_eur: int
+    vocabulary: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    emergencies: tuple[Trigger, ...]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    question: str
+    confirm: bool
+
+
+@dataclass(frozen=True)
+class Transfer:
+    when: str
+    """critical: only critical emergencies; urgent: urgent ones too; never."""
+    endpoint: str
+    ring_timeout_s: int
+    on_failure: str
+    after_hours: bool
+    """Transfer critical emergencies outside opening hours too."""
+
+
+@dataclass(frozen=True)
+class Booking:
+    enabled: bool
+    duration_min: int
+    urgent_duration_min: int
+    buffer_min: int
+    min_notice_min: int
+    horizon_days: int
+    slots_offered: int
+    hours: dict[int, tuple[tuple[time, time], ...]]
+    """Weekday (0 = Monday) -> working windows for appointments."""
+
+
+@dataclass(frozen=True)
+class Faq:
+    keywords: tuple[str, ...]
+    answer: str
+
+
+@dataclass(frozen=True)
+class Dialplan:
+    file: str
+    business: str
+    trade: TradeProfile
+    area: tuple[str, ...]
+    timezone: ZoneInfo
+    hours: dict[int, tuple[tuple[time, time], ...]]
+    holidays: frozenset[date]
+    greeting: str
+    fields: tuple[Field, ...]
+    extra_triggers: tuple[Trigger, ...]
+    transfer: Transfer
+    booking: Booking
+    after_hours_action: str
+    sms_caller: str
+    sms_artisan: str
+    faq: tuple[Faq, ...]
+    recordings_days: int
+    leads_days: int
+    max_retries: int
+
+    @property
+    def triggers(self) -> tuple[Trigger, ...]:
+        return self.extra_triggers + self.trade.emergencies
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _phrases(node: Node, key: str, *, required: bool = True) -> tuple[str, ...]:
+    value = node.raw(key)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise node.error(key, "a non-empty list of words or phrases", value)
+    return tuple(value)
+
+
+def _groups(node: Node, key: str) -> tuple[tuple[str, ...], ...]:
+    value = node.raw(key)
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(g, list) and g and all(isinstance(w, str) and w.strip() for w in g) for g in value)):
+        raise node.error(key, "a list of groups, each a non-empty list of phrases ([[fuite, coule], [partout]])",
+                         value)
+    return tuple(tuple(g) for g in value)
+
+
+def _trigger(node: Node) -> Trigger:
+    check = None
+    if node.has("check"):
+        c = node.node("check")
+        check = Check(question=c.text("question", required=True),
+                      if_yes=c.choice("if_yes", "urgent", SEVERITIES), if_no=c.choice("if_no", "urgent", SEVERITIES),
+                      if_unknown=c.choice("if_unknown", "urgent", SEVERITIES))
+        c.close()
+    months = node.raw("months") or []
+    if not isinstance(months, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
+        raise node.error("months", "a list of month numbers 1-12", months)
+    trig = Trigger(id=node.text("id", required=True), severity=node.choice("severity", "", SEVERITIES),
+                   all=_groups(node, "all"), check=check, advice=node.opt_str("advice"), months=tuple(months),
+                   otherwise=node.choice("otherwise", "normal", SEVERITIES))
+    node.close()
+    return trig
+
+
+def _hours(node: Node, key: str) -> dict[int, tuple[tuple[time, time], ...]]:
+    hours = node.node(key, required=True)
+    out: dict[int, tuple[tuple[time, time], ...]] = {}
+    for day in DAYS:
+        raw = hours.raw(day, [])
+        if not isinstance(raw, list):
+            raise hours.error(day, 'a list of "HH:MM-HH:MM" ranges (empty when closed)', raw)
+        windows = []
+        for i, item in enumerate(raw):
+            m = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", str(item).strip())
+            if not m or int(m.group(1)) > 23 or int(m.group(3)) > 24 or int(m.group(2)) > 59 or int(m.group(4)) > 59:
+                raise hours.error(f"{day}[{i}]", 'a range "HH:MM-HH:MM" (24 h clock)', item)
+            start = time(int(m.group(1)), int(m.group(2)))
+            end = time(23, 59) if int(m.group(3)) == 24 else time(int(m.group(3)), int(m.group(4)))
+            if end <= start:
+                raise hours.error(f"{day}[{i}]", "a range that ends after it starts", item)
+            windows.append((start, end))
+        out[DAYS.index(day)] = tuple(sorted(windows))
+    hours.close()
+    if not any(out.values()):
+        raise node.error(key, "at least one opening window in the week")
+    return out
+
+
+def load_profile(trade: str) -> TradeProfile:
+    path = PROFILES_DIR / f"{trade}.yaml"
+    node = Node(str(path), "", yaml.safe_load(path.read_text(encoding="utf-8")))
+    problems = []
+    for i, raw in enumerate(node.raw("problems") or []):
+        p = Node(str(path), f"problems[{i}]", raw)
+        problems.append(Problem(p.text("label", required=True), _phrases(p, "words")))
+        p.close()
+    triggers = tuple(_trigger(Node(str(path), f"emergencies[{i}]", raw))
+                     for i, raw in enumerate(node.raw("emergencies") or []))
+    profile = TradeProfile(trade=node.text("trade", required=True), label=node.text("label", required=True),
+                           basket_eur=node.integer("basket_eur", 0, lo=1, hi=100000),
+                           vocabulary=_phrases(node, "vocabulary"), problems=tuple(problems), emergencies=triggers)
+    node.close()
+    return profile
+
+
+DEFAULT_FIELDS: Final = (
+    Field("problem", "Pouvez-vous me décrire votre problème ?", False),
+    Field("name", "Quel est votre nom, s'il vous plaît ?", False),
+    Field("address", "À quelle adresse faut-il intervenir ? Le numéro, la rue et la ville.", True),
+    Field("phone", "À quel numéro l'artisan peut-il vous rappeler ?", True),
+)
+DEFAULT_SMS_CALLER: Final = ("{business} : nous avons bien reçu votre demande ({problem}). "
+                             "Nous vous recontactons au plus vite. Rendez-vous : {slot}")
+DEFAULT_SMS_ARTISAN: Final = "[{urgency}] {name} - {phone} - {address} - {problem} - RDV : {slot}"
+
+
+def parse_dialplan(data: Any, file: str) -> Dialplan:
+    root = Node(file, "", data)
+    biz = root.node("business", required=True)
+    name = biz.text("name", required=True)
+    trade = biz.choice("trade", "", TRADES)
+    area = _phrases(biz, "area", required=False)
+    tz_name = biz.text("timezone", "Europe/Paris")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise biz.error("timezone", "an IANA time zone such as Europe/Paris", tz_name) from None
+    hours = _hours(biz, "hours")
+    holidays_raw = biz.raw("holidays", [])
+    if not isinstance(holidays_raw, list):
+        raise biz.error("holidays", "a list of dates YYYY-MM-DD", holidays_raw)
+    holidays = set()
+    for i, h in enumerate(holidays_raw):
+        try:
+            holidays.add(h if isinstance(h, date) else date.fromisoformat(str(h)))
+        except ValueError:
+            raise biz.error(f"holidays[{i}]", "a date YYYY-MM-DD", h) from None
+    biz.close()
+
+    greeting = root.text("greeting", "Bonjour, vous êtes bien chez {business}. Je suis l'assistant automatique "
+                                     "de l'entreprise, je vais prendre votre demande.")
+    if not any(p in fold(greeting) for p in AI_DISCLOSURE):
+        raise root.error("greeting", "a greeting that says an automated assistant answers (EU AI Act art. 50), "
+                         "e.g. \"Je suis l'assistant automatique de l'entreprise\"", greeting)
+    _placeholders(root, "greeting", greeting, ("business",))
+    greeting = greeting.replace("{business}", name)
+
+    fields: tuple[Field, ...] = DEFAULT_FIELDS
+    if root.has("fields"):
+        raw_fields = root.raw("fields")
+        if not isinstance(raw_fields, list) or not raw_fields:
+            raise root.error("fields", "a non-empty list of lead fields", raw_fields)
+        parsed: list[Field] = []
+        for i, raw in enumerate(raw_fields):
+            f = Node(file, f"fields[{i}]", raw)
+            fname = f.choice("name", "", LEAD_FIELDS)
+            if any(p.name == fname for p in parsed):
+                raise f.error("name", "each field once", fname)
+            parsed.append(Field(fname, f.text("question", required=True), f.flag("confirm", fname in ("address",))))
+            f.close()
+        fields = tuple(parsed)
+
+    urgency = root.node("urgency")
+    extra = tuple(_trigger(Node(file, f"urgency.triggers[{i}]", raw))
+                  for i, raw in enumerate(urgency.raw("triggers", []) or []))
+    urgency.close()
+
+    tr = root.node("transfer")
+    endpoint = tr.text("endpoint", "PJSIP/artisan")
+    if not re.fullmatch(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.+@-]+", endpoint):
+        raise tr.error("endpoint", "an Asterisk dial string such as PJSIP/artisan or PJSIP/0612345678@gsm", endpoint)
+    transfer = Transfer(when=tr.choice("when", "critical", ("critical", "urgent", "never")), endpoint=endpoint,
+                        ring_timeout_s=tr.integer("ring_timeout", 25, lo=5, hi=120),
+                        on_failure=tr.choice("on_failure", "message", ("message", "booking")),
+                        after_hours=tr.flag("after_hours", True))
+    tr.close()
+
+    bk = root.node("booking")
+    booking = Booking(enabled=bk.flag("enabled", True), duration_min=bk.integer("duration_minutes", 60, lo=15, hi=480),
+                      urgent_duration_min=bk.integer("urgent_duration_minutes", 90, lo=15, hi=480),
+                      buffer_min=bk.integer("buffer_minutes", 30, lo=0, hi=240),
+                      min_notice_min=bk.integer("min_notice_minutes", 90, lo=0, hi=2880),
+                      horizon_days=bk.integer("horizon_days", 14, lo=1, hi=90),
+                      slots_offered=bk.integer("slots_offered", 2, lo=1, hi=4),
+                      hours=_hours(bk, "hours") if bk.has("hours") else hours)
+    bk.close()
+
+    after = root.node("after_hours")
+    after_action = after.choice("action", "booking", ("booking", "message"))
+    after.close()
+
+    sms = root.node("sms")
+    sms_caller = sms.text("caller", DEFAULT_SMS_CALLER)
+    sms_artisan = sms.text("artisan", DEFAULT_SMS_ARTISAN)
+    _placeholders(sms, "caller", sms_caller, SMS_PLACEHOLDERS)
+    _placeholders(sms, "artisan", sms_artisan, SMS_PLACEHOLDERS)
+    sms.close()
+
+    faq = []
+    raw_faq = root.raw("faq", []) or []
+    if not isinstance(raw_faq, list):
+        raise root.error("faq", "a list of {keywords, answer}", raw_faq)
+    for i, raw in enumerate(raw_faq):
+        q = Node(file, f"faq[{i}]", raw)
+        faq.append(Faq(_phrases(q, "keywords"), q.text("answer", required=True)))
+        q.close()
+
+    ret = root.node("retention")
+    recordings = ret.integer("recordings_days", 90, lo=0, hi=MAX_RECORDING_DAYS)
+    leads = ret.integer("leads_days", 1095, lo=1, hi=1095)
+    ret.close()
+    max_retries = root.integer("max_retries", 2, lo=1, hi=5)
+    root.close()
+    return Dialplan(file=file, business=name, trade=load_profile(trade), area=area, timezone=tz, hours=hours,
+                    holidays=frozenset(holidays), greeting=greeting, fields=fields, extra_triggers=extra,
+                    transfer=transfer, booking=booking, after_hours_action=after_action, sms_caller=sms_caller,
+                    sms_artisan=sms_artisan, faq=tuple(faq), recordings_days=recordings, leads_days=leads,
+                    max_retries=max_retries)
+
+
+def _placeholders(node: Node, key: str, text: str, allowed: tuple[str, ...]) -> None:
+    for ph in re.findall(r"{([^{}]*)}", text):
+        if ph not in allowed:
+            raise node.error(key, "placeholders among " + ", ".join("{" + a + "}" for a in allowed), "{" + ph + "}")
+
+
+def load_dialplan(path: str | Path) -> Dialplan:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, "", "a readable YAML file", exc.strerror) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ConfigError(file, "", f"valid YAML ({getattr(exc, 'problem', None) or 'invalid'} at {where})") from None
+    return parse_dialplan(data, file)
+
+
+def builtin_dialplan(trade: str) -> Dialplan:
+    """A ready dialplan for a trade's built-in profile (the examples in agent/dialogue/dialplans/)."""
+    return load_dialplan(Path(__file__).parent / "dialplans" / f"{trade}.yaml")
