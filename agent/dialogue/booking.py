@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Final
 
 from agent.dialogue.schema import Booking, Dialplan
-from agent.dialogue.understand import When, fold, has_any, words_to_digits
+from agent.dialogue.understand import When, fold, has_any, when, words_to_digits
 
 STEP_MIN: Final = 30
 """Slots start on the hour or the half hour."""
@@ -86,6 +86,11 @@ def pick(text: str, slots: Sequence[Slot], now: datetime) -> Slot | None:
     f = words_to_digits(fold(text))
     if not slots:
         return None
+    wanted = when(text, now)
+    if wanted is not None and wanted.day is not None:
+        # A day was named: only an offered slot on that day (and in that window) is a choice.
+        return next((s for s in slots if s.start.date() == wanted.day
+                     and wanted.start <= s.start.time() <= wanted.end), None)
     if has_any(f, ["premier", "premiere", "1er", "le 1", "la 1", "la plus tot", "le plus tot"]):
         return slots[0]
     if len(slots) > 1 and has_any(f, ["deuxieme", "second", "seconde", "2eme", "l autre", "le dernier",

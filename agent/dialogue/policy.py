@@ -21,6 +21,7 @@ from agent.dialogue.understand import (
     address,
     correction,
     dont_know,
+    first_match,
     fold,
     format_phone,
     has_any,
@@ -161,11 +162,11 @@ class Conversation:
             return f"C'est noté, l'artisan vous rappellera au plus vite. {GOODBYE}"
         if pending is not None and pending.kind == "slot":
             return self._slot_answer(text)
+        faq = self._faq(f)
+        if faq and not self._trade_words(f) and address(text) is None and phone_number(text) is None:
+            return f"{faq} {self._ask_again(pending, count=False)}"
         answered = await self._answer(pending, text, f)
         if not answered:
-            faq = self._faq(f)
-            if faq:
-                return f"{faq} {self._ask_again(pending, count=False)}"
             if pending is not None:
                 pending.tries += 1
                 if pending.tries > self.plan.max_retries:
@@ -198,7 +199,9 @@ class Conversation:
                 self.pending = None
                 return True
             if fixed:
-                if self._set_from(pending.field, fixed, text, asked=True):
+                said = re.sub(r"^\W*(non|pas du tout|erreur)\b\W*(c'est|c est|plutôt|plutot)?\s*", "", text,
+                              flags=re.IGNORECASE)
+                if self._set_from(pending.field, said, text, asked=True):
                     self.pending = None
                     return True
             if yn is False:
@@ -230,7 +233,7 @@ class Conversation:
                 answered = True
             elif self.extractor is not None and wanted & set(LLM_FIELDS) and not dont_know(f) and yes_no(f) is None:
                 answered = await self._ask_llm(text, sorted(wanted & set(LLM_FIELDS)))
-            if pending.kind == "name-address" and self.lead.name and self.lead.address:
+            if pending.kind == "name-address" and self.lead.address:
                 answered = True
             if answered:
                 self.pending = None
@@ -250,6 +253,8 @@ class Conversation:
         name_text = _without_address(text)
         name = spelled(text) if asking_name else None
         name = name or person_name(name_text, asked=asking_name and bool(name_text.strip()))
+        if name and self._trade_words(fold(name)):
+            name = None  # "évier bouché" is a problem, not a name
         if name and (self.lead.name is None or asking_name):
             self._set("name", name)
             got.add("name")
@@ -266,10 +271,17 @@ class Conversation:
         return got
 
     def _problem(self, f: str) -> str | None:
+        """The trade's typical problem named first in what was said."""
+        best: tuple[int, str] | None = None
         for p in self.plan.trade.problems:
-            if has_any(f, list(p.words)):
-                return p.label
-        return None
+            at = first_match(f, list(p.words))
+            if at is not None and (best is None or at < best[0]):
+                best = (at, p.label)
+        return best[1] if best else None
+
+    def _trade_words(self, folded: str) -> bool:
+        words = [w for p in self.plan.trade.problems for w in p.words]
+        return has_any(folded, words + list(self.plan.trade.vocabulary))
 
     def _fill_from_free_text(self, text: str) -> None:
         self._extract(text, fold(text), Pending("field", "name"))
@@ -289,7 +301,7 @@ class Conversation:
 
     def _set_from(self, name: str, value: str, text: str, *, asked: bool) -> bool:
         if name == "address":
-            addr = address(value, self.plan.area) or address(text, self.plan.area)
+            addr = address(text, self.plan.area) or address(value, self.plan.area)
             if addr:
                 self._set("address", str(addr))
                 return True
@@ -339,17 +351,6 @@ class Conversation:
     # --- what to say next ---------------------------------------------------------------------------
     def _decide(self) -> str:
         fired = self.fired()
-        # Emergencies with a question that decides how urgent it is: get where to go first.
-        for trig in fired:
-            if trig.check is not None and trig.id not in self.checks:
-                if self.lead.address is None or self.lead.name is None:
-                    self.pending = Pending("name-address")
-                    missing = ("votre nom et votre adresse" if not self.lead.name and not self.lead.address
-                               else "votre nom" if not self.lead.name else "votre adresse")
-                    return f"Je comprends, je m'en occupe tout de suite. Quel est {missing} ?" \
-                        .replace("Quel est votre adresse", "Quelle est votre adresse")
-                self.pending = Pending("check", trigger=trig)
-                return trig.check.question
         urgency = self.urgency
         if self._should_transfer(urgency):
             advice = " ".join(t.advice for t in fired if t.advice and self.severity_of(t) == "critical")
@@ -357,6 +358,17 @@ class Conversation:
             self.outcome.transfer_to = self.plan.transfer.endpoint
             self.pending = None
             return f"{advice} C'est une urgence : je vous passe l'artisan immédiatement, ne quittez pas.".strip()
+        # An emergency whose gravity depends on a question: know where to go first, then ask it.
+        for trig in fired:
+            if trig.check is not None and trig.id not in self.checks:
+                asked_where = "where" in self.confirmed
+                if self.lead.address is None and not asked_where:
+                    self.confirmed.add("where")
+                    self._ask("name-address")
+                    missing = "votre nom et votre adresse" if not self.lead.name else "votre adresse"
+                    return f"Je comprends, je m'en occupe tout de suite. Pouvez-vous me donner {missing} ?"
+                self._ask("check", trigger=trig)
+                return trig.check.question
         question = self._next_question()
         if question:
             return question
@@ -370,17 +382,24 @@ class Conversation:
             return False
         return self.open or tr.after_hours
 
+    def _ask(self, kind: str, name: str | None = None, trigger: Trigger | None = None) -> None:
+        """Set the pending question, keeping the count of tries when it is the same one again."""
+        cur = self.pending
+        if cur is not None and (cur.kind, cur.field, cur.trigger) == (kind, name, trigger):
+            return
+        self.pending = Pending(kind, name, trigger)
+
     def _next_question(self) -> str:
         for fl in self.plan.fields:
             value = getattr(self.lead, fl.name)
             if value is None:
-                self.pending = Pending("field", fl.name)
+                self._ask("field", fl.name)
                 return fl.question
             if fl.name == "phone" and value == self.caller_id and "phone" not in self.confirmed:
-                self.pending = Pending("confirm-callerid", "phone")
+                self._ask("confirm-callerid", "phone")
                 return f"Puis-je vous rappeler au {format_phone(value)} ?"
             if fl.confirm and fl.name not in self.confirmed:
-                self.pending = Pending("confirm", fl.name)
+                self._ask("confirm", fl.name)
                 shown = format_phone(value) if fl.name == "phone" else value
                 return f"J'ai noté : {shown}. C'est bien ça ?"
         return ""
@@ -453,14 +472,27 @@ class Conversation:
         return NOT_UNDERSTOOD + self._offer_text()
 
 
+_NUMBER_START = re.compile(r"\b(\d{1,4}|un|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|"
+                           r"quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante|cent)\b", re.IGNORECASE)
+
+
 def _without_address(text: str) -> str:
-    """The text minus the clause that holds an address (so a street is not taken for a name)."""
-    clauses = re.split(r"[,.;!?]", text)
-    kept = [c for c in clauses if address(c) is None and not re.match(r"^\s*(à|a)\s", c)]
-    if len(kept) == len(clauses):
-        m = re.search(r"\b\d{1,4}\b|\b(quinze|douze|treize|quatorze|seize|vingt|trente)\b", fold(text))
-        return text[: m.start()] if m else text
-    return ", ".join(kept[:1]) if kept else ""
+    """The text minus any address (so a street or a city is not taken for a name): clauses that
+    hold one are cut where the street number starts; a city alone after it is dropped."""
+    out: list[str] = []
+    after_address = False
+    for clause in re.split(r"[,.;!?]", text):
+        if address(clause) is not None:
+            m = _NUMBER_START.search(clause)
+            head = clause[: m.start()] if m else ""
+            if head.strip():
+                out.append(head)
+            after_address = True
+            continue
+        if after_address and len(clause.split()) <= 3:
+            continue  # "15 rue Victor Hugo, Nice": the city
+        out.append(clause)
+    return ", ".join(c.strip() for c in out if c.strip())
 
 
 def _plausible(name: str, value: str, text: str) -> bool:

@@ -32,6 +32,18 @@ def has_any(folded: str, phrases: list[str] | tuple[str, ...]) -> bool:
     return False
 
 
+def first_match(folded: str, phrases: list[str] | tuple[str, ...]) -> int | None:
+    """Position of the earliest match of any phrase (same matching as has_any), or None."""
+    best = None
+    for phrase in phrases:
+        p = fold(phrase.rstrip("*"))
+        pattern = r"\b" + re.escape(p) + (r"" if phrase.endswith("*") else r"\b")
+        m = re.search(pattern, folded)
+        if m and (best is None or m.start() < best):
+            best = m.start()
+    return best
+
+
 # --- numbers ---------------------------------------------------------------------------------
 UNITS: Final = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
                 "huit": 8, "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14,
@@ -201,8 +213,9 @@ def spelled(text: str) -> str | None:
 
 DETERMINERS: Final = {"le", "la", "les", "l", "un", "une", "des", "du", "de", "mon", "ma", "mes", "notre", "votre",
                       "ce", "cette", "ces", "son", "sa", "ses"}
-FILLER: Final = {"j", "c", "s", "qu", "l", "d", "est", "je", "j'", "suis", "oui", "alors", "euh", "bonjour", "bonsoir", "allo",
-                 "ben", "bah", "donc", "voila", "ici", "moi", "nom", "mon", "madame", "monsieur", "mademoiselle",
+FILLER: Final = {"j", "c", "s", "qu", "l", "d", "est", "je", "j'", "suis", "oui", "alors", "euh", "bonjour",
+                 "bonsoir", "allo", "ben", "bah", "donc", "voila", "ici", "moi", "nom", "mon", "madame", "monsieur",
+                 "mademoiselle",
                  "s'", "appelle", "m'", "m", "mme", "mr", "docteur", "c'est", "hm", "ah", "eh", "bien", "sur"}
 NOT_NAME_WORDS: Final = NOT_NAME | {"habite", "habitons", "ai", "avons", "voudrais", "veux", "besoin", "appelle",
                                      "appelais", "cherche", "urgent", "rue", "avenue", "boulevard", "place",
