@@ -125,11 +125,14 @@ class Conversation:
         text = fold(" ".join(self.said))
         return [t for t in self.plan.triggers if all(has_any(text, list(group)) for group in t.all)]
 
+    def _in_season(self, trig: Trigger) -> bool:
+        return not trig.months or self.now.month in trig.months
+
     def severity_of(self, trig: Trigger) -> str:
+        if not self._in_season(trig):
+            return trig.otherwise
         if trig.id in self.checks:
             return self.checks[trig.id]
-        if trig.months and self.now.month not in trig.months:
-            return trig.otherwise
         return trig.severity
 
     @property
@@ -163,8 +166,9 @@ class Conversation:
         if pending is not None and pending.kind == "slot":
             return self._slot_answer(text)
         faq = self._faq(f)
-        if faq and not self._trade_words(f) and address(text) is None and phone_number(text) is None:
-            return f"{faq} {self._ask_again(pending, count=False)}"
+        if faq and _is_question(text, f):
+            # A question about prices or the area is not the request itself: answer, then go on.
+            return f"{faq} {self._decide()}"
         answered = await self._answer(pending, text, f)
         if not answered:
             if pending is not None:
@@ -272,7 +276,7 @@ class Conversation:
 
     def _problem(self, f: str) -> str | None:
         """The trade's typical problem named first in what was said."""
-        best: tuple[int, str] | None = None
+        best: tuple[tuple[int, int], str] | None = None
         for p in self.plan.trade.problems:
             at = first_match(f, list(p.words))
             if at is not None and (best is None or at < best[0]):
@@ -360,7 +364,7 @@ class Conversation:
             return f"{advice} C'est une urgence : je vous passe l'artisan immédiatement, ne quittez pas.".strip()
         # An emergency whose gravity depends on a question: know where to go first, then ask it.
         for trig in fired:
-            if trig.check is not None and trig.id not in self.checks:
+            if trig.check is not None and trig.id not in self.checks and self._in_season(trig):
                 asked_where = "where" in self.confirmed
                 if self.lead.address is None and not asked_where:
                     self.confirmed.add("where")
@@ -493,6 +497,14 @@ def _without_address(text: str) -> str:
             continue  # "15 rue Victor Hugo, Nice": the city
         out.append(clause)
     return ", ".join(c.strip() for c in out if c.strip())
+
+
+QUESTION_WORDS: Final = ("quel", "quelle", "quels", "quelles", "combien", "est ce", "vous", "c est combien",
+                          "pouvez vous", "faites vous", "comment", "ou", "quand", "a quelle")
+
+
+def _is_question(text: str, folded: str) -> bool:
+    return text.rstrip().endswith("?") or folded.startswith(QUESTION_WORDS)
 
 
 def _plausible(name: str, value: str, text: str) -> bool:

@@ -32,15 +32,16 @@ def has_any(folded: str, phrases: list[str] | tuple[str, ...]) -> bool:
     return False
 
 
-def first_match(folded: str, phrases: list[str] | tuple[str, ...]) -> int | None:
-    """Position of the earliest match of any phrase (same matching as has_any), or None."""
+def first_match(folded: str, phrases: list[str] | tuple[str, ...]) -> tuple[int, int] | None:
+    """(position, -length) of the earliest, then longest, match of any phrase (as has_any), or None:
+    sorts so that the first and most specific mention wins."""
     best = None
     for phrase in phrases:
         p = fold(phrase.rstrip("*"))
         pattern = r"\b" + re.escape(p) + (r"" if phrase.endswith("*") else r"\b")
         m = re.search(pattern, folded)
-        if m and (best is None or m.start() < best):
-            best = m.start()
+        if m and (best is None or (m.start(), -len(p)) < best):
+            best = (m.start(), -len(p))
     return best
 
 
@@ -216,7 +217,8 @@ DETERMINERS: Final = {"le", "la", "les", "l", "un", "une", "des", "du", "de", "m
 FILLER: Final = {"j", "c", "s", "qu", "l", "d", "est", "je", "j'", "suis", "oui", "alors", "euh", "bonjour",
                  "bonsoir", "allo", "ben", "bah", "donc", "voila", "ici", "moi", "nom", "mon", "madame", "monsieur",
                  "mademoiselle",
-                 "s'", "appelle", "m'", "m", "mme", "mr", "docteur", "c'est", "hm", "ah", "eh", "bien", "sur"}
+                 "s'", "appelle", "m'", "m", "mme", "mr", "docteur", "c'est", "hm", "ah", "eh", "bien", "sur", "accord",
+                 "ok", "merci", "pardon", "excusez", "moi", "et"}
 NOT_NAME_WORDS: Final = NOT_NAME | {"habite", "habitons", "ai", "avons", "voudrais", "veux", "besoin", "appelle",
                                      "appelais", "cherche", "urgent", "rue", "avenue", "boulevard", "place",
                                      "chemin", "allee", "impasse", "route", "quai", "numero", "telephone", "adresse",
