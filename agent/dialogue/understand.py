@@ -218,7 +218,7 @@ FILLER: Final = {"j", "c", "s", "qu", "l", "d", "est", "je", "j'", "suis", "oui"
                  "bonsoir", "allo", "ben", "bah", "donc", "voila", "ici", "moi", "nom", "mon", "madame", "monsieur",
                  "mademoiselle",
                  "s'", "appelle", "m'", "m", "mme", "mr", "docteur", "c'est", "hm", "ah", "eh", "bien", "sur", "accord",
-                 "ok", "merci", "pardon", "excusez", "moi", "et", "famille", "societe", "entreprise", "cabinet",
+                 "ok", "merci", "pardon", "excusez", "et", "famille", "societe", "entreprise", "cabinet",
                  "agence"}
 NOT_NAME_WORDS: Final = NOT_NAME | {"habite", "habitons", "ai", "avons", "voudrais", "veux", "besoin", "appelle",
                                      "appelais", "cherche", "urgent", "rue", "avenue", "boulevard", "place",
