@@ -269,17 +269,21 @@ def parse_config(data: object, file: str) -> Config:
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, call=call_cfg, media=media_cfg, log_level=log_level)
 
 
-def load_config(path: str | Path) -> Config:
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content; a ConfigError naming the file (and the line) when it cannot be read."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(file, "", "a readable YAML file", exc.strerror) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(file, "", f"valid YAML ({problem} at {where})") from None
-    return parse_config(data, file)
+
+
+def load_config(path: str | Path) -> Config:
+    return parse_config(read_yaml(path), str(path))

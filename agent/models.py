@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Final, TextIO
 
 import httpx
-import yaml
 
-from agent.config import ConfigError, Node
+from agent.config import ConfigError, Node, read_yaml
+from agent.errors import StageError
 
 CONNECT_TIMEOUT_S: Final = 15.0
 READ_TIMEOUT_S: Final = 60.0
@@ -32,12 +32,8 @@ KINDS: Final = ("asr", "tts", "llm")
 UNPACK: Final = ("zip", "tar.gz", "none")
 
 
-class ModelError(RuntimeError):
+class ModelError(StageError):
     stage = "models"
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -80,11 +76,7 @@ def _parse_file(node: Node) -> ModelFile:
 
 def load_manifest(path: Path) -> list[ModelSpec]:
     file = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(file, "", f"a readable YAML manifest ({exc})") from None
-    root = Node(file, "", data)
+    root = Node(file, "", read_yaml(path))
     raw = root.raw("models")
     if not isinstance(raw, list) or not raw:
         raise root.error("models", "a non-empty list of models", raw)

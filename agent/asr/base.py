@@ -6,16 +6,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent.audio.frames import AudioFrame
+from agent.errors import StageError
 
 
-class AsrError(RuntimeError):
+class AsrError(StageError):
     """A recogniser failed. `retryable`: whether a new session may work (the model is still good)."""
-
     stage = "asr"
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)

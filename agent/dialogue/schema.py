@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from agent.config import ConfigError, Node
+from agent.config import Node, read_yaml
 from agent.dialogue.understand import fold
 
 PROFILES_DIR: Final = Path(__file__).parent / "profiles"
@@ -199,7 +197,7 @@ def _hours(node: Node, key: str) -> dict[int, tuple[tuple[time, time], ...]]:
 
 def load_profile(trade: str) -> TradeProfile:
     path = PROFILES_DIR / f"{trade}.yaml"
-    node = Node(str(path), "", yaml.safe_load(path.read_text(encoding="utf-8")))
+    node = Node(str(path), "", read_yaml(path))
     problems = []
     for i, raw in enumerate(node.raw("problems") or []):
         p = Node(str(path), f"problems[{i}]", raw)
@@ -336,18 +334,7 @@ def _placeholders(node: Node, key: str, text: str, allowed: tuple[str, ...]) -> 
 
 
 def load_dialplan(path: str | Path) -> Dialplan:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(file, "", "a readable YAML file", exc.strerror) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ConfigError(file, "", f"valid YAML ({getattr(exc, 'problem', None) or 'invalid'} at {where})") from None
-    return parse_dialplan(data, file)
+    return parse_dialplan(read_yaml(path), str(path))
 
 
 def builtin_dialplan(trade: str) -> Dialplan:

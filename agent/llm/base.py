@@ -8,17 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from agent.errors import StageError
+
 DEFAULT_BUDGET_S: Final = 1.2
 """Longest the caller waits for the model on one turn, seconds; past it the dialogue goes on with
 what the rules found."""
 
 
-class LlmError(RuntimeError):
+class LlmError(StageError):
     stage = "llm"
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,15 @@ import numpy as np
 import soxr
 
 from agent.audio.frames import AudioFrame, samples_per_frame
+from agent.errors import StageError
 
 log = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+")
 
 
-class TtsError(RuntimeError):
+class TtsError(StageError):
     stage = "tts"
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 def sentences(text: str) -> list[str]:

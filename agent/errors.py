@@ -1,0 +1,11 @@
+"""Errors carry the stage they come from and whether trying again can help."""
+
+from __future__ import annotations
+
+
+class StageError(RuntimeError):
+    stage = "agent"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
