@@ -170,6 +170,10 @@ class Conversation:
             # A question about prices or the area is not the request itself: answer, then go on.
             return f"{faq} {self._decide()}"
         answered = await self._answer(pending, text, f)
+        if not answered and _is_question(text, f) and not self._trade_words(f) and not self.fired():
+            # A question we have no answer for: passed on to the artisan, then back to ours.
+            self.lead.message = f"{self.lead.message} / {text}" if self.lead.message else text
+            return f"Je transmettrai votre question à l'artisan. {self._ask_again(pending, count=False)}"
         if not answered:
             if pending is not None:
                 pending.tries += 1
@@ -266,7 +270,8 @@ class Conversation:
         if problem and (self.lead.problem is None or (pending and pending.field == "problem")):
             self._set("problem", problem)
             got.add("problem")
-        elif pending is not None and pending.field == "problem" and not got and not dont_know(f) and len(f) > 6:
+        elif (pending is not None and pending.field == "problem" and not got and not dont_know(f) and len(f) > 6
+              and not _is_question(text, f)):
             self._set("problem", text.rstrip(" .!?"))
             got.add("problem")
         w = when(text, self.now)
