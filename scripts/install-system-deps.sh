@@ -2,9 +2,11 @@
 # Debian packages Standardiste needs at run and test time (not Asterisk: see install-asterisk.sh).
 set -euo pipefail
 pkgs=(
-  espeak-ng      # fixed prompts and the fallback voice
-  openssl        # crypt hash of the ARI password
+  espeak-ng        # fixed prompts and the fallback voice
+  openssl          # crypt hash of the ARI password
   python3-venv
+  build-essential  # llama-cpp-python compiles llama.cpp (once, then a cached wheel)
+  cmake
 )
 missing=()
 for p in "${pkgs[@]}"; do
