@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class CallSettings:
 
 
 Script = Callable[["Call"], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Call:
@@ -100,12 +101,16 @@ class Call:
     def gone(self) -> bool:
         return self._gone.is_set()
 
-    async def _unless_gone(self, aw: Awaitable[object]) -> object:
-        """Await `aw`, or raise CallerGone as soon as the caller leaves."""
+    async def _unless_gone(self, aw: Awaitable[T]) -> T:
+        """Await `aw`, or raise CallerGone as soon as the caller leaves. If we are cancelled (a
+        timeout around us), `aw` is cancelled too, so it cannot swallow a later event."""
         task = asyncio.ensure_future(aw)
         gone = asyncio.ensure_future(self._gone.wait())
         try:
             await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
         finally:
             gone.cancel()
         if not task.done():
@@ -118,7 +123,7 @@ class Call:
         """Play to the caller; True if played to the end, False if the caller barged in."""
         assert self.media is not None
         try:
-            return bool(await self._unless_gone(self.media.play(frames)))
+            return await self._unless_gone(self.media.play(frames))
         finally:
             if self.gone and self.media is not None:
                 self.media.stop_playback()
@@ -129,13 +134,12 @@ class Call:
         deadline = time.monotonic() + within_s
         while True:
             remaining = deadline - time.monotonic()
-            if self.media is not None and self.media_in_speech():
+            if self.media_in_speech():
                 remaining = max(remaining, MAX_MESSAGE_S)  # they are talking: let them finish
             if remaining <= 0:
                 return None
             try:
-                event: TurnEvent = await asyncio.wait_for(
-                    self._unless_gone(self.media.turns.get()), remaining)  # type: ignore[arg-type]
+                event: TurnEvent = await asyncio.wait_for(self._unless_gone(self.media.turns.get()), remaining)
             except TimeoutError:
                 if self.media_in_speech():
                     continue
