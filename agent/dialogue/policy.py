@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Final
 
 from agent.dialogue.booking import Slot, free_slots, in_hours, pick, say_slot
-from agent.dialogue.schema import Dialplan, Field, Trigger
+from agent.dialogue.schema import Dialplan, Trigger
 from agent.dialogue.understand import (
     When,
     address,
@@ -173,7 +173,7 @@ class Conversation:
         if not answered and _is_question(text, f) and not self._trade_words(f) and not self.fired():
             # A question we have no answer for: passed on to the artisan, then back to ours.
             self.lead.message = f"{self.lead.message} / {text}" if self.lead.message else text
-            return f"Je transmettrai votre question à l'artisan. {self._ask_again(pending, count=False)}"
+            return f"Je transmettrai votre question à l'artisan. {self._ask_again(pending)}"
         if not answered:
             if pending is not None:
                 pending.tries += 1
@@ -209,7 +209,7 @@ class Conversation:
             if fixed:
                 said = re.sub(r"^\W*(non|pas du tout|erreur)\b\W*(c'est|c est|plutôt|plutot)?\s*", "", text,
                               flags=re.IGNORECASE)
-                if self._set_from(pending.field, said, text, asked=True):
+                if self._set_from(pending.field, said, text):
                     self.pending = None
                     return True
             if yn is False:
@@ -308,7 +308,7 @@ class Conversation:
                 got = True
         return got
 
-    def _set_from(self, name: str, value: str, text: str, *, asked: bool) -> bool:
+    def _set_from(self, name: str, value: str, text: str) -> bool:
         if name == "address":
             addr = address(text, self.plan.area) or address(value, self.plan.area)
             if addr:
@@ -355,7 +355,7 @@ class Conversation:
             self.outcome.action = "message" if any(self.lead.as_dict()[k] for k in ("name", "phone", "problem")) \
                 else "info"
             return f"Je n'entends plus rien. Si besoin, rappelez-nous. {GOODBYE}"
-        return STILL_THERE + self._ask_again(self.pending, count=False)
+        return STILL_THERE + self._ask_again(self.pending)
 
     # --- what to say next ---------------------------------------------------------------------------
     def _decide(self) -> str:
@@ -413,7 +413,7 @@ class Conversation:
                 return f"J'ai noté : {shown}. C'est bien ça ?"
         return ""
 
-    def _ask_again(self, pending: Pending | None, *, count: bool = True) -> str:
+    def _ask_again(self, pending: Pending | None) -> str:
         if pending is None:
             return self._decide()
         if pending.kind == "check" and pending.trigger and pending.trigger.check:
@@ -518,6 +518,3 @@ def _plausible(name: str, value: str, text: str) -> bool:
     words = [w for w in fold(value).split() if len(w) > 2]
     return bool(words) and all(w in said for w in words)
 
-
-def _first_field(fields: Sequence[Field]) -> str:
-    return fields[0].name if fields else "problem"

@@ -188,16 +188,12 @@ def format_phone(e164: str) -> str:
 
 
 # --- names -----------------------------------------------------------------------------------------
-NAME_LEADS: Final = [r"je m appelle", r"je suis", r"mon nom est", r"mon nom c est", r"c est", r"ici",
-                     r"moi c est", r"nom", r"de la part de"]
-TITLES: Final = {"monsieur": "", "madame": "", "mademoiselle": "", "m": "", "mme": "", "mr": "", "docteur": ""}
 NOT_NAME: Final = {"oui", "non", "bonjour", "allo", "alors", "euh", "ben", "bah", "donc", "voila", "merci", "bien",
                    "la", "le", "les", "un", "une", "de", "du", "des", "et", "je", "j'", "c'", "c", "est", "s'",
                    "il", "vous", "plait", "mon", "ma", "mes", "nom", "prenom", "appelle", "suis", "m'", "ici",
                    "pour", "a", "au", "en", "sur", "moi", "ah", "hein", "bonsoir", "madame", "monsieur",
                    "chez", "fuite", "probleme", "urgent", "urgence", "tout", "ca", "que", "qui", "pas", "ne", "y"}
 PARTICLES: Final = {"de", "du", "des", "le", "la", "d'", "van", "von", "da", "di", "el", "ben", "ait"}
-LETTER_WORDS: Final = {"comme"}
 
 
 def spelled(text: str) -> str | None:

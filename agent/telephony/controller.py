@@ -34,7 +34,6 @@ class Controller:
         # Every channel or playback id a live call owns -> that call (routing of events).
         self._owners: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.calls_started = 0
         self.ready = asyncio.Event()
         """Set once the events websocket is connected and live channels are re-read."""
 
@@ -108,7 +107,6 @@ class Controller:
                     answered=channel.state == "Up", adopted=adopted,
                     register=self._owners.__setitem__, unregister=self._forget)
         self._owners[channel.id] = call
-        self.calls_started += 1
         task = asyncio.create_task(call.run(), name=f"call-{call.tag}")
         self._tasks.add(task)
 
@@ -120,10 +118,6 @@ class Controller:
 
     def _forget(self, resource_id: str) -> None:
         self._owners.pop(resource_id, None)
-
-    @property
-    def active_calls(self) -> int:
-        return len(self._tasks)
 
     async def _shutdown(self) -> None:
         if not self._tasks:
