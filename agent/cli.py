@@ -1,162 +1,66 @@
-"""`standardiste` command line: run, check-config, render-prompts, ari-user, dev."""
+"""`standardiste` command line: arguments only; the work is in app.py, dev.py and the rooms."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import secrets
-import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from agent.config import Config, ConfigError, load_config
-
-if TYPE_CHECKING:
-    from agent.telephony.call import CallPrompts, CallSettings
-
-log = logging.getLogger("standardiste")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; URLs carry channel ids only, but it is noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def _prepare_prompts(config: Config) -> CallPrompts:
-    """Render (or reuse) every fixed prompt with the best voice installed; the dialplan's fallback
-    and beep included, so they play with no synthesis delay and with every engine down."""
-    from agent.engines import load_tts
-    from agent.telephony.call import CallPrompts
-    from agent.tts.prompts import FIXED_PROMPTS, load_frames, render_beep, render_prompt
-
-    engine, note = load_tts(config.paths.models)
-    log.info("%s", note)
-    out = config.paths.prompts
-    for name, text in FIXED_PROMPTS.items():
-        render_prompt(text, out, name=name, engine=engine)
-    render_beep(out)
-    rate = config.media.rate
-    return CallPrompts(greeting=load_frames(render_prompt(config.call.greeting, out, engine=engine), rate),
-                       goodbye=load_frames(render_prompt(config.call.goodbye, out, engine=engine), rate))
-
-
-def call_settings(config: Config) -> CallSettings:
-    from agent.telephony.call import CallSettings
-
-    config.paths.messages.mkdir(parents=True, exist_ok=True)
-    return CallSettings(media=config.media, messages_dir=config.paths.messages,
-                        first_turn_wait_s=config.call.first_turn_wait_seconds,
-                        next_turn_wait_s=config.call.next_turn_wait_seconds)
-
-
-async def run_controller(config: Config, stop: asyncio.Event | None = None) -> None:
-    from agent.telephony.ari import AriClient
-    from agent.telephony.controller import Controller
-
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    prompts = await asyncio.to_thread(_prepare_prompts, config)
-    log.info("prompts ready (greeting %.1f s)", len(prompts.greeting) * 0.02)
-    ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
-    controller = Controller(ari, prompts, call_settings(config))
-    runner = asyncio.create_task(controller.run(stop))
-    stopper = asyncio.create_task(stop.wait())
-    try:
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if runner in done:
-            runner.result()  # raises what stopped it
-        else:
-            runner.cancel()
-            try:
-                await runner
-            except asyncio.CancelledError:
-                pass
-    finally:
-        stopper.cancel()
-        await ari.close()
+from agent.yamlnode import ConfigError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    _setup_logging(config.log_level)
+    import asyncio
+
+    from agent.app import run_service
+    from agent.config import load_config
+    from agent.dev import setup_logging
     from agent.telephony.ari import AriError
 
+    config = load_config(args.config)
+    setup_logging(config.log_level)
     try:
-        asyncio.run(run_controller(config))
+        asyncio.run(run_service(config, scripted_asr=Path(args.scripted_asr) if args.scripted_asr else None))
     except AriError as exc:
-        log.error("stopped: %s", exc)
+        print(f"stopped: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Service configs and dialplans alike (a dialplan has a `business:` section)."""
-    import yaml
-
-    from agent.dialogue.schema import load_dialplan
+    from agent.dev import check_config
 
     for file in args.files:
-        try:
-            data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            data = None
-        if isinstance(data, dict) and "business" in data:
-            plan = load_dialplan(file)
-            print(f"{file}: OK (dialplan for {plan.business}, {plan.trade.label})")
-        else:
-            load_config(file)
-            print(f"{file}: OK")
+        print(check_config(file))
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    import json
+    from agent.dialogue.simulate import print_results, simulate_file
 
-    from agent.dialogue.simulate import load_scenarios, run_sync
-
-    extractor = None
-    if args.llm == "auto":
-        try:
-            from agent.engines import load_llm
-
-            extractor, _ = load_llm(Path(args.models))
-        except (ImportError, RuntimeError) as exc:
-            print(f"(no LLM: {exc})", file=sys.stderr)
-    results = [run_sync(s, extractor) for s in load_scenarios(Path(args.scenario))]
-    out = results[0] if len(results) == 1 else results
-    if args.json:
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-    else:
-        for r in results:
-            for reply in r["replies"]:
-                print(f"agent> {reply}")
-            print(f"lead: {r['lead']}\nurgency: {r['urgency']}  action: {r['action']}  booking: {r['booking']}\n")
+    print_results(simulate_file(Path(args.scenario), args.llm == "auto", Path(args.models)), as_json=args.json)
     return 0
 
 
 def cmd_render_prompts(args: argparse.Namespace) -> int:
+    from agent.app import render_fallback
+    from agent.config import load_config
+    from agent.engines import load_tts
+    from agent.session.prompts import PhraseBook
+
     config = load_config(args.config)
-    _prepare_prompts(config)
-    print(f"prompts written to {config.paths.prompts}")
+    book = PhraseBook(load_tts(config.paths.models)[0], config.paths.cache, config.media.rate)
+    for plan in config.dialplans.all():
+        book.prepare_dialplan(plan)
+    render_fallback(config, book)
+    print(f"prompts written to {config.paths.prompts}, phrases to {config.paths.cache}")
     return 0
 
 
 def cmd_ari_user(args: argparse.Namespace) -> int:
-    from agent.telephony.devasterisk import ari_user_section
+    from agent.dev import write_ari_user
 
-    secret_file = Path(args.password_file)
-    if not secret_file.exists():
-        secret_file.parent.mkdir(parents=True, exist_ok=True)
-        secret_file.write_text(secrets.token_urlsafe(24) + "\n")
-        secret_file.chmod(0o600)
-        print(f"new ARI password written to {secret_file}", file=sys.stderr)
-    section = ari_user_section(args.username, secret_file.read_text().strip())
+    section = write_ari_user(Path(args.password_file), args.username)
     if args.out:
         Path(args.out).write_text(section)
         Path(args.out).chmod(0o640)
@@ -166,75 +70,49 @@ def cmd_ari_user(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from agent.telephony.devasterisk import SOFTPHONE_USER, DevAsterisk, Ports
+    from agent.dev import run_dev
 
-    run_dir = Path(args.run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ast = DevAsterisk(run_dir, Ports.free(http=args.http_port, sip=args.sip_port))
-    ast.render()
-    config_path = ast.controller_config(run_dir / "standardiste.yaml")
-    config = load_config(config_path)
-    _setup_logging(config.log_level)
-    print(f"Starting Asterisk {ast.install.version} (run dir {run_dir}) ...", flush=True)
-    ast.start()
-    try:
-        missing = ast.missing_modules()
-        if missing:
-            print("warning: modules not running: " + ", ".join(missing), file=sys.stderr)
-        print(f"""
-Standardiste is answering on a local Asterisk. Call it from any softphone:
-  SIP server : 127.0.0.1:{ast.ports.sip} (UDP)
-  username   : {SOFTPHONE_USER}
-  password   : {ast.softphone_password}
-  dial       : 100 (any number)       e.g. {ast.sip_uri}
-ARI: {ast.ari_url}/ari (user standardiste, password in {run_dir / 'ari-password'})
-Voice messages (agent down): {ast.messages}
-Asterisk log: {ast.log_file}
-Ctrl-C stops both.
-""", flush=True)
-        asyncio.run(run_controller(config))
-    finally:
-        ast.stop()
-    return 0
+    return run_dev(Path(args.run_dir), sip_port=args.sip_port, http_port=args.http_port)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.demo import run_demo
+
+    return run_demo(Path(args.run_dir))
+
+
+def cmd_leads(args: argparse.Namespace) -> int:
+    from agent.dev import print_leads
+
+    return print_leads(Path(args.store), args.since, "csv" if args.csv else "json" if args.json else "text")
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from agent.dev import print_call
+
+    return print_call(Path(args.store), args.id, as_json=args.json)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from agent.models import ModelError, install, installed, load_manifest
+    from agent.models import models_command
 
-    specs = load_manifest(Path(args.manifest))
-    if args.only:
-        unknown = set(args.only) - {s.id for s in specs}
-        if unknown:
-            print(f"unknown model id(s): {', '.join(sorted(unknown))}", file=sys.stderr)
-            return 2
-        specs = [s for s in specs if s.id in args.only]
-    models_dir = Path(args.dir)
-    if args.action == "status":
-        for spec in specs:
-            where = installed(models_dir, spec)
-            print(f"{spec.id:32} {spec.kind:4} {'installed in ' + str(where) if where else 'not installed'}"
-                  f"  ({spec.licence})")
-        return 0
-    failed = 0
-    for spec in specs:
-        try:
-            path = install(spec, models_dir, pin=args.pin)
-            print(f"{spec.id}: installed in {path}")
-        except ModelError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+    return models_command(args.action, Path(args.manifest), Path(args.dir), args.only, pin=bool(args.pin))
+
+
+DEV_STORE = ".run/standardiste.db"
+"""The development store `make run` and `make demo` use (relative to the checkout)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="standardiste", description="On-premise AI phone receptionist.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run the ARI controller")
+    p = sub.add_parser("run", help="run the receptionist (ARI controller)")
     p.add_argument("--config", required=True, help="service config YAML")
+    p.add_argument("--scripted-asr", help="tests and demos only: a file of known caller texts instead of ASR")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check-config", help="validate config files and exit")
+    p = sub.add_parser("check-config", help="validate service configs and dialplans, then exit")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_check_config)
 
@@ -246,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="models")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("render-prompts", help="render the fixed prompts (incl. the dialplan fallback)")
+    p = sub.add_parser("render-prompts", help="render the fixed prompts and phrases (incl. the dialplan fallback)")
     p.add_argument("--config", required=True)
     p.set_defaults(func=cmd_render_prompts)
 
@@ -264,11 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", action="store_true", help="accept files with no sha256 pinned yet (prints them)")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("dev", help="a private Asterisk on loopback plus the controller (make run)")
+    p = sub.add_parser("dev", help="a private Asterisk on loopback plus the receptionist (make run)")
     p.add_argument("--run-dir", default=".run")
-    p.add_argument("--sip-port", type=int, default=5060)
+    p.add_argument("--sip-port", type=int, default=0, help="0 = 5060 if free, else any free port")
     p.add_argument("--http-port", type=int, default=0, help="0 = any free port")
     p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("demo", help="a whole scripted call on a private Asterisk, printed live (make demo)")
+    p.add_argument("--run-dir", default=".run")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("leads", help="list the leads calls left")
+    p.add_argument("--store", default=DEV_STORE, help=f"the SQLite store (default: {DEV_STORE})")
+    p.add_argument("--since", help="only leads from this date on (YYYY-MM-DD)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    p.set_defaults(func=cmd_leads)
+
+    p = sub.add_parser("call", help="one call: transcript, lead, actions and trace")
+    p.add_argument("id", type=int)
+    p.add_argument("--store", default=DEV_STORE)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_call)
     return parser
 
 

@@ -10,13 +10,11 @@ An error names the file, the key path and what was expected, e.g.::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlparse
-
-import yaml
 
 from agent.audio.vad import (
     DEFAULT_AGGRESSIVENESS,
@@ -28,112 +26,17 @@ from agent.audio.vad import (
     DEFAULT_START_WINDOW,
     VadSettings,
 )
+from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
+from agent.session.timing import (
+    ACK_AFTER_S,
+    FIRST_TURN_WAIT_S,
+    NEXT_TURN_WAIT_S,
+    CallTiming,
+)
 from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
-from agent.tts.prompts import GOODBYE_TEXT
+from agent.yamlnode import Node, read_yaml
 
 DEFAULT_APP: Final = "standardiste"
-DEFAULT_GREETING: Final = (
-    "Bonjour, vous êtes bien chez votre artisan. "
-    "Je suis l'assistant automatique de l'entreprise. Décrivez votre demande, elle sera enregistrée."
-)
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message says where and what was expected."""
-
-    def __init__(self, file: str, path: str, expected: str, got: object = None) -> None:
-        self.file = file
-        self.path = path
-        self.expected = expected
-        where = f"{file}: {path}" if path else file
-        msg = f"{where}: expected {expected}"
-        if got is not None:
-            msg += f", got {_short(got)}"
-        super().__init__(msg)
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class Node:
-    """A mapping being read, with its file and key path, that refuses unknown keys when closed."""
-
-    def __init__(self, file: str, path: str, data: object) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(file, path, "a mapping of keys to values", data)
-        self.file = file
-        self.path = path
-        self._data: Mapping[str, Any] = data
-        self._seen: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def error(self, key: str, expected: str, got: object = None) -> ConfigError:
-        return ConfigError(self.file, self._key(key), expected, got)
-
-    def has(self, key: str) -> bool:
-        return key in self._data
-
-    def raw(self, key: str, default: object = None) -> Any:
-        self._seen.add(key)
-        return self._data.get(key, default)
-
-    def node(self, key: str, *, required: bool = False) -> Node:
-        if key not in self._data:
-            if required:
-                raise self.error(key, "a section (mapping)")
-            self._seen.add(key)
-            return Node(self.file, self._key(key), {})
-        return Node(self.file, self._key(key), self.raw(key))
-
-    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str:
-        value = self.raw(key)
-        if value is None:
-            if required or default is None:
-                raise self.error(key, "a string (required)")
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, "a non-empty string", value)
-        return value
-
-    def opt_str(self, key: str) -> str | None:
-        if self._data.get(key) is None:
-            self._seen.add(key)
-            return None
-        return self.text(key)
-
-    def integer(self, key: str, default: int, *, lo: int, hi: int) -> int:
-        value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise self.error(key, f"an integer from {lo} to {hi}", value)
-        return value
-
-    def number(self, key: str, default: float, *, lo: float, hi: float) -> float:
-        value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            raise self.error(key, f"a number from {lo} to {hi}", value)
-        return float(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.raw(key, default)
-        if not isinstance(value, bool):
-            raise self.error(key, "true or false", value)
-        return value
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.raw(key, default)
-        if value not in choices:
-            raise self.error(key, "one of " + ", ".join(choices), value)
-        return str(value)
-
-    def close(self) -> None:
-        """Refuse keys nobody read: a typo must not be silently ignored."""
-        for key in self._data:
-            if key not in self._seen:
-                raise ConfigError(self.file, self._key(str(key)), "no such key (unknown or misspelt)")
 
 
 @dataclass(frozen=True)
@@ -153,16 +56,36 @@ class PathsConfig:
     """Where callers' spoken messages are saved (the dialplan's STANDARDISTE_MESSAGES too)."""
     models: Path
     """Where `make models` installed the production French models (stand-ins are used without)."""
+    store: Path
+    """The SQLite database of calls, turns, leads, actions and traces."""
+    cache: Path
+    """Rendered phrases (keyed by text and voice): safe to delete, rebuilt at start-up."""
 
 
 @dataclass(frozen=True)
-class CallConfig:
-    greeting: str
-    goodbye: str
-    first_turn_wait_seconds: float
-    """Silence after the greeting before the call is closed, seconds."""
-    next_turn_wait_seconds: float
-    """Pause after an utterance that means the caller has finished, seconds."""
+class Dialplans:
+    """Which business answers a call: by the dialled number (DID), else the default."""
+
+    default: Dialplan
+    numbers: dict[str, Dialplan]
+
+    def for_did(self, did: str) -> Dialplan:
+        return self.numbers.get(did_key(did), self.default)
+
+    def all(self) -> list[Dialplan]:
+        seen: dict[str, Dialplan] = {self.default.file: self.default}
+        for plan in self.numbers.values():
+            seen.setdefault(plan.file, plan)
+        return list(seen.values())
+
+
+def did_key(did: str) -> str:
+    """A dialled number in one form: digits only, +33X and 0033X as 0X (what the dialplan passes)."""
+    digits = re.sub(r"[^0-9]", "", did)
+    for prefix in ("0033", "33"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 9:
+            return "0" + digits[len(prefix):]
+    return digits
 
 
 @dataclass(frozen=True)
@@ -170,7 +93,8 @@ class Config:
     file: str
     ari: AriConfig
     paths: PathsConfig
-    call: CallConfig
+    dialplans: Dialplans
+    call: CallTiming
     media: MediaSettings
     log_level: str
 
@@ -251,38 +175,50 @@ def parse_config(data: object, file: str) -> Config:
     paths = root.node("paths")
     paths_cfg = PathsConfig(prompts=Path(paths.text("prompts", "/var/lib/standardiste/prompts")),
                             messages=Path(paths.text("messages", "/var/lib/standardiste/messages")),
-                            models=Path(paths.text("models", "/var/lib/standardiste/models")))
+                            models=Path(paths.text("models", "/var/lib/standardiste/models")),
+                            store=Path(paths.text("store", "/var/lib/standardiste/standardiste.db")),
+                            cache=Path(paths.text("cache", "/var/cache/standardiste/phrases")))
     paths.close()
 
     call = root.node("call")
-    call_cfg = CallConfig(
-        greeting=call.text("greeting", DEFAULT_GREETING),
-        goodbye=call.text("goodbye", GOODBYE_TEXT),
-        first_turn_wait_seconds=call.number("first_turn_wait_seconds", 8.0, lo=1.0, hi=60.0),
-        next_turn_wait_seconds=call.number("next_turn_wait_seconds", 3.0, lo=0.5, hi=30.0),
+    call_cfg = CallTiming(
+        first_turn_wait_s=call.number("first_turn_wait_seconds", FIRST_TURN_WAIT_S, lo=1.0, hi=60.0),
+        next_turn_wait_s=call.number("next_turn_wait_seconds", NEXT_TURN_WAIT_S, lo=0.5, hi=30.0),
+        ack_after_s=call.integer("ack_after_ms", int(ACK_AFTER_S * 1000), lo=100, hi=3000) / 1000,
     )
     call.close()
     media_cfg = _parse_media(root.node("media"))
 
     log_level = root.choice("log_level", "info", ("debug", "info", "warning", "error"))
+    dialplans = _parse_dialplans(root.node("dialplans", required=True), Path(file).parent)
     root.close()
-    return Config(file=file, ari=ari_cfg, paths=paths_cfg, call=call_cfg, media=media_cfg, log_level=log_level)
+    return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
+                  log_level=log_level)
 
 
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's content; a ConfigError naming the file (and the line) when it cannot be read."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(file, "", "a readable YAML file", exc.strerror) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(file, "", f"valid YAML ({problem} at {where})") from None
+def _dialplan(node: Node, key: str, base: Path) -> Dialplan:
+    """A dialplan file (relative to the config's folder) or a built-in trade's example."""
+    ref = node.text(key, required=True)
+    if ref in TRADES:
+        return builtin_dialplan(ref)
+    path = Path(ref) if Path(ref).is_absolute() else base / ref
+    if not path.is_file():
+        raise node.error(key, "a dialplan YAML file, or a built-in trade (" + ", ".join(TRADES) + ")", ref)
+    return load_dialplan(path)
+
+
+def _parse_dialplans(node: Node, base: Path) -> Dialplans:
+    default = _dialplan(node, "default", base)
+    numbers: dict[str, Dialplan] = {}
+    by_number = node.node("numbers")
+    for did in by_number.keys():
+        key = did_key(str(did))
+        if len(key) < 2:
+            raise by_number.error(str(did), "a dialled number (DID), e.g. \"0493000000\"")
+        numbers[key] = _dialplan(by_number, str(did), base)
+    by_number.close()
+    node.close()
+    return Dialplans(default, numbers)
 
 
 def load_config(path: str | Path) -> Config:

@@ -30,6 +30,23 @@ def _find(models_dir: Path, kind: str) -> Path | None:
     return None
 
 
+def french_asr(models_dir: Path) -> Transcriber | None:
+    """The production French recogniser if `make models` installed it; None otherwise (the Korean
+    stand-in must never face a French caller)."""
+    from agent.asr.vosk_engine import VoskEngine
+
+    prod = _find(models_dir, "asr")
+    return VoskEngine(prod, "fr") if prod else None
+
+
+def production_llm(models_dir: Path) -> Extractor | None:
+    """The production extraction model if installed; the stand-in is too weak to help a live call."""
+    from agent.llm.llama_engine import LlamaExtractor
+
+    prod = _find(models_dir, "llm")
+    return LlamaExtractor(next(prod.glob("*.gguf"))) if prod else None
+
+
 def load_asr(models_dir: Path) -> tuple[Transcriber, str]:
     from agent.asr.vosk_engine import VoskEngine
 

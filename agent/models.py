@@ -20,8 +20,8 @@ from typing import Final, TextIO
 
 import httpx
 
-from agent.config import ConfigError, Node, read_yaml
 from agent.errors import StageError
+from agent.yamlnode import ConfigError, Node, read_yaml
 
 CONNECT_TIMEOUT_S: Final = 15.0
 READ_TIMEOUT_S: Final = 60.0
@@ -298,3 +298,29 @@ def _check_member(name: str) -> None:
 
 def _host(url: str) -> str:
     return httpx.URL(url).host or url
+
+
+def models_command(action: str, manifest: Path, models_dir: Path, only: list[str] | None, *, pin: bool) -> int:
+    """`standardiste models install|status`."""
+    specs = load_manifest(manifest)
+    if only:
+        unknown = set(only) - {s.id for s in specs}
+        if unknown:
+            print(f"unknown model id(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        specs = [s for s in specs if s.id in only]
+    if action == "status":
+        for spec in specs:
+            where = installed(models_dir, spec)
+            print(f"{spec.id:32} {spec.kind:4} {'installed in ' + str(where) if where else 'not installed'}"
+                  f"  ({spec.licence})")
+        return 0
+    failed = 0
+    for spec in specs:
+        try:
+            path = install(spec, models_dir, pin=pin)
+            print(f"{spec.id}: installed in {path}")
+        except ModelError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0

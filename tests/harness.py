@@ -1,30 +1,34 @@
-"""The real Controller inside the test process, on its own asyncio loop thread, running a test's
-conversation script, so a test can look at a call's media, trace and counters after it ends.
-(The process-level tests run `standardiste run` instead; this is for looking inside.)"""
+"""The real Controller inside the test process, on its own asyncio loop thread, so a test can look at
+a call's media, trace and counters while it runs and after it ends. Either with a test's own
+script (the call-audio tests), or the whole service as `standardiste run` assembles it (app.build)
+with a scripted recogniser. (The process-level tests run `standardiste run` instead.)"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from agent.audio.frames import AudioFrame
+from agent.app import Service, build, serve
+from agent.config import load_config
 from agent.telephony.ari import AriClient
-from agent.telephony.call import Call, CallPrompts, CallSettings, Script
+from agent.telephony.call import Call, Script
 from agent.telephony.controller import Controller
 from agent.telephony.devasterisk import ARI_USER, DevAsterisk
 from agent.telephony.media import MediaSettings
 
 
 class InProcessAgent:
-    def __init__(self, ast: DevAsterisk, script: Script, media: MediaSettings | None = None,
-                 prompts: CallPrompts | None = None) -> None:
+    def __init__(self, ast: DevAsterisk, script: Script | None = None, media: MediaSettings | None = None, *,
+                 config: Path | None = None, scripted_asr: Path | None = None) -> None:
         self.ast = ast
         self.media = media or MediaSettings()
-        silence = [AudioFrame.silence(self.media.rate)] * 10
-        self.prompts = prompts or CallPrompts(greeting=silence, goodbye=silence)
         self.script = script
+        self.config_path = config
+        self.scripted_asr = scripted_asr
+        self.service: Service | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="agent-loop", daemon=True)
         self.controller: Controller | None = None
@@ -40,32 +44,45 @@ class InProcessAgent:
         return self.run(wrapper())
 
     def start(self) -> InProcessAgent:
+        if self.config_path is not None:
+            self.service = build(load_config(self.config_path), scripted_asr=self.scripted_asr)
         self.thread.start()
-        self.run(self._start())
+        self.run(self._start(), timeout=60)
         return self
 
     async def _start(self) -> None:
-        ari = AriClient(self.ast.ari_url, ARI_USER, self.ast.ari_password, "standardiste")
-        settings = CallSettings(media=self.media, messages_dir=self.ast.messages)
-        self.controller = Controller(ari, self.prompts, settings, self.script)
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.controller.run(self._stop))
+        if self.service is not None:
+            self.controller = self.service.controller
+            self._task = asyncio.create_task(serve(self.service, self._stop, handle_signals=False))
+        else:
+            assert self.script is not None
+            script = self.script
+            ari = AriClient(self.ast.ari_url, ARI_USER, self.ast.ari_password, "standardiste")
+            self.controller = Controller(ari, self.media, lambda info: script)
+            self._task = asyncio.create_task(self.controller.run(self._stop))
         await asyncio.wait_for(self.controller.ready.wait(), 20)
 
     def finished_calls(self) -> list[Call]:
         assert self.controller is not None
         return self.call_soon(lambda: list(self.controller.finished))  # type: ignore[union-attr]
 
+    def live_calls(self) -> list[Call]:
+        assert self.controller is not None
+        return self.call_soon(lambda: self.controller.calls)  # type: ignore[union-attr]
+
     def stop(self) -> None:
         async def _stop() -> None:
             assert self._stop is not None and self._task is not None and self.controller is not None
             self._stop.set()
-            self._task.cancel()
+            if self.service is None:
+                self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
-            await self.controller.ari.close()
+            if self.service is None:
+                await self.controller.ari.close()
         if self.thread.is_alive():
             self.run(_stop())
             self.loop.call_soon_threadsafe(self.loop.stop)

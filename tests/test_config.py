@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, load_config
+from agent.config import load_config
+from agent.yamlnode import ConfigError
 from tests.conftest import REPO
 
 GOOD = """\
@@ -16,6 +17,8 @@ ari:
   password_file: {secret}
 paths:
   prompts: /tmp/prompts
+dialplans:
+  default: plombier
 """
 
 
@@ -37,7 +40,8 @@ def test_good_config_loads(tmp_path: Path, secret: Path) -> None:
     assert cfg.ari.password == "s3cret"
     assert cfg.ari.url == "http://127.0.0.1:8088"
     assert cfg.ari.app == "standardiste"
-    assert "assistant automatique" in cfg.call.greeting  # AI disclosure by default
+    assert cfg.dialplans.default.business == "Plomberie Martin"
+    assert "assistant automatique" in cfg.dialplans.default.greeting  # AI disclosure by default
 
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,8 +53,10 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
 
     data = yaml.safe_load(text)
     del data["ari"]["password_file"]
-    cfg = parse_config(data, "standardiste.example.yaml")
-    assert "Plomberie Martin" in cfg.call.greeting
+    cfg = parse_config(data, str(REPO / "asterisk-conf/standardiste.example.yaml"))
+    assert cfg.dialplans.for_did("0493000001").business == "Plomberie Martin"
+    assert cfg.dialplans.for_did("+33 4 93 00 00 02").trade.trade == "serrurier"
+    assert cfg.dialplans.for_did("0100000000") is cfg.dialplans.default
 
 
 @pytest.mark.parametrize(
@@ -61,8 +67,15 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ari:\n  password: hunter2\n", "ari.password", "no password in the YAML"),
         ("ari:\n  password_file: /nonexistent/secret\n", "ari.password_file", "readable file"),
         ("ari:\n  password_file: {secret}\n  usernme: x\n", "ari.usernme", "no such key"),
-        ("ari:\n  password_file: {secret}\ncall:\n  first_turn_wait_seconds: 0\n", "call.first_turn_wait_seconds",
-         "a number from 1.0 to 60.0"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  first_turn_wait_seconds: 0\n",
+         "call.first_turn_wait_seconds", "a number from 1.0 to 60.0"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: zingueur}}\n", "dialplans.default",
+         "a dialplan YAML file, or a built-in trade"),
+        ("ari:\n  password_file: {secret}\n", "dialplans", "a section"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier, numbers: {{'+': serrurier}}}}\n",
+         "dialplans.numbers.+", "a dialled number"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  ack_after_ms: 5\n",
+         "call.ack_after_ms", "an integer from 100 to 3000"),
         ("ari:\n  password_file: {secret}\nmedia:\n  format: opus\n", "media.format", "one of ulaw"),
         ("ari:\n  password_file: {secret}\nmedia:\n  vad:\n    aggressiveness: 5\n", "media.vad.aggressiveness",
          "an integer from 0 to 3"),
@@ -71,9 +84,8 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ari:\n  password_file: {secret}\nmedia:\n  barge_in:\n    enabled: 'yes'\n", "media.barge_in.enabled",
          "true or false"),
         ("ari:\n  password_file: {secret}\nmedia:\n  lead_frames: 4\n", "media.lead_frames", "an integer from 0 to 3"),
-        ("ari:\n  password_file: {secret}\ncall:\n  greeting: ''\n", "call.greeting", "non-empty string"),
         ("ari:\n  password_file: {secret}\nlog_level: loud\n", "log_level", "one of debug, info"),
-        ("ari:\n  password_file: {secret}\nextra: 1\n", "extra", "no such key"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nextra: 1\n", "extra", "no such key"),
         ("ari: {{url: http://x\n", "", "valid YAML"),
         ("paths: {{}}\n", "ari", "a section"),
     ],

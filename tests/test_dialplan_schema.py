@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.config import ConfigError
+from agent.yamlnode import ConfigError
 from agent.dialogue.schema import TRADES, builtin_dialplan, load_dialplan
 from tests.conftest import REPO
 

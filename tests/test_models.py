@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import ConfigError
+from agent.yamlnode import ConfigError
 from agent.models import MARKER, ModelError, ModelFile, ModelSpec, install, installed, load_manifest
 from tests.conftest import REPO
 

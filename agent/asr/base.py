@@ -30,6 +30,9 @@ class AsrSession(Protocol):
     async def finish(self) -> Transcript:
         """The final transcript of everything fed since the last final one."""
 
+    async def discard(self) -> None:
+        """Forget what was fed since the last final one (a cough, a click: no utterance after all)."""
+
 
 class Transcriber(Protocol):
     name: str

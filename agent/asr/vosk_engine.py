@@ -108,6 +108,11 @@ class VoskSession:
             self._last_partial = ""
             return await asyncio.to_thread(final)
 
+    async def discard(self) -> None:
+        async with self._lock:
+            self._last_partial = ""
+            await asyncio.to_thread(self._rec.Reset)
+
 
 def _final(result: dict[str, Any]) -> Transcript:
     words: list[Any] = result.get("result") or []

@@ -93,6 +93,11 @@ class TurnDetector:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def utterance_frames(self) -> tuple[AudioFrame, ...]:
+        """The frames of the utterance in progress so far (from its first voiced frame)."""
+        return tuple(self._frames)
+
     def push(self, frame: AudioFrame) -> list[TurnEvent]:
         voiced = self.is_voiced(frame)
         events: list[TurnEvent] = []

@@ -15,10 +15,30 @@ from datetime import datetime
 from typing import Final
 
 from agent.dialogue.booking import Slot, free_slots, in_hours, pick, say_slot
+from agent.dialogue.phrases import (
+    ASK_ADDRESS_FIRST,
+    ASK_NAME_ADDRESS_FIRST,
+    CALL_BACK_FOR_BOOKING,
+    GOODBYE,
+    HEAR_NOTHING,
+    MESSAGE_TAKEN,
+    NO_SLOT_SOON,
+    NO_SLOT_THEN,
+    NOT_INTERESTED,
+    NOT_UNDERSTOOD,
+    QUESTION_PASSED_ON,
+    SMS_CONFIRMATION,
+    STILL_THERE,
+    TAKE_MESSAGE,
+    TRANSFER,
+    TRANSFER_ON_REQUEST,
+)
 from agent.dialogue.schema import Dialplan, Trigger
+from agent.dialogue.state import Action, Ask, Severity, TransferWhen
 from agent.dialogue.understand import (
     When,
     address,
+    asks_for_artisan,
     correction,
     dont_know,
     first_match,
@@ -33,19 +53,11 @@ from agent.dialogue.understand import (
     wrong_number,
     yes_no,
 )
-from agent.llm.base import Extractor, within_budget
+from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
 
-SEVERITY_RANK: Final = {"normal": 0, "urgent": 1, "critical": 2}
-LLM_BUDGET_S: Final = 1.2
 LLM_FIELDS: Final = ("name", "address", "problem")
-
-GOODBYE: Final = "Merci, bonne journée, au revoir."
-STILL_THERE: Final = "Vous êtes toujours là ? "
-NOT_UNDERSTOOD: Final = "Excusez-moi, je n'ai pas bien compris. "
-TAKE_MESSAGE: Final = ("Je vais prendre un message pour l'artisan, il vous rappellera. "
-                       "Dites-moi en quelques mots votre demande, votre nom et votre adresse.")
 
 
 @dataclass
@@ -64,16 +76,17 @@ class Lead:
 
 @dataclass
 class Outcome:
-    action: str | None = None
-    """transfer | booking | message | info; None while the call goes on."""
+    action: Action | None = None
+    """None while the call goes on."""
     booking: Slot | None = None
     transfer_to: str | None = None
+    requested: bool = False
+    """The transfer is the caller's request (not an emergency)."""
 
 
 @dataclass
 class Pending:
-    kind: str
-    """field | confirm | confirm-callerid | check | slot | message | name-address"""
+    kind: Ask
     field: str | None = None
     trigger: Trigger | None = None
     tries: int = 0
@@ -93,7 +106,7 @@ class Conversation:
     """Everything the caller said, for the emergency rules."""
     pending: Pending | None = None
     confirmed: set[str] = field(default_factory=set)
-    checks: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, Severity] = field(default_factory=dict)
     """Trigger id -> severity decided by its check question."""
     offered: list[Slot] = field(default_factory=list)
     pref_when: When | None = None
@@ -118,7 +131,7 @@ class Conversation:
     def finish(self) -> None:
         """The caller hung up or the turns ran out: whatever was heard becomes a message."""
         if self.outcome.action is None:
-            self.outcome.action = "message"
+            self.outcome.action = Action.MESSAGE
 
     # --- urgency ---------------------------------------------------------------------------------
     def fired(self) -> list[Trigger]:
@@ -128,7 +141,7 @@ class Conversation:
     def _in_season(self, trig: Trigger) -> bool:
         return not trig.months or self.now.month in trig.months
 
-    def severity_of(self, trig: Trigger) -> str:
+    def severity_of(self, trig: Trigger) -> Severity:
         if not self._in_season(trig):
             return trig.otherwise
         if trig.id in self.checks:
@@ -136,9 +149,9 @@ class Conversation:
         return trig.severity
 
     @property
-    def urgency(self) -> str:
+    def urgency(self) -> Severity:
         levels = [self.severity_of(t) for t in self.fired()]
-        return max(levels, key=lambda s: SEVERITY_RANK[s], default="normal")
+        return max(levels, key=lambda s: s.rank, default=Severity.NORMAL)
 
     # --- one caller turn ---------------------------------------------------------------------------
     async def turn(self, text: str) -> str:
@@ -150,20 +163,26 @@ class Conversation:
             return self._silence()
         self.silences = 0
         self.said.append(text)
+        if self.plan.transfer.on_request and asks_for_artisan(f) and self._transfer_allowed():
+            self.outcome.action = Action.TRANSFER
+            self.outcome.transfer_to = self.plan.transfer.endpoint
+            self.outcome.requested = True
+            self.pending = None
+            return TRANSFER_ON_REQUEST
         if wrong_number(f):
-            self.outcome.action = "info"
+            self.outcome.action = Action.INFO
             return f"Pas de souci. Vous êtes chez {self.plan.business}, {self.plan.trade.label}. {GOODBYE}"
         if spam(f):
-            self.outcome.action = "info"
-            return f"Merci, mais cela ne nous intéresse pas. {GOODBYE}"
+            self.outcome.action = Action.INFO
+            return f"{NOT_INTERESTED} {GOODBYE}"
         pending = self.pending
         prefix = ""
-        if pending is not None and pending.kind == "message":
+        if pending is not None and pending.kind == Ask.MESSAGE:
             self.lead.message = text
             self._fill_from_free_text(text)
-            self.outcome.action = "message"
-            return f"C'est noté, l'artisan vous rappellera au plus vite. {GOODBYE}"
-        if pending is not None and pending.kind == "slot":
+            self.outcome.action = Action.MESSAGE
+            return f"{MESSAGE_TAKEN} {GOODBYE}"
+        if pending is not None and pending.kind == Ask.SLOT:
             return self._slot_answer(text)
         faq = self._faq(f)
         if faq and _is_question(text, f):
@@ -173,20 +192,20 @@ class Conversation:
         if not answered and _is_question(text, f) and not self._trade_words(f) and not self.fired():
             # A question we have no answer for: passed on to the artisan, then back to ours.
             self.lead.message = f"{self.lead.message} / {text}" if self.lead.message else text
-            return f"Je transmettrai votre question à l'artisan. {self._ask_again(pending)}"
+            return f"{QUESTION_PASSED_ON} {self._ask_again(pending)}"
         if not answered:
             if pending is not None:
                 pending.tries += 1
                 if pending.tries > self.plan.max_retries:
-                    self.pending = Pending("message")
+                    self.pending = Pending(Ask.MESSAGE)
                     return TAKE_MESSAGE
-                prefix = NOT_UNDERSTOOD if not dont_know(f) else ""
+                prefix = NOT_UNDERSTOOD + " " if not dont_know(f) else ""
         return prefix + self._decide()
 
     async def _answer(self, pending: Pending | None, text: str, f: str) -> bool:
         """Take what this turn says; True when it answered the pending question."""
         answered = False
-        if pending is not None and pending.kind == "check" and pending.trigger is not None:
+        if pending is not None and pending.kind == Ask.CHECK and pending.trigger is not None:
             yn = yes_no(f)
             chk = pending.trigger.check
             assert chk is not None
@@ -199,7 +218,7 @@ class Conversation:
             if pending.trigger.id in self.checks:
                 self.pending = None
                 answered = True
-        elif pending is not None and pending.kind == "confirm" and pending.field:
+        elif pending is not None and pending.kind == Ask.CONFIRM and pending.field:
             yn = yes_no(f)
             fixed = correction(text)
             if yn is True and not fixed:
@@ -216,7 +235,7 @@ class Conversation:
                 self._clear(pending.field)
                 self.pending = None
                 return True
-        elif pending is not None and pending.kind == "confirm-callerid":
+        elif pending is not None and pending.kind == Ask.CONFIRM_CALLERID:
             yn = yes_no(f)
             number = phone_number(text)
             if number:
@@ -231,17 +250,17 @@ class Conversation:
                 return True
             if yn is False:
                 self._clear("phone")
-                self.pending = Pending("field", "phone")
+                self.pending = Pending(Ask.FIELD, "phone")
                 return True
         # Fields may come at any time, in any order, several at once.
         got = self._extract(text, f, pending)
-        if pending is not None and pending.kind in ("field", "name-address"):
-            wanted: set[str] = {pending.field or ""} if pending.kind == "field" else {"name", "address"}
+        if pending is not None and pending.kind in (Ask.FIELD, Ask.NAME_ADDRESS):
+            wanted: set[str] = {pending.field or ""} if pending.kind == Ask.FIELD else {"name", "address"}
             if got & wanted:
                 answered = True
             elif self.extractor is not None and wanted & set(LLM_FIELDS) and not dont_know(f) and yes_no(f) is None:
                 answered = await self._ask_llm(text, sorted(wanted & set(LLM_FIELDS)))
-            if pending.kind == "name-address" and self.lead.address:
+            if pending.kind == Ask.NAME_ADDRESS and self.lead.address:
                 answered = True
             if answered:
                 self.pending = None
@@ -257,7 +276,7 @@ class Conversation:
         if number is not None:
             self._set("phone", number)
             got.add("phone")
-        asking_name = pending is not None and (pending.field == "name" or pending.kind == "name-address")
+        asking_name = pending is not None and (pending.field == "name" or pending.kind == Ask.NAME_ADDRESS)
         name_text = _without_address(text)
         name = spelled(text) if asking_name else None
         name = name or person_name(name_text, asked=asking_name and bool(name_text.strip()))
@@ -293,13 +312,13 @@ class Conversation:
         return has_any(folded, words + list(self.plan.trade.vocabulary))
 
     def _fill_from_free_text(self, text: str) -> None:
-        self._extract(text, fold(text), Pending("field", "name"))
+        self._extract(text, fold(text), Pending(Ask.FIELD, "name"))
         if self.lead.problem is None:
             self._set("problem", text.rstrip(" .!?"))
 
     async def _ask_llm(self, text: str, fields: list[str]) -> bool:
         assert self.extractor is not None
-        result = await within_budget(self.extractor, text, fields, LLM_BUDGET_S)
+        result = await within_budget(self.extractor, text, fields, DEFAULT_BUDGET_S)
         got = False
         for name in fields:
             value = result.fields.get(name)
@@ -352,46 +371,58 @@ class Conversation:
     def _silence(self) -> str:
         self.silences += 1
         if self.silences > self.plan.max_retries:
-            self.outcome.action = "message" if any(self.lead.as_dict()[k] for k in ("name", "phone", "problem")) \
-                else "info"
-            return f"Je n'entends plus rien. Si besoin, rappelez-nous. {GOODBYE}"
-        return STILL_THERE + self._ask_again(self.pending)
+            self.outcome.action = Action.MESSAGE if any(self.lead.as_dict()[k] for k in ("name", "phone", "problem")) \
+                else Action.INFO
+            return f"{HEAR_NOTHING} {GOODBYE}"
+        return f"{STILL_THERE} {self._ask_again(self.pending)}"
 
     # --- what to say next ---------------------------------------------------------------------------
     def _decide(self) -> str:
         fired = self.fired()
         urgency = self.urgency
         if self._should_transfer(urgency):
-            advice = " ".join(t.advice for t in fired if t.advice and self.severity_of(t) == "critical")
-            self.outcome.action = "transfer"
+            advice = " ".join(t.advice for t in fired if t.advice and self.severity_of(t) is Severity.CRITICAL)
+            self.outcome.action = Action.TRANSFER
             self.outcome.transfer_to = self.plan.transfer.endpoint
             self.pending = None
-            return f"{advice} C'est une urgence : je vous passe l'artisan immédiatement, ne quittez pas.".strip()
+            return f"{advice} {TRANSFER}".strip()
         # An emergency whose gravity depends on a question: know where to go first, then ask it.
         for trig in fired:
             if trig.check is not None and trig.id not in self.checks and self._in_season(trig):
                 asked_where = "where" in self.confirmed
                 if self.lead.address is None and not asked_where:
                     self.confirmed.add("where")
-                    self._ask("name-address")
-                    missing = "votre nom et votre adresse" if not self.lead.name else "votre adresse"
-                    return f"Je comprends, je m'en occupe tout de suite. Pouvez-vous me donner {missing} ?"
-                self._ask("check", trigger=trig)
+                    self._ask(Ask.NAME_ADDRESS)
+                    return ASK_ADDRESS_FIRST if self.lead.name else ASK_NAME_ADDRESS_FIRST
+                self._ask(Ask.CHECK, trigger=trig)
                 return trig.check.question
         question = self._next_question()
         if question:
             return question
         return self._close(urgency)
 
-    def _should_transfer(self, urgency: str) -> bool:
+    def _should_transfer(self, urgency: Severity) -> bool:
         tr = self.plan.transfer
-        if tr.when == "never" or urgency == "normal":
+        if tr.when is TransferWhen.NEVER or urgency is Severity.NORMAL:
             return False
-        if urgency == "urgent" and tr.when != "urgent":
+        if urgency is Severity.URGENT and tr.when is not TransferWhen.URGENT:
             return False
-        return self.open or tr.after_hours
+        return self._transfer_allowed()
 
-    def _ask(self, kind: str, name: str | None = None, trigger: Trigger | None = None) -> None:
+    def _transfer_allowed(self) -> bool:
+        return self.open or self.plan.transfer.after_hours
+
+    def after_failed_transfer(self) -> str:
+        """The artisan could not be reached: the dialplan's `transfer.on_failure` says what next.
+        MESSAGE: the caller leaves a voice message (the session records it); BOOKING: the
+        conversation goes on to an appointment."""
+        if self.plan.transfer.on_failure is Action.BOOKING and self.plan.booking.enabled:
+            self.outcome = Outcome()
+            return self._close(self.urgency)
+        self.outcome.action = Action.MESSAGE
+        return ""
+
+    def _ask(self, kind: Ask, name: str | None = None, trigger: Trigger | None = None) -> None:
         """Set the pending question, keeping the count of tries when it is the same one again."""
         cur = self.pending
         if cur is not None and (cur.kind, cur.field, cur.trigger) == (kind, name, trigger):
@@ -402,13 +433,13 @@ class Conversation:
         for fl in self.plan.fields:
             value = getattr(self.lead, fl.name)
             if value is None:
-                self._ask("field", fl.name)
+                self._ask(Ask.FIELD, fl.name)
                 return fl.question
             if fl.name == "phone" and value == self.caller_id and "phone" not in self.confirmed:
-                self._ask("confirm-callerid", "phone")
+                self._ask(Ask.CONFIRM_CALLERID, "phone")
                 return f"Puis-je vous rappeler au {format_phone(value)} ?"
             if fl.confirm and fl.name not in self.confirmed:
-                self._ask("confirm", fl.name)
+                self._ask(Ask.CONFIRM, fl.name)
                 shown = format_phone(value) if fl.name == "phone" else value
                 return f"J'ai noté : {shown}. C'est bien ça ?"
         return ""
@@ -416,35 +447,35 @@ class Conversation:
     def _ask_again(self, pending: Pending | None) -> str:
         if pending is None:
             return self._decide()
-        if pending.kind == "check" and pending.trigger and pending.trigger.check:
+        if pending.kind == Ask.CHECK and pending.trigger and pending.trigger.check:
             return pending.trigger.check.question
-        if pending.kind == "field" and pending.field:
+        if pending.kind == Ask.FIELD and pending.field:
             fl = next((x for x in self.plan.fields if x.name == pending.field), None)
             return fl.question if fl else ""
-        if pending.kind == "slot":
+        if pending.kind == Ask.SLOT:
             return self._offer_text()
-        if pending.kind == "message":
+        if pending.kind == Ask.MESSAGE:
             return TAKE_MESSAGE
-        if pending.kind == "confirm-callerid" and self.caller_id:
+        if pending.kind == Ask.CONFIRM_CALLERID and self.caller_id:
             return f"Puis-je vous rappeler au {format_phone(self.caller_id)} ?"
-        if pending.kind == "confirm" and pending.field:
+        if pending.kind == Ask.CONFIRM and pending.field:
             return f"J'ai noté : {getattr(self.lead, pending.field)}. C'est bien ça ?"
         return "Quel est votre nom et votre adresse ?"
 
-    def _close(self, urgency: str) -> str:
-        if (not self.open and self.plan.after_hours_action == "message") or not self.plan.booking.enabled:
-            self.outcome.action = "message"
+    def _close(self, urgency: Severity) -> str:
+        if (not self.open and self.plan.after_hours_action is Action.MESSAGE) or not self.plan.booking.enabled:
+            self.outcome.action = Action.MESSAGE
             when_txt = "dès la réouverture" if not self.open else "au plus vite"
             return f"C'est noté. L'artisan vous rappellera {when_txt}. {GOODBYE}"
-        self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgency != "normal", pref=self.pref_when)
+        urgent = urgency is not Severity.NORMAL
+        self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgent, pref=self.pref_when)
         if not self.offered and self.pref_when is not None:
-            self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgency != "normal", pref=None)
+            self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgent, pref=None)
         if not self.offered:
-            self.outcome.action = "message"
-            return ("Je n'ai pas de créneau libre rapidement : l'artisan vous rappellera pour convenir "
-                    f"d'un passage. {GOODBYE}")
-        self.pending = Pending("slot")
-        lead = "C'est urgent : " if urgency != "normal" else ""
+            self.outcome.action = Action.MESSAGE
+            return f"{NO_SLOT_SOON} {GOODBYE}"
+        self.pending = Pending(Ask.SLOT)
+        lead = "C'est urgent : " if urgency is not Severity.NORMAL else ""
         return lead + self._offer_text()
 
     def _offer_text(self) -> str:
@@ -457,28 +488,28 @@ class Conversation:
         assert self.pending is not None
         chosen = pick(text, self.offered, self.now)
         if chosen is not None:
-            self.outcome.action = "booking"
+            self.outcome.action = Action.BOOKING
             self.outcome.booking = chosen
             self.pending = None
-            sms = " Vous allez recevoir une confirmation par SMS." if self.lead.phone else ""
+            sms = f" {SMS_CONFIRMATION}" if self.lead.phone else ""
             return f"C'est réservé pour {say_slot(chosen, self.now)}.{sms} {GOODBYE}"
         w = when(text, self.now)
         self.pending.tries += 1
         if w is not None or yes_no(fold(text)) is False:
             if self.pending.tries > self.plan.max_retries:
-                self.outcome.action = "message"
-                return f"L'artisan vous rappellera pour convenir d'un rendez-vous. {GOODBYE}"
+                self.outcome.action = Action.MESSAGE
+                return f"{CALL_BACK_FOR_BOOKING} {GOODBYE}"
             if w is not None:
                 self.pref_when = w
-            slots = free_slots(self.plan, self.now, self.busy, urgent=self.urgency != "normal", pref=w)
+            slots = free_slots(self.plan, self.now, self.busy, urgent=self.urgency is not Severity.NORMAL, pref=w)
             if slots:
                 self.offered = slots
                 return self._offer_text()
-            return "Je n'ai rien de libre à ce moment-là. Quel autre jour vous arrangerait ?"
+            return NO_SLOT_THEN
         if self.pending.tries > self.plan.max_retries:
-            self.outcome.action = "message"
-            return f"L'artisan vous rappellera pour convenir d'un rendez-vous. {GOODBYE}"
-        return NOT_UNDERSTOOD + self._offer_text()
+            self.outcome.action = Action.MESSAGE
+            return f"{CALL_BACK_FOR_BOOKING} {GOODBYE}"
+        return f"{NOT_UNDERSTOOD} {self._offer_text()}"
 
 
 _NUMBER_START = re.compile(r"\b(\d{1,4}|un|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|"
@@ -517,4 +548,5 @@ def _plausible(name: str, value: str, text: str) -> bool:
     said = fold(text)
     words = [w for w in fold(value).split() if len(w) > 2]
     return bool(words) and all(w in said for w in words)
+
 

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent.config import Node, read_yaml
+from agent.dialogue.state import Action, DialplanMode, Severity, TransferMode, TransferWhen
 from agent.dialogue.understand import fold
+from agent.yamlnode import Node, read_yaml
 
 PROFILES_DIR: Final = Path(__file__).parent / "profiles"
 TRADES: Final = ("plombier", "electricien", "serrurier", "chauffagiste", "couvreur", "vitrier", "paysagiste",
                  "nettoyage")
-SEVERITIES: Final = ("critical", "urgent", "normal")
+SEVERITIES: Final = tuple(s.value for s in reversed(Severity))
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LEAD_FIELDS: Final = ("problem", "name", "address", "phone")
 AI_DISCLOSURE: Final = ("assistant automatique", "assistant virtuel", "intelligence artificielle",
@@ -36,22 +37,22 @@ MAX_RECORDING_DAYS: Final = 183
 @dataclass(frozen=True)
 class Check:
     question: str
-    if_yes: str
-    if_no: str
-    if_unknown: str
+    if_yes: Severity
+    if_no: Severity
+    if_unknown: Severity
 
 
 @dataclass(frozen=True)
 class Trigger:
     id: str
-    severity: str
+    severity: Severity
     all: tuple[tuple[str, ...], ...]
     """Groups of phrases: every group must match (one phrase of it) for the trigger to fire."""
     check: Check | None = None
     advice: str | None = None
     months: tuple[int, ...] = ()
     """When set, `severity` applies in these months only, `otherwise` in the others."""
-    otherwise: str = "normal"
+    otherwise: Severity = Severity.NORMAL
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,22 @@ class Field:
 
 @dataclass(frozen=True)
 class Transfer:
-    when: str
+    when: TransferWhen
     """critical: only critical emergencies; urgent: urgent ones too; never."""
-    endpoint: str
+    targets: tuple[str, ...]
+    """Asterisk dial strings tried in order (PJSIP/artisan, PJSIP/0612345678@trunk)."""
+    mode: TransferMode
     ring_timeout_s: int
-    on_failure: str
+    on_failure: Action
+    """MESSAGE: take a voice message; BOOKING: go on to offer an appointment."""
     after_hours: bool
     """Transfer critical emergencies outside opening hours too."""
+    on_request: bool
+    """Put through a caller who asks for the artisan by name or role."""
+
+    @property
+    def endpoint(self) -> str:
+        return self.targets[0]
 
 
 @dataclass(frozen=True)
@@ -121,13 +131,14 @@ class Dialplan:
     extra_triggers: tuple[Trigger, ...]
     transfer: Transfer
     booking: Booking
-    after_hours_action: str
+    after_hours_action: Action
     sms_caller: str
     sms_artisan: str
     faq: tuple[Faq, ...]
     recordings_days: int
     leads_days: int
     max_retries: int
+    mode: DialplanMode = DialplanMode.CONVERSATION
 
     @property
     def triggers(self) -> tuple[Trigger, ...]:
@@ -153,20 +164,24 @@ def _groups(node: Node, key: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(g) for g in value)
 
 
+def _severity(node: Node, key: str, default: str) -> Severity:
+    return Severity(node.choice(key, default, SEVERITIES))
+
+
 def _trigger(node: Node) -> Trigger:
     check = None
     if node.has("check"):
         c = node.node("check")
         check = Check(question=c.text("question", required=True),
-                      if_yes=c.choice("if_yes", "urgent", SEVERITIES), if_no=c.choice("if_no", "urgent", SEVERITIES),
-                      if_unknown=c.choice("if_unknown", "urgent", SEVERITIES))
+                      if_yes=_severity(c, "if_yes", "urgent"), if_no=_severity(c, "if_no", "urgent"),
+                      if_unknown=_severity(c, "if_unknown", "urgent"))
         c.close()
     months = node.raw("months") or []
     if not isinstance(months, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
         raise node.error("months", "a list of month numbers 1-12", months)
-    trig = Trigger(id=node.text("id", required=True), severity=node.choice("severity", "", SEVERITIES),
+    trig = Trigger(id=node.text("id", required=True), severity=_severity(node, "severity", ""),
                    all=_groups(node, "all"), check=check, advice=node.opt_str("advice"), months=tuple(months),
-                   otherwise=node.choice("otherwise", "normal", SEVERITIES))
+                   otherwise=_severity(node, "otherwise", "normal"))
     node.close()
     return trig
 
@@ -274,15 +289,7 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
                   for i, raw in enumerate(urgency.raw("triggers", []) or []))
     urgency.close()
 
-    tr = root.node("transfer")
-    endpoint = tr.text("endpoint", "PJSIP/artisan")
-    if not re.fullmatch(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.+@-]+", endpoint):
-        raise tr.error("endpoint", "an Asterisk dial string such as PJSIP/artisan or PJSIP/0612345678@gsm", endpoint)
-    transfer = Transfer(when=tr.choice("when", "critical", ("critical", "urgent", "never")), endpoint=endpoint,
-                        ring_timeout_s=tr.integer("ring_timeout", 25, lo=5, hi=120),
-                        on_failure=tr.choice("on_failure", "message", ("message", "booking")),
-                        after_hours=tr.flag("after_hours", True))
-    tr.close()
+    transfer = _transfer(root.node("transfer"))
 
     bk = root.node("booking")
     booking = Booking(enabled=bk.flag("enabled", True), duration_min=bk.integer("duration_minutes", 60, lo=15, hi=480),
@@ -295,7 +302,7 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     bk.close()
 
     after = root.node("after_hours")
-    after_action = after.choice("action", "booking", ("booking", "message"))
+    after_action = Action(after.choice("action", "booking", ("booking", "message")))
     after.close()
 
     sms = root.node("sms")
@@ -319,12 +326,40 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     leads = ret.integer("leads_days", 1095, lo=1, hi=1095)
     ret.close()
     max_retries = root.integer("max_retries", 2, lo=1, hi=5)
+    mode = DialplanMode(root.choice("mode", "conversation", tuple(m.value for m in DialplanMode)))
     root.close()
     return Dialplan(file=file, business=name, trade=load_profile(trade), area=area, timezone=tz, hours=hours,
                     holidays=frozenset(holidays), greeting=greeting, fields=fields, extra_triggers=extra,
                     transfer=transfer, booking=booking, after_hours_action=after_action, sms_caller=sms_caller,
                     sms_artisan=sms_artisan, faq=tuple(faq), recordings_days=recordings, leads_days=leads,
-                    max_retries=max_retries)
+                    max_retries=max_retries, mode=mode)
+
+
+DIAL_STRING: Final = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.+@-]+")
+DIAL_STRING_EXPECTED: Final = "an Asterisk dial string such as PJSIP/artisan or PJSIP/0612345678@trunk"
+
+
+def _transfer(tr: Node) -> Transfer:
+    if tr.has("endpoint") and tr.has("targets"):
+        raise tr.error("endpoint", "either endpoint (one target) or targets (a list), not both")
+    if tr.has("targets"):
+        targets = _phrases(tr, "targets")
+        for i, t in enumerate(targets):
+            if not DIAL_STRING.fullmatch(t):
+                raise tr.error(f"targets[{i}]", DIAL_STRING_EXPECTED, t)
+    else:
+        endpoint = tr.text("endpoint", "PJSIP/artisan")
+        if not DIAL_STRING.fullmatch(endpoint):
+            raise tr.error("endpoint", DIAL_STRING_EXPECTED, endpoint)
+        targets = (endpoint,)
+    transfer = Transfer(when=TransferWhen(tr.choice("when", "critical", tuple(w.value for w in TransferWhen))),
+                        targets=targets,
+                        mode=TransferMode(tr.choice("mode", "attended", tuple(m.value for m in TransferMode))),
+                        ring_timeout_s=tr.integer("ring_timeout", 25, lo=5, hi=120),
+                        on_failure=Action(tr.choice("on_failure", "message", ("message", "booking"))),
+                        after_hours=tr.flag("after_hours", True), on_request=tr.flag("on_request", False))
+    tr.close()
+    return transfer
 
 
 def _placeholders(node: Node, key: str, text: str, allowed: tuple[str, ...]) -> None:

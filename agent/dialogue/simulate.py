@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from agent.config import ConfigError, Node
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.understand import phone_number
 from agent.llm.base import Extractor
+from agent.yamlnode import ConfigError, Node
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,30 @@ async def run(scenario: Scenario, extractor: Extractor | None = None) -> dict[st
 
 def run_sync(scenario: Scenario, extractor: Extractor | None = None) -> dict[str, Any]:
     return asyncio.run(run(scenario, extractor))
+
+
+def simulate_file(path: Path, use_llm: bool, models: Path) -> list[dict[str, Any]]:
+    """`standardiste simulate`: every scenario of a file, with the LLM for misses if asked."""
+    import sys
+
+    extractor = None
+    if use_llm:
+        try:
+            from agent.engines import load_llm
+
+            extractor, _ = load_llm(models)
+        except (ImportError, RuntimeError) as exc:
+            print(f"(no LLM: {exc})", file=sys.stderr)
+    return [run_sync(s, extractor) for s in load_scenarios(path)]
+
+
+def print_results(results: list[dict[str, Any]], *, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(results[0] if len(results) == 1 else results, ensure_ascii=False, indent=2))
+        return
+    for r in results:
+        for reply in r["replies"]:
+            print(f"agent> {reply}")
+        print(f"lead: {r['lead']}\nurgency: {r['urgency']}  action: {r['action']}  booking: {r['booking']}\n")

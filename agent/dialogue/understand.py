@@ -499,3 +499,14 @@ def wrong_number(folded: str) -> bool:
 
 def spam(folded: str) -> bool:
     return has_any(folded, SPAM)
+
+
+ASK_FOR_ARTISAN: Final = ["parler a l artisan", "parler au patron", "parler a monsieur", "parler a madame",
+                          "parler au plombier", "parler a l electricien", "parler a quelqu un", "passez moi",
+                          "pouvez vous me passer", "me passer l artisan", "me passer le patron",
+                          "parler directement", "parler a une personne", "un humain", "une vraie personne"]
+
+
+def asks_for_artisan(folded: str) -> bool:
+    """The caller wants a person, not the assistant ("passez-moi l'artisan")."""
+    return has_any(folded, ASK_FOR_ARTISAN)

@@ -1,8 +1,9 @@
 """One `Call` per caller channel: it owns everything the call creates and releases it in `finally`.
 
 The call answers, sets up its media (ExternalMedia RTP in a mixing bridge), then runs a
-conversation *script*: an async function that talks through `say()` and `listen()`. Until the
-dialogue lands, the product's script greets, takes a spoken message and says goodbye.
+*script*: an async function given the call, which talks through the primitives here (`say`,
+`listen`, `ring`/`bridge_to` for a transfer, `hand_off` to the dialplan). Telephony knows nothing
+of the dialogue: the script is the session's (agent/session/).
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final, TypeVar
-
-import numpy as np
 
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, SpeechStarted, TurnEvent, UtteranceEnded
 from agent.telephony.ari import AriClient, AriError
-from agent.telephony.events import ChannelGone, Event, StasisEnd
+from agent.telephony.events import Channel, ChannelGone, Event, StasisEnd
 from agent.telephony.media import CallMedia, CallTrace, MediaSettings
-from agent.tts.prompts import write_wav
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,22 @@ HANGUP_GRACE_S: Final = 0.3
 FALLBACK_CONTEXT: Final = "standardiste-answer"
 FALLBACK_LABEL: Final = "fallback"
 """The dialplan's voice-message branch: where a call goes when we cannot handle it ourselves."""
-FIRST_TURN_WAIT_S: Final = 8.0
-"""How long the caller may stay silent after the greeting before we close, seconds."""
-NEXT_TURN_WAIT_S: Final = 3.0
-"""After an utterance, a pause this long means the caller has finished, seconds."""
-MAX_MESSAGE_S: Final = 120.0
+MAX_UTTERANCE_S: Final = 120.0
+"""Longest a caller may talk in one go before `listen` gives up waiting for the end, seconds."""
+
+
+class CallOutcome(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CALLER_HUNG_UP = "caller hung up"
+    TRANSFERRED = "transferred"
+    """Bridged to the artisan inside Asterisk; ended when either side hung up."""
+    HANDED_OFF = "handed to the dialplan"
+    """Sent on with ARI continue (voice-message branch, or the blind-transfer context)."""
+    MEDIA_FAILED = "media failed: voice message"
+    INTERNAL_ERROR = "internal error: voice message"
+    ARI_ERROR = "ARI error"
+    CANCELLED = "cancelled"
 
 
 class CallerGone(Exception):
@@ -43,55 +53,90 @@ class CallerGone(Exception):
 
 
 @dataclass(frozen=True)
-class CallPrompts:
-    """Pre-rendered prompts as frames at the media rate: they play with no synthesis delay."""
+class CallInfo:
+    """What Asterisk told us about the caller's channel when it entered the application."""
 
-    greeting: Sequence[AudioFrame]
-    goodbye: Sequence[AudioFrame]
+    channel_id: str
+    caller_number: str
+    """As presented by the trunk; empty or 'anonymous' when withheld. Personal data: never logged."""
+    args: tuple[str, ...] = ()
+    """The Stasis() arguments: ("inbound", DID) or ("transfer_failed", DIALSTATUS)."""
+    answered: bool = False
+    adopted: bool = False
 
+    @property
+    def kind(self) -> str:
+        return self.args[0] if self.args else ""
 
-@dataclass(frozen=True)
-class CallSettings:
-    media: MediaSettings
-    messages_dir: Path
-    """Where the caller's spoken messages are saved (WAV, 8 or 16 kHz)."""
-    first_turn_wait_s: float = FIRST_TURN_WAIT_S
-    next_turn_wait_s: float = NEXT_TURN_WAIT_S
+    @property
+    def did(self) -> str:
+        return self.args[1] if self.kind == "inbound" and len(self.args) > 1 else ""
+
+    @classmethod
+    def from_channel(cls, channel: Channel, args: tuple[str, ...], *, adopted: bool = False) -> CallInfo:
+        return cls(channel.id, channel.caller_number, args, answered=channel.state == "Up", adopted=adopted)
 
 
 Script = Callable[["Call"], Awaitable[None]]
 T = TypeVar("T")
 
 
+@dataclass
+class _Waiter:
+    match: Callable[[Event], bool]
+    future: asyncio.Future[Event] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 class Call:
     """A caller's channel in our Stasis application, from StasisStart to release."""
 
-    def __init__(self, ari: AriClient, channel_id: str, *, prompts: CallPrompts, settings: CallSettings,
-                 script: Script, answered: bool, adopted: bool,
-                 register: Callable[[str, Call], None], unregister: Callable[[str], None]) -> None:
+    def __init__(self, ari: AriClient, info: CallInfo, *, media: MediaSettings, script: Script,
+                 register: Callable[[str, Call], None], unregister: Callable[[str, Call], None]) -> None:
         self.ari = ari
-        self.channel_id = channel_id
-        self.prompts = prompts
-        self.settings = settings
+        self.info = info
+        self.channel_id = info.channel_id
+        self.media_settings = media
         self.script = script
-        self.adopted = adopted
-        self._answered = answered
+        self._answered = info.answered
         self._register = register
         self._unregister = unregister
         self._gone = asyncio.Event()
-        self._owned: set[str] = {channel_id}
+        self._leaving = False
+        """Set while we send the caller on to the dialplan: the StasisEnd that follows is expected."""
+        self._owned: set[str] = set()
+        self._legs: set[str] = set()
+        """Outbound channels (the artisan's) we created: hung up at release unless bridged away."""
+        self._waiters: list[_Waiter] = []
         self.trace = CallTrace()
         self.media: CallMedia | None = None
         self.started = time.monotonic()
-        self.outcome = "running"
+        self.outcome = CallOutcome.RUNNING
         # Short, non-personal label for logs: the channel id is a timestamp.sequence, no number.
-        self.tag = channel_id[-10:]
+        self.tag = info.channel_id[-10:]
+        self._own(info.channel_id)
 
     # --- events --------------------------------------------------------------------------------
     def deliver(self, event: Event) -> None:
         """Called by the controller for every event about a channel this call owns."""
-        if isinstance(event, (StasisEnd, ChannelGone)) and event.channel.id == self.channel_id:
+        if isinstance(event, ChannelGone) and event.channel.id == self.channel_id:
             self._gone.set()
+        elif isinstance(event, StasisEnd) and event.channel.id == self.channel_id and not self._leaving:
+            self._gone.set()
+        for waiter in list(self._waiters):
+            if not waiter.future.done() and waiter.match(event):
+                waiter.future.set_result(event)
+
+    async def wait_event(self, match: Callable[[Event], bool], within_s: float) -> Event | None:
+        """The next event this call receives that `match`es, or None after `within_s` seconds.
+        Raises CallerGone if the caller leaves first."""
+        waiter = _Waiter(match)
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(self._unless_gone(waiter.future), within_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiters.remove(waiter)
 
     def _own(self, resource_id: str) -> None:
         self._owned.add(resource_id)
@@ -118,8 +163,11 @@ class Call:
             raise CallerGone
         return task.result()
 
+    async def wait_gone(self) -> None:
+        await self._gone.wait()
+
     # --- what a script uses ----------------------------------------------------------------------
-    async def say(self, frames: Sequence[AudioFrame]) -> bool:
+    async def say(self, frames: Iterable[AudioFrame] | AsyncIterator[AudioFrame]) -> bool:
         """Play to the caller; True if played to the end, False if the caller barged in."""
         assert self.media is not None
         try:
@@ -134,14 +182,14 @@ class Call:
         deadline = time.monotonic() + within_s
         while True:
             remaining = deadline - time.monotonic()
-            if self.media_in_speech():
-                remaining = max(remaining, MAX_MESSAGE_S)  # they are talking: let them finish
+            if self.media.in_speech:
+                remaining = max(remaining, MAX_UTTERANCE_S)  # they are talking: let them finish
             if remaining <= 0:
                 return None
             try:
                 event: TurnEvent = await asyncio.wait_for(self._unless_gone(self.media.turns.get()), remaining)
             except TimeoutError:
-                if self.media_in_speech():
+                if self.media.in_speech:
                     continue
                 return None
             if isinstance(event, UtteranceEnded):
@@ -149,60 +197,111 @@ class Call:
             if isinstance(event, (SpeechStarted, SpeechDiscarded)):
                 continue
 
-    def media_in_speech(self) -> bool:
-        return self.media is not None and self.media.in_speech
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self._op("POST", f"/channels/{channel_id}/variable", variable=name, value=value)
 
-    def save_message(self, utterances: Sequence[UtteranceEnded], path: Path | None = None) -> Path | None:
-        """Write what the caller said as one WAV in the messages dir (named by time, no number);
-        called again after each utterance with the same path, so a dropped call loses nothing."""
-        if not utterances:
-            return path
-        rate = utterances[0].frames[0].rate
-        gap = np.zeros(rate // 4, dtype=np.int16)
-        parts: list[np.ndarray] = []
-        for u in utterances:
-            parts += [f.samples for f in u.frames] + [gap]
-        path = path or self.settings.messages_dir / f"message-{int(time.time())}-{self.tag.replace('.', '-')}.wav"
-        write_wav(path, np.concatenate(parts), rate)
-        return path
+    async def get_variable(self, name: str) -> str | None:
+        try:
+            resp = await self.ari.request("GET", f"/channels/{self.channel_id}/variable", params={"variable": name})
+        except AriError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        value = (resp or {}).get("value")
+        return str(value) if value else None
+
+    async def hand_off(self, context: str = FALLBACK_CONTEXT, *, label: str | None = FALLBACK_LABEL,
+                       extension: str = "s") -> None:
+        """Send the caller on to the dialplan (ARI continue); our media leaves the call first, and the
+        call is ours no more: the StasisEnd that follows is expected, the channel is not hung up."""
+        await self._release_media()
+        params = {"context": context, "extension": extension}
+        if label:
+            params["label"] = label
+        else:
+            params["priority"] = "1"
+        self._leaving = True
+        await self.ari.request("POST", f"/channels/{self.channel_id}/continue", missing_ok=True, params=params)
+        self.outcome = CallOutcome.HANDED_OFF
+        self._gone.set()
+        # The channel may come back at once (a failed blind transfer): a new call must get it.
+        self._owned.discard(self.channel_id)
+        self._unregister(self.channel_id, self)
+
+    def new_leg(self) -> str:
+        """An id for an outbound channel this call will create; events about it come to this call."""
+        leg = f"sd-out-{uuid.uuid4().hex[:16]}"
+        self._own(leg)
+        self._legs.add(leg)
+        return leg
+
+    async def hang_up_leg(self, leg: str) -> None:
+        try:
+            await self.ari.request("DELETE", f"/channels/{leg}", missing_ok=True)
+        except AriError as exc:
+            if exc.status not in (404, 409):
+                raise
+        self._legs.discard(leg)
+
+    async def bridge_to(self, leg: str) -> None:
+        """Connect the caller with an answered outbound channel inside Asterisk, then take our media
+        leg out: no Python in their audio. Returns when either side hangs up; the other is released."""
+        assert self.media is not None
+        await self._op("POST", f"/bridges/{self.media.bridge_id}/addChannel", channel=leg)
+        self._legs.discard(leg)
+        await self.media.detach()
+        self.trace.mark("transfer_bridged")
+        self.outcome = CallOutcome.TRANSFERRED
+        leg_gone = asyncio.ensure_future(self.wait_event(
+            lambda e: isinstance(e, (ChannelGone, StasisEnd)) and e.channel.id == leg, within_s=24 * 3600.0))
+        try:
+            await self._unless_gone(leg_gone)
+        except CallerGone:
+            pass
+        finally:
+            leg_gone.cancel()
+        self._legs.add(leg)  # whoever is left is hung up by _release
 
     # --- the call ---------------------------------------------------------------------------------
     async def run(self) -> None:
-        log.info("call %s: start%s", self.tag, " (adopted after reconnect)" if self.adopted else "")
+        log.info("call %s: start%s", self.tag, " (adopted after reconnect)" if self.info.adopted else "")
         try:
             if not self._answered:
                 await self._op("POST", f"/channels/{self.channel_id}/answer")
                 self._answered = True
             self.trace.mark("answered")
-            self.media = CallMedia(self.ari, self.channel_id, self.settings.media, self.trace, self._own)
+            self.media = CallMedia(self.ari, self.channel_id, self.media_settings, self.trace, self._own)
             try:
                 await self._unless_gone(self.media.start())
             except AriError as exc:
                 # No media, no conversation: the dialplan still takes a voice message.
                 log.error("call %s: media set-up failed (%s); handing over to the voice message", self.tag, exc)
-                self.outcome = "media failed: voice message"
-                await self._hand_to_dialplan()
+                await self.hand_off()
+                self.outcome = CallOutcome.MEDIA_FAILED
                 return
             await self.script(self)
-            await asyncio.sleep(HANGUP_GRACE_S)
-            self.outcome = "completed"
+            if self.outcome is CallOutcome.RUNNING:
+                await asyncio.sleep(HANGUP_GRACE_S)
+                self.outcome = CallOutcome.COMPLETED
         except CallerGone:
-            self.outcome = "caller hung up"
+            if self.outcome is CallOutcome.RUNNING:
+                self.outcome = CallOutcome.CALLER_HUNG_UP
         except asyncio.CancelledError:
-            self.outcome = "cancelled"
+            self.outcome = CallOutcome.CANCELLED
             raise
         except AriError as exc:
-            self.outcome = f"error ({exc})"
+            self.outcome = CallOutcome.ARI_ERROR
             log.error("call %s: %s", self.tag, exc)
         except Exception:
             # A bug must not cost the caller: log it, and the dialplan still takes a voice message.
-            self.outcome = "internal error: voice message"
+            self.outcome = CallOutcome.INTERNAL_ERROR
             log.exception("call %s: internal error; handing over to the voice message", self.tag)
             if not self.gone:
                 try:
-                    await self._hand_to_dialplan()
+                    await self.hand_off()
                 except AriError as exc:
                     log.warning("call %s: could not hand over to the dialplan: %s", self.tag, exc)
+                self.outcome = CallOutcome.INTERNAL_ERROR
         finally:
             await self._release()
             log.info("call %s: end after %.1f s: %s", self.tag, time.monotonic() - self.started, self.outcome)
@@ -214,53 +313,40 @@ class Call:
         try:
             return await self.ari.request(method, path, params=params or None)
         except AriError as exc:
-            if exc.status in (404, 409):
+            if exc.status in (404, 409) and self.channel_id in path:
                 self._gone.set()
                 raise CallerGone from exc
             raise
 
-    async def _hand_to_dialplan(self) -> None:
-        await self.ari.request("POST", f"/channels/{self.channel_id}/continue", missing_ok=True,
-                               params={"context": FALLBACK_CONTEXT, "extension": "s", "label": FALLBACK_LABEL})
-        self._gone.set()
-
-    async def _release(self) -> None:
-        """Release every Asterisk resource this call created, each step in its own try."""
+    async def _release_media(self) -> None:
         if self.media is not None:
             try:
                 await self.media.close()
             except AriError as exc:
                 log.warning("call %s: media release: %s", self.tag, exc)
-        if not self.gone and self.outcome == "cancelled":
+
+    async def _release(self) -> None:
+        """Release every Asterisk resource this call created, each step in its own try."""
+        for leg in list(self._legs):
+            try:
+                await self.hang_up_leg(leg)
+            except AriError as exc:
+                log.warning("call %s: could not hang up an outbound leg: %s", self.tag, exc)
+        await self._release_media()
+        if not self.gone and self.outcome is CallOutcome.CANCELLED:
             # The controller is stopping: the dialplan's voice message rather than a dropped call.
             try:
-                await self._hand_to_dialplan()
+                await self.hand_off()
             except AriError as exc:
                 log.warning("call %s: could not hand over to the dialplan: %s", self.tag, exc)
+            self.outcome = CallOutcome.CANCELLED
         if not self.gone:
             try:
                 await self.ari.request("DELETE", f"/channels/{self.channel_id}", missing_ok=True)
             except AriError as exc:
                 log.warning("call %s: could not hang up: %s", self.tag, exc)
+        for waiter in self._waiters:
+            waiter.future.cancel()
         for resource_id in self._owned:
-            self._unregister(resource_id)
+            self._unregister(resource_id, self)
 
-
-async def message_script(call: Call) -> None:
-    """The product's conversation until the dialogue lands: greet, take a spoken message, goodbye."""
-    await call.say(call.prompts.greeting)
-    utterances: list[UtteranceEnded] = []
-    path: Path | None = None
-    wait = call.settings.first_turn_wait_s
-    started = time.monotonic()
-    while time.monotonic() - started < MAX_MESSAGE_S:
-        turn = await call.listen(wait)
-        if turn is None:
-            break
-        call.trace.mark("end_of_utterance", turn.decided_at)
-        utterances.append(turn)
-        path = call.save_message(utterances, path)
-        wait = call.settings.next_turn_wait_s
-    if path is not None:
-        log.info("call %s: spoken message saved (%d utterance(s))", call.tag, len(utterances))
-    await call.say(call.prompts.goodbye)

@@ -1,34 +1,46 @@
-"""The ARI controller: turns events into `Call`s, runs them concurrently, re-adopts after reconnects."""
+"""The ARI controller: turns events into `Call`s, runs them concurrently, and after every
+(re)connection cleans up what a previous run left in Asterisk."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from agent.telephony.ari import AriClient, AriError, AriUnavailable
-from agent.telephony.call import Call, CallPrompts, CallSettings, Script, message_script
+from agent.telephony.call import FALLBACK_CONTEXT, FALLBACK_LABEL, Call, CallInfo, Script
 from agent.telephony.events import Channel, ChannelGone, Connected, Event, StasisStart
+from agent.telephony.media import MediaSettings
 
 log = logging.getLogger(__name__)
 
 INBOUND_ARG: Final = "inbound"
 """First Stasis() argument of a caller's channel (extensions.conf [standardiste-answer])."""
+TRANSFER_FAILED_ARG: Final = "transfer_failed"
+"""First Stasis() argument of a caller back from a failed blind transfer ([standardiste-transfer])."""
+CALL_ARGS: Final = (INBOUND_ARG, TRANSFER_FAILED_ARG)
+OWN_PREFIXES: Final = ("sd-media-", "sd-out-", "sd-bridge-")
+"""Ids of the channels and bridges this application creates: what a dead run may leave behind."""
 STARTUP_RETRY_INITIAL_S: Final = 0.5
 STARTUP_RETRY_MAX_S: Final = 10.0
 """Backoff while Asterisk is unreachable at start-up, seconds."""
 SHUTDOWN_GRACE_S: Final = 5.0
-FINISHED_KEPT: Final = 50
 """On stop, calls get this long to release their resources before they are cancelled, seconds."""
+ORPHAN_GRACE_S: Final = 0.5
+"""A caller listed in our application but not ours is left this long for its StasisStart (it may
+have just arrived) before it counts as left behind by a previous run, seconds."""
+FINISHED_KEPT: Final = 50
+
+CallFactory = Callable[[CallInfo], Script]
+"""Picks the script for a call (the session's conversation, a failed-transfer follow-up)."""
 
 
 class Controller:
-    def __init__(self, ari: AriClient, prompts: CallPrompts, settings: CallSettings,
-                 script: Script = message_script) -> None:
+    def __init__(self, ari: AriClient, media: MediaSettings, scripts: CallFactory) -> None:
         self.ari = ari
-        self.prompts = prompts
-        self.settings = settings
-        self.script = script
+        self.media = media
+        self.scripts = scripts
         self.finished: list[Call] = []
         """Recently ended calls (the last FINISHED_KEPT), with their traces."""
         # Every channel or playback id a live call owns -> that call (routing of events).
@@ -36,6 +48,11 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
         """Set once the events websocket is connected and live channels are re-read."""
+        self.orphans_handled = 0
+
+    @property
+    def calls(self) -> list[Call]:
+        return list({id(c): c for c in self._owners.values()}.values())
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._check_api(stop)
@@ -69,8 +86,11 @@ class Controller:
             self.ready.set()
             return
         if isinstance(event, StasisStart) and event.channel.id not in self._owners:
-            if event.args[:1] == (INBOUND_ARG,):
-                self._start_call(event.channel, adopted=False)
+            if event.args[:1] and event.args[0] in CALL_ARGS:
+                self._start_call(CallInfo.from_channel(event.channel, event.args))
+            elif event.channel.id.startswith(OWN_PREFIXES):
+                # One of ours that no live call owns (its call ended meanwhile): hang it up.
+                await self._delete(f"/channels/{event.channel.id}")
             return
         for channel_id in event.channel_ids:
             call = self._owners.get(channel_id)
@@ -79,34 +99,61 @@ class Controller:
                 return
 
     async def _resync(self) -> None:
-        """After any (re)connection: adopt callers still in our application, events were lost."""
+        """After any (re)connection: events were lost. Calls whose caller vanished end; what no live
+        call owns (a previous run killed mid-call) is handed to the voice message or removed."""
         try:
             listing = await self.ari.request("GET", "/channels")
+            bridges = await self.ari.request("GET", "/bridges")
         except AriError as exc:
             log.warning("could not list channels after reconnecting: %s", exc)
             return
         channels = [Channel.from_json(raw) for raw in listing or []]
         live = {c.id for c in channels}
-        # Calls whose caller vanished while we were disconnected (e.g. Asterisk restarted).
         for call in set(self._owners.values()):
             if call.channel_id not in live:
                 call.deliver(ChannelGone("ChannelDestroyed", {}, channel=_gone(call.channel_id)))
-        adopted = 0
-        for channel in channels:
-            if channel.id in self._owners or not channel.in_app(self.ari.app):
-                continue
-            args = channel.dialplan_app_data.split(",")[1:2]
-            if args == [INBOUND_ARG]:
-                self._start_call(channel, adopted=True)
-                adopted += 1
-        if adopted:
-            log.info("re-adopted %d call(s) still in the application", adopted)
+        callers = [c for c in channels if c.id not in self._owners and c.in_app(self.ari.app)
+                   and c.dialplan_app_data.split(",")[1:2] and c.dialplan_app_data.split(",")[1] in CALL_ARGS]
+        leftovers = [f"/channels/{c.id}" for c in channels
+                     if c.id not in self._owners and c.id.startswith(OWN_PREFIXES)]
+        leftovers += [f"/bridges/{b['id']}" for b in bridges or []
+                      if str(b.get("id", "")).startswith(OWN_PREFIXES) and b["id"] not in self._owners]
+        if callers or leftovers:
+            task = asyncio.create_task(self._clean_up([c.id for c in callers], leftovers))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    def _start_call(self, channel: Channel, *, adopted: bool) -> None:
-        call = Call(self.ari, channel.id, prompts=self.prompts, settings=self.settings, script=self.script,
-                    answered=channel.state == "Up", adopted=adopted,
+    async def _clean_up(self, callers: list[str], leftovers: list[str]) -> None:
+        await asyncio.sleep(ORPHAN_GRACE_S)
+        handed = 0
+        for channel_id in callers:
+            if channel_id in self._owners:
+                continue  # its StasisStart came after all: a live call of ours
+            try:
+                await self.ari.request("POST", f"/channels/{channel_id}/continue", missing_ok=True, params={
+                    "context": FALLBACK_CONTEXT, "extension": "s", "label": FALLBACK_LABEL})
+                handed += 1
+            except AriError as exc:
+                log.warning("could not hand a left-behind caller to the voice message: %s", exc)
+        removed = 0
+        for path in leftovers:
+            if path.rsplit("/", 1)[1] not in self._owners:
+                removed += await self._delete(path)
+        self.orphans_handled += handed + removed
+        log.info("left by a previous run: %d caller(s) handed to the voice message, %d channel(s)/bridge(s) "
+                 "removed", handed, removed)
+
+    async def _delete(self, path: str) -> int:
+        try:
+            await self.ari.request("DELETE", path, missing_ok=True)
+            return 1
+        except AriError as exc:
+            log.warning("could not remove %s: %s", path, exc)
+            return 0
+
+    def _start_call(self, info: CallInfo) -> None:
+        call = Call(self.ari, info, media=self.media, script=self.scripts(info),
                     register=self._owners.__setitem__, unregister=self._forget)
-        self._owners[channel.id] = call
         task = asyncio.create_task(call.run(), name=f"call-{call.tag}")
         self._tasks.add(task)
 
@@ -116,8 +163,9 @@ class Controller:
 
         task.add_done_callback(done)
 
-    def _forget(self, resource_id: str) -> None:
-        self._owners.pop(resource_id, None)
+    def _forget(self, resource_id: str, call: Call) -> None:
+        if self._owners.get(resource_id) is call:
+            del self._owners[resource_id]
 
     async def _shutdown(self) -> None:
         if not self._tasks:

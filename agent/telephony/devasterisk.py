@@ -29,6 +29,9 @@ START_TIMEOUT_S: Final = 60.0
 STOP_TIMEOUT_S: Final = 15.0
 ARI_USER: Final = "standardiste"
 SOFTPHONE_USER: Final = "softphone"
+ARTISAN_USER: Final = "artisan"
+"""The dev profile's artisan phone (PJSIP/artisan): registers, receives transfers."""
+SIP_PROBE_TIMEOUT_S: Final = 2.0
 
 REQUIRED_MODULES: Final = (
     "res_pjsip.so", "chan_pjsip.so", "res_pjsip_outbound_registration.so", "res_pjsip_messaging.so",
@@ -89,6 +92,40 @@ class Ports:
         raise AsteriskSetupError("no free RTP port block found on loopback")
 
 
+def port_free(port: int, kind: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:port (UDP or TCP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def sip_answers(port: int, timeout: float = SIP_PROBE_TIMEOUT_S) -> bool:
+    """Send a SIP OPTIONS to 127.0.0.1:port; True if anything SIP answers (Asterisk's transport is up)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(timeout)
+        local = s.getsockname()[1]
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        msg = (f"OPTIONS sip:probe@127.0.0.1:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch={branch};rport\r\n"
+               "Max-Forwards: 70\r\n"
+               f"From: <sip:probe@127.0.0.1:{local}>;tag={secrets.token_hex(4)}\r\n"
+               f"To: <sip:probe@127.0.0.1:{port}>\r\n"
+               f"Call-ID: {secrets.token_hex(8)}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\n"
+               f"Contact: <sip:probe@127.0.0.1:{local}>\r\nContent-Length: 0\r\n\r\n")
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        try:
+            data = s.recv(4096)
+        except OSError:
+            return False
+    return data.startswith(b"SIP/2.0 ")
+
+
 def _free_port(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -135,6 +172,7 @@ class DevAsterisk:
         self.log_file = self.run_dir / "log" / "messages.log"
         self.ari_password = secrets.token_urlsafe(18)
         self.softphone_password = secrets.token_urlsafe(12)
+        self.artisan_password = secrets.token_urlsafe(12)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -169,25 +207,33 @@ class DevAsterisk:
         for name in ("asterisk.conf", "modules.conf", "logger.conf"):
             (self.etc / name).write_text(self._fill((CONF_SRC / "dev" / name).read_text()))
         (self.etc / "ari_users.conf").write_text(ari_user_section(ARI_USER, self.ari_password))
-        secret = self.run_dir / "ari-password"
-        secret.write_text(self.ari_password + "\n")
-        secret.chmod(0o600)
+        for name, value in (("ari-password", self.ari_password), ("softphone-password", self.softphone_password),
+                            ("artisan-password", self.artisan_password)):
+            secret = self.run_dir / name
+            secret.unlink(missing_ok=True)
+            secret.touch(0o600)  # never readable by others, not even for an instant
+            secret.write_text(value + "\n")
 
     def _fill(self, text: str) -> str:
         values = {
             "run_dir": str(self.run_dir), "moddir": str(self.install.moddir),
             "datadir": str(self.install.datadir), "sbindir": str(self.install.bin.parent),
-            "softphone_password": self.softphone_password,
+            "softphone_password": self.softphone_password, "artisan_password": self.artisan_password,
         }
         return re.sub(r"@@(\w+)@@", lambda m: values[m.group(1)], text)
 
-    def controller_config(self, path: Path, **call: object) -> Path:
-        """A controller config pointing at this Asterisk (YAML written by hand: no dependency)."""
+    def controller_config(self, path: Path, *, dialplan: str = "plombier", store: Path | None = None,
+                          cache: Path | None = None, models: Path | None = None, **call: object) -> Path:
+        """A controller config pointing at this Asterisk (YAML written by hand: no dependency).
+        `dialplan` is a built-in trade or a file; phrases are cached where every run shares them."""
         lines = [
             "ari:", f"  url: {self.ari_url}", f"  username: {ARI_USER}",
             f"  password_file: {self.run_dir / 'ari-password'}",
             "paths:", f"  prompts: {self.prompts}", f"  messages: {self.messages}",
-            f"  models: {REPO_ROOT / 'models'}",
+            f"  models: {models or REPO_ROOT / 'models'}",
+            f"  store: {store or self.run_dir / 'standardiste.db'}",
+            f"  cache: {cache or DEFAULT_CACHE / 'phrases'}",
+            "dialplans:", f"  default: {dialplan}",
         ]
         if call:
             lines.append("call:")
@@ -196,6 +242,47 @@ class DevAsterisk:
         return path
 
     # --- process ----------------------------------------------------------------------------
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "run" / "asterisk.pid"
+
+    def leftover_pid(self) -> int | None:
+        """The pid of an Asterisk still running from this run dir (a previous run that crashed)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        conf = str(self.etc / "asterisk.conf").encode()
+        return pid if cmdline and cmdline[0].endswith(b"asterisk") and conf in cmdline else None
+
+    def stop_leftover(self) -> int | None:
+        """Stop an Asterisk a crashed run left in this run dir, before anything is rewritten under it."""
+        pid = self.leftover_pid()
+        if pid is None:
+            return None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        self.pid_file.unlink(missing_ok=True)
+        return pid
+
+    def check_ports_free(self) -> None:
+        """One clear line instead of an Asterisk that starts without its SIP transport."""
+        if not port_free(self.ports.sip, socket.SOCK_DGRAM):
+            raise AsteriskSetupError(f"SIP port 127.0.0.1:{self.ports.sip} (UDP) is already in use: stop what uses "
+                                     "it, or choose another (make run SIP_PORT=5070)")
+        if not port_free(self.ports.http, socket.SOCK_STREAM):
+            raise AsteriskSetupError(f"ARI/HTTP port 127.0.0.1:{self.ports.http} is already in use: choose "
+                                     "another (make run HTTP_PORT=...)")
+
     def start(self) -> None:
         if not (self.etc / "asterisk.conf").exists():
             self.render()
@@ -218,6 +305,9 @@ class DevAsterisk:
                               timeout=2.0)
                 if r.status_code == 200:
                     self.cli("core waitfullybooted")
+                    if not sip_answers(self.ports.sip):
+                        raise AsteriskSetupError(f"Asterisk runs but its SIP transport on 127.0.0.1:{self.ports.sip} "
+                                                 "does not answer (port taken?):\n" + self.log_tail(20))
                     return
                 last = f"HTTP {r.status_code}"
             except httpx.HTTPError as exc:

@@ -90,6 +90,32 @@ class PlaybackEvent(Event):
 
 
 @dataclass(frozen=True)
+class Dial(Event):
+    """Progress of a dial we started: `peer` is the dialled channel; `status` is empty while it
+    rings, then ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL (or PROGRESS, RINGING)."""
+
+    peer_id: str = ""
+    status: str = ""
+
+    @property
+    def channel_ids(self) -> tuple[str, ...]:
+        return (self.peer_id,) if self.peer_id else ()
+
+
+@dataclass(frozen=True)
+class DtmfReceived(Event):
+    channel: Channel = field(default=None)  # type: ignore[assignment]
+    digit: str = ""
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """ChannelStateChange: e.g. the dialled artisan's channel going Up when they answer."""
+
+    channel: Channel = field(default=None)  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
 class Connected(Event):
     """Synthetic: the events websocket is (re)connected; anything may have happened meanwhile."""
 
@@ -104,6 +130,12 @@ def parse_event(data: dict[str, Any]) -> Event:
         return StasisEnd(kind, data, channel=channel)
     if kind in ("ChannelDestroyed", "ChannelHangupRequest") and channel:
         return ChannelGone(kind, data, channel=channel, cause=int(data.get("cause", 0) or 0))
+    if kind == "Dial" and isinstance(data.get("peer"), dict):
+        return Dial(kind, data, peer_id=str(data["peer"].get("id", "")), status=str(data.get("dialstatus", "")))
+    if kind == "ChannelDtmfReceived" and channel:
+        return DtmfReceived(kind, data, channel=channel, digit=str(data.get("digit", "")))
+    if kind == "ChannelStateChange" and channel:
+        return StateChanged(kind, data, channel=channel)
     if kind.startswith("Playback") and isinstance(data.get("playback"), dict):
         pb = data["playback"]
         return PlaybackEvent(kind, data, playback_id=str(pb.get("id", "")),

@@ -22,7 +22,7 @@ import numpy as np
 
 from agent.audio.frames import FRAME_MS, AudioFrame, samples_per_frame
 from agent.audio.g711 import ulaw_decode, ulaw_encode
-from agent.audio.vad import SpeechStarted, TurnDetector, TurnEvent, VadSettings
+from agent.audio.vad import SpeechDiscarded, SpeechStarted, TurnDetector, TurnEvent, UtteranceEnded, VadSettings
 from agent.telephony.ari import AriClient, AriError
 from agent.telephony.rtp import RtpSocket, RtpStats
 
@@ -36,6 +36,12 @@ OUT_LEVEL_WINDOW: Final = 15
 """Outgoing frames (300 ms) over which our own level is taken for the echo gate."""
 HEARD_LIMIT: Final = 3000
 """Frames of caller audio kept for a listener (60 s); older ones are dropped."""
+PLAY_AHEAD_FRAMES: Final = 50
+"""Frames of a playback queued ahead of the sender at most (1 s): an endless source is read as it plays."""
+JOIN_RETRY_BUDGET_S: Final = 2.0
+JOIN_RETRY_STEP_S: Final = 0.01
+"""ExternalMedia answers before its channel has entered the application; adding it to the bridge
+then fails with 422 "not in Stasis". Retried every step for at most the budget, seconds."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,11 @@ class CallMedia:
         self.bridge_id = f"sd-bridge-{uuid.uuid4().hex[:16]}"
         self.turns: asyncio.Queue[TurnEvent] = asyncio.Queue()
         self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT)
+        self.on_speech_frame: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded], None] | None = None
+        """Called with every frame of the caller's utterance in progress as it arrives (the frames
+        that started it first), then with the event that ended or discarded it: a recogniser fed
+        this has its text ready right after the end of the utterance."""
+        self.join_retries = 0
         self._detector = TurnDetector(settings.vad, self.rate)
         self._socket: RtpSocket | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -131,7 +142,10 @@ class CallMedia:
         self._out_levels: deque[float] = deque(maxlen=OUT_LEVEL_WINDOW)
         self._barge_count = 0
         self._played = asyncio.Event()
+        self._room = asyncio.Event()
+        """Set when the playback queue has room again."""
         self._barged_in = False
+        self._interruptible = True
         self._first_frame_pending = False
         self._input_open = False
         self.last_speech_sent_at = 0.0
@@ -154,31 +168,61 @@ class CallMedia:
         await self.ari.request("POST", f"/bridges/{self.bridge_id}", params={"type": "mixing",
                                                                              "name": "standardiste"})
         self._bridge_made = True
-        await self.ari.request("POST", f"/bridges/{self.bridge_id}/addChannel",
-                               params={"channel": f"{self.caller_channel_id},{self.media_channel_id}"})
+        await self._join_bridge()
         self._sender = asyncio.create_task(self._send_loop(), name=f"rtp-send-{self.media_channel_id[-6:]}")
 
-    async def close(self) -> None:
-        """Release in reverse order; each step in its own try so one failure does not leak the rest."""
+    async def _join_bridge(self) -> None:
+        """Both channels into the bridge, retrying while the media channel is not yet in Stasis."""
+        deadline = time.monotonic() + JOIN_RETRY_BUDGET_S
+        while True:
+            try:
+                await self.ari.request("POST", f"/bridges/{self.bridge_id}/addChannel",
+                                       params={"channel": f"{self.caller_channel_id},{self.media_channel_id}"})
+                return
+            except AriError as exc:
+                if exc.status != 422 or time.monotonic() > deadline:
+                    raise
+                self.join_retries += 1
+                await asyncio.sleep(JOIN_RETRY_STEP_S)
+
+    @property
+    def socket_open(self) -> bool:
+        return self._socket is not None and not self._socket.closed
+
+    async def detach(self) -> None:
+        """Take our media leg out of the call and close its socket; the bridge stays with whoever is
+        left in it (the caller and the artisan after a transfer) until `close()`."""
+        await self._stop_sender()
+        self._played.set()
+        self._room.set()
+        if self._media_made:
+            self._media_made = False
+            try:
+                await self.ari.request("DELETE", f"/channels/{self.media_channel_id}", missing_ok=True)
+            except AriError as exc:
+                log.warning("could not hang up the media channel: %s", exc)
+        if self._socket is not None:
+            self._socket.close()
+
+    async def _stop_sender(self) -> None:
         if self._sender is not None:
             self._sender.cancel()
             try:
                 await self._sender
             except asyncio.CancelledError:
                 pass
-        if self._media_made:
-            try:
-                await self.ari.request("DELETE", f"/channels/{self.media_channel_id}", missing_ok=True)
-            except AriError as exc:
-                log.warning("could not hang up the media channel: %s", exc)
+            self._sender = None
+
+    async def close(self) -> None:
+        """Release in reverse order; each step in its own try so one failure does not leak the rest.
+        Safe to call more than once."""
+        await self.detach()
         if self._bridge_made:
+            self._bridge_made = False
             try:
                 await self.ari.request("DELETE", f"/bridges/{self.bridge_id}", missing_ok=True)
             except AriError as exc:
                 log.warning("could not destroy the bridge: %s", exc)
-        if self._socket is not None:
-            self._socket.close()
-        self._played.set()
 
     # --- inbound ------------------------------------------------------------------------------
     def _on_payload(self, payload: bytes | None, arrival: float) -> None:
@@ -198,13 +242,25 @@ class CallMedia:
         frame = AudioFrame(samples, self.rate, ts)
         self.heard.append(frame)
         self._check_barge_in(frame, arrival)
-        for event in self._detector.push(frame):
+        was_in_speech = self._detector.in_speech
+        events = self._detector.push(frame)
+        listener = self.on_speech_frame
+        if listener is not None:
+            if was_in_speech:
+                listener(frame)
+            elif self._detector.in_speech:
+                for f in self._detector.utterance_frames:  # the frames that started it
+                    listener(f)
+            for event in events:
+                if isinstance(event, (UtteranceEnded, SpeechDiscarded)):
+                    listener(event)
+        for event in events:
             self.trace.mark(type(event).__name__, event.at if isinstance(event, SpeechStarted) else None)
             self.turns.put_nowait(event)
 
     def _check_barge_in(self, frame: AudioFrame, now: float) -> None:
         cfg = self.settings.barge_in
-        if not (cfg.enabled and self._speaking):
+        if not (cfg.enabled and self._speaking and self._interruptible):
             self._barge_count = 0
             return
         if now - self._speech_started_at < cfg.guard_ms / 1000:
@@ -233,17 +289,21 @@ class CallMedia:
     def stop_playback(self) -> None:
         """Drop everything queued; the sender sends silence from its next tick (<= 20 ms)."""
         self._out.clear()
+        self._room.set()
         if self._speaking:
             self._speaking = False
             self.trace.mark("playback_stopped")
         self._played.set()
 
-    async def play(self, frames: Iterable[AudioFrame] | AsyncIterator[AudioFrame]) -> bool:
+    async def play(self, frames: Iterable[AudioFrame] | AsyncIterator[AudioFrame], *,
+                   interruptible: bool = True) -> bool:
         """Play frames (at this media's rate) to the caller; True if played to the end, False if the
-        caller barged in."""
+        caller barged in or `stop_playback()` was called. The source is read as it plays (at most
+        PLAY_AHEAD_FRAMES ahead), so it may be endless (a ringback tone) or still being synthesised."""
         self._barged_in = False
         self._played.clear()
         self._speaking = True
+        self._interruptible = interruptible
         self._speech_started_at = time.monotonic()
         self._first_frame_pending = True
         self._barge_count = 0
@@ -251,17 +311,28 @@ class CallMedia:
         try:
             if isinstance(frames, AsyncIterator):
                 async for frame in frames:
-                    if self._barged_in:
+                    if not await self._queue_frame(frame):
                         break
-                    self._out.append(frame)
             else:
-                self._out.extend(frames)
+                for frame in frames:
+                    if not await self._queue_frame(frame):
+                        break
         finally:
             self._input_open = False
         if not self._out and self._speaking:
             self._finish_playback()
         await self._played.wait()
         return not self._barged_in
+
+    async def _queue_frame(self, frame: AudioFrame) -> bool:
+        """Queue one frame, waiting while the queue is full; False once the playback was stopped."""
+        while len(self._out) >= PLAY_AHEAD_FRAMES and not self._played.is_set():
+            self._room.clear()
+            await self._room.wait()  # the sender sets it as it takes frames; stop_playback too
+        if self._played.is_set():
+            return False
+        self._out.append(frame)
+        return True
 
     def _finish_playback(self) -> None:
         self._speaking = False
@@ -281,6 +352,7 @@ class CallMedia:
             while next_due <= now + lead:
                 if self._out:
                     frame = self._out.popleft()
+                    self._room.set()
                     samples = frame.samples
                     self.last_speech_sent_at = time.monotonic()
                     self._out_levels.append(frame.rms())

@@ -210,6 +210,10 @@ class RtpSocket(asyncio.DatagramProtocol):
         self.transport.sendto(pkt.encode(), self.remote)
         self.stats.sent += 1
 
+    @property
+    def closed(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()

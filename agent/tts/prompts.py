@@ -11,8 +11,6 @@ the cache key, so installing the production voice re-renders every prompt once.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +20,13 @@ import numpy as np
 import soxr
 
 from agent.audio.frames import AudioFrame, split_frames
+from agent.audio.wav import write_wav
 from agent.tts.base import Synthesizer, render
 from agent.tts.espeak_engine import EspeakEngine
 
 PROMPT_RATE_HZ: Final = 8000
-
-FALLBACK_TEXT: Final = (
-    "Bonjour. Notre assistant est indisponible pour le moment. "
-    "Après le bip, laissez votre nom, votre numéro et votre message, qui sera enregistré. "
-    "L'artisan vous rappellera."
-)
-"""Played by the dialplan itself when the controller is down (extensions.conf, `fallback`)."""
-
+PROMPT_MODE: Final = 0o644
+"""Fixed prompts hold no personal data; Asterisk (another user in production) plays them."""
 
 @dataclass(frozen=True)
 class Prompt:
@@ -55,24 +48,6 @@ def to_rate(samples: np.ndarray, rate: int, target: int = PROMPT_RATE_HZ) -> np.
     return clipped
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int = PROMPT_RATE_HZ) -> None:
-    """Write atomically: Asterisk may be reading the old file while we write the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
-    os.close(fd)
-    try:
-        with wave.open(tmp, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(samples.astype("<i2").tobytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def render_prompt(text: str, out_dir: Path, name: str | None = None,
                   engine: Synthesizer | None = None) -> Prompt:
     """Render `text` once into out_dir; reuse the file while text and voice are unchanged."""
@@ -86,23 +61,9 @@ def render_prompt(text: str, out_dir: Path, name: str | None = None,
             return Prompt(path, w.getnframes() / w.getframerate())
     samples, rate = render(engine, text)
     samples = to_rate(samples, rate)
-    write_wav(path, samples)
+    write_wav(path, samples, PROMPT_RATE_HZ, mode=PROMPT_MODE)
     stamp.write_text(digest)
     return Prompt(path, len(samples) / PROMPT_RATE_HZ)
-
-
-GOODBYE_TEXT: Final = "Merci, votre message est bien enregistré. L'artisan vous rappelle au plus vite. Au revoir."
-NOT_UNDERSTOOD_TEXT: Final = "Excusez-moi, je n'ai pas bien compris. Pouvez-vous répéter, s'il vous plaît ?"
-TAKE_MESSAGE_TEXT: Final = (
-    "Je vais prendre un message pour l'artisan. Dites votre nom, votre adresse et votre demande, "
-    "je l'enregistre."
-)
-FIXED_PROMPTS: Final = {
-    "fallback": FALLBACK_TEXT,
-    "not-understood": NOT_UNDERSTOOD_TEXT,
-    "take-message": TAKE_MESSAGE_TEXT,
-}
-"""Rendered at start-up under these names: the dialplan plays `fallback` itself."""
 
 
 def load_frames(prompt: Prompt, rate: int) -> list[AudioFrame]:
@@ -125,5 +86,5 @@ def render_beep(out_dir: Path, name: str = "beep") -> Prompt:
     ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.005)  # 5 ms fades: no clicks
     tone = 0.4 * 32767 * np.sin(2 * np.pi * BEEP_HZ * t) * ramp
     if not path.exists():
-        write_wav(path, tone.astype(np.int16))
+        write_wav(path, tone.astype(np.int16), PROMPT_RATE_HZ, mode=PROMPT_MODE)
     return Prompt(path, BEEP_S)

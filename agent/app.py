@@ -1,0 +1,128 @@
+"""Assembly: the service config in, a running receptionist out.
+
+Engines (the French models if installed, else message mode), the phrase book rendered for every
+dialplan, the store with its retention, the ARI controller with the session factory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from agent.asr.base import Transcriber
+from agent.config import Config
+from agent.dialogue.phrases import FALLBACK
+from agent.session.live import SessionDeps
+from agent.session.prompts import PhraseBook
+from agent.session.router import Sessions
+from agent.store.db import Store
+from agent.store.queries import Retention, apply_retention
+from agent.telephony.ari import AriClient
+from agent.telephony.controller import Controller
+from agent.tts.prompts import render_beep, render_prompt
+
+log = logging.getLogger("standardiste")
+
+RETENTION_EVERY_S: Final = 86400.0
+"""Retention runs at start-up and then once a day, seconds."""
+
+
+@dataclass
+class Service:
+    config: Config
+    deps: SessionDeps
+    controller: Controller
+    ari: AriClient
+    mode_note: str
+    """One line saying which recogniser answers (or that calls are voice messages), for the log."""
+
+
+def render_fallback(config: Config, book: PhraseBook) -> None:
+    """The prompts the dialplan plays by itself when the controller is down."""
+    render_prompt(FALLBACK, config.paths.prompts, name="fallback", engine=book.engine)
+    render_beep(config.paths.prompts)
+
+
+def build(config: Config, *, scripted_asr: Path | None = None) -> Service:
+    """Everything but the event loop; blocking (model loading, rendering): run it in a thread."""
+    from agent.engines import french_asr, load_tts, production_llm
+
+    tts, note = load_tts(config.paths.models)
+    log.info("%s", note)
+    book = PhraseBook(tts, config.paths.cache, config.media.rate)
+    for plan in config.dialplans.all():
+        book.prepare_dialplan(plan)
+    render_fallback(config, book)
+    transcriber: Transcriber | None
+    if scripted_asr is not None:
+        from agent.asr.scripted import ScriptedTranscriber
+
+        transcriber = ScriptedTranscriber.load(scripted_asr)
+        mode = f"ASR: {transcriber.name} from {scripted_asr} (tests and demos only)"
+    else:
+        transcriber = french_asr(config.paths.models)
+        mode = (f"ASR: {transcriber.name}: full conversation" if transcriber is not None else
+                "No French speech model installed (`make models`): every call is taken as a voice message")
+    extractor = production_llm(config.paths.models) if transcriber is not None else None
+    config.paths.messages.mkdir(parents=True, exist_ok=True)
+    store = Store(config.paths.store)
+    deps = SessionDeps(store=store, book=book, transcriber=transcriber, extractor=extractor, timing=config.call,
+                       messages_dir=config.paths.messages, prompts_dir=config.paths.prompts,
+                       plan_for=config.dialplans.for_did)
+    ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
+    controller = Controller(ari, config.media, Sessions(deps))
+    return Service(config, deps, controller, ari, mode)
+
+
+def retention_rules(config: Config) -> list[Retention]:
+    return [Retention(p.file, p.recordings_days, p.leads_days) for p in config.dialplans.all()]
+
+
+async def _retention(service: Service, stop: asyncio.Event) -> None:
+    rules = retention_rules(service.config)
+    while not stop.is_set():
+        recordings, calls = await service.deps.store.run(
+            lambda conn: apply_retention(conn, rules, service.config.paths.messages))
+        if recordings or calls:
+            log.info("retention: %d recording(s) and %d call(s) past their keep time removed", recordings, calls)
+        try:
+            await asyncio.wait_for(stop.wait(), RETENTION_EVERY_S)
+        except TimeoutError:
+            pass
+
+
+async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_signals: bool = True) -> None:
+    """Run the controller until `stop` (or SIGINT/SIGTERM); release everything on the way out."""
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    log.info("%s", service.mode_note)
+    runner = asyncio.create_task(service.controller.run(stop))
+    retention = asyncio.create_task(_retention(service, stop))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            runner.result()  # raises what stopped it
+        else:
+            runner.cancel()
+            try:
+                await runner
+            except asyncio.CancelledError:
+                pass
+    finally:
+        stopper.cancel()
+        retention.cancel()
+        await service.ari.close()
+        await asyncio.to_thread(service.deps.store.close)
+
+
+async def run_service(config: Config, *, scripted_asr: Path | None = None) -> None:
+    service = await asyncio.to_thread(build, config, scripted_asr=scripted_asr)
+    await serve(service)

@@ -1,0 +1,37 @@
+"""WAV files on disk: 16-bit mono PCM, written atomically (Asterisk may be reading the old file)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 8000, mode: int = 0o640) -> None:
+    """Write int16 samples at `rate` Hz; the file appears whole or not at all. `mode` 0o640: the
+    Asterisk group may read prompts, other local users read nothing (voice messages are personal)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
+    os.close(fd)
+    try:
+        with wave.open(tmp, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(samples.astype("<i2").tobytes())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """int16 samples and the rate of a 16-bit mono WAV."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise ValueError(f"{path}: expected 16-bit mono PCM")
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy(), w.getframerate()

@@ -1,0 +1,171 @@
+"""What the integrator and the developer run by hand: `make run` (a private Asterisk and the
+receptionist), check-config, the ARI user, and reading the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import socket
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from agent.yamlnode import read_yaml
+
+log = logging.getLogger("standardiste")
+
+DEFAULT_SIP_PORT = 5060
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO; URLs carry channel ids only, but it is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def check_config(file: str) -> str:
+    """Service configs and dialplans alike (a dialplan has a `business:` section)."""
+    from agent.config import load_config
+    from agent.dialogue.schema import load_dialplan
+
+    data = read_yaml(file)
+    if isinstance(data, dict) and "business" in data:
+        plan = load_dialplan(file)
+        return f"{file}: OK (dialplan for {plan.business}, {plan.trade.label})"
+    config = load_config(file)
+    plans = ", ".join(p.business for p in config.dialplans.all())
+    return f"{file}: OK (answers for {plans})"
+
+
+def write_ari_user(secret_file: Path, username: str) -> str:
+    from agent.telephony.devasterisk import ari_user_section
+
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.touch(0o600)
+        secret_file.write_text(secrets.token_urlsafe(24) + "\n")
+        print(f"new ARI password written to {secret_file}", file=sys.stderr)
+    return ari_user_section(username, secret_file.read_text().strip())
+
+
+def dev_asterisk(run_dir: Path, sip_port: int = 0, http_port: int = 0):  # type: ignore[no-untyped-def]
+    """A DevAsterisk for `run_dir`: a leftover one from a crashed run is stopped first (before any
+    secret is rewritten under it), and a taken SIP port is replaced by a free one, said in one line."""
+    from agent.telephony.devasterisk import DevAsterisk, Ports, port_free
+
+    run_dir = run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    probe = DevAsterisk(run_dir, Ports(1, 1, 0, 0))
+    pid = probe.stop_leftover()
+    if pid is not None:
+        print(f"Stopped the Asterisk a previous run left in {run_dir} (pid {pid}).", flush=True)
+    if not sip_port:
+        sip_port = DEFAULT_SIP_PORT
+        if not port_free(sip_port, socket.SOCK_DGRAM):
+            sip_port = Ports.free().sip
+            print(f"UDP port {DEFAULT_SIP_PORT} is taken: SIP on 127.0.0.1:{sip_port} instead.", flush=True)
+    ast = DevAsterisk(run_dir, Ports.free(http=http_port, sip=sip_port))
+    ast.check_ports_free()
+    return ast
+
+
+def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:
+    from agent.app import run_service
+    from agent.config import load_config
+    from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER, AsteriskSetupError
+
+    try:
+        ast = dev_asterisk(run_dir, sip_port, http_port)
+    except AsteriskSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    ast.render()
+    config = load_config(ast.controller_config(ast.run_dir / "standardiste.yaml"))
+    setup_logging(config.log_level)
+    print(f"Starting Asterisk {ast.install.version} (run dir {ast.run_dir}) ...", flush=True)
+    try:
+        ast.start()
+    except AsteriskSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        ast.stop()
+        return 1
+    try:
+        missing = ast.missing_modules()
+        if missing:
+            print("warning: modules not running: " + ", ".join(missing), file=sys.stderr)
+        print(f"""
+Standardiste is answering on a local Asterisk. Call it from any softphone:
+  SIP server : 127.0.0.1:{ast.ports.sip} (UDP)
+  username   : {SOFTPHONE_USER}
+  password   : in {ast.run_dir / 'softphone-password'}
+  dial       : 100 (any number)       e.g. {ast.sip_uri}
+The artisan's phone (transfers ring it): username {ARTISAN_USER}, password in {ast.run_dir / 'artisan-password'}
+ARI: {ast.ari_url}/ari (user standardiste, password in {ast.run_dir / 'ari-password'})
+Leads: .venv/bin/standardiste leads --store {config.paths.store}
+Asterisk log: {ast.log_file}
+Ctrl-C stops both.
+""", flush=True)
+        asyncio.run(run_service(config))
+    finally:
+        ast.stop()
+    return 0
+
+
+def _since(value: str | None) -> float | None:
+    if not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def print_leads(store: Path, since: str | None, fmt: str) -> int:
+    from agent.store.db import StoreError, connect
+    from agent.store.queries import leads, leads_csv, leads_json
+
+    try:
+        conn = connect(store, readonly=True)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    start = _since(since)
+    if start is None:
+        print(f"error: --since: expected a date YYYY-MM-DD, got {since!r}", file=sys.stderr)
+        return 2
+    try:
+        rows = leads(conn, start)
+    finally:
+        conn.close()
+    if fmt == "json":
+        print(leads_json(rows))
+    elif fmt == "csv":
+        sys.stdout.write(leads_csv(rows))
+    else:
+        for r in rows:
+            print(f"{r['created_at']}  [{r['urgency']}] {r['status']:15} {r['name'] or '-'} | {r['address'] or '-'} | "
+                  f"{r['phone'] or '-'} | {r['problem'] or '-'}  (call {r['call_id']})")
+    return 0
+
+
+def print_call(store: Path, call_id: int, *, as_json: bool) -> int:
+    from agent.store.db import StoreError, connect
+    from agent.store.queries import call_detail, format_call
+
+    try:
+        conn = connect(store, readonly=True)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        detail = call_detail(conn, call_id)
+    finally:
+        conn.close()
+    if detail is None:
+        print(f"error: no call {call_id} in {store}", file=sys.stderr)
+        return 1
+    print(json.dumps(detail, ensure_ascii=False, indent=2) if as_json else format_call(detail))
+    return 0

@@ -1,0 +1,72 @@
+"""Every fixed sentence the receptionist says, in one place (caller-facing text is French).
+
+The live call renders each of these ahead of time (per dialplan, see session/prompts.py), so they
+play with no synthesis delay; a reply is spoken sentence by sentence, and a sentence found here is
+never synthesised during the call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from agent.dialogue.schema import Dialplan
+
+GOODBYE: Final = "Merci, bonne journée, au revoir."
+STILL_THERE: Final = "Vous êtes toujours là ?"
+NOT_UNDERSTOOD: Final = "Excusez-moi, je n'ai pas bien compris."
+TAKE_MESSAGE: Final = ("Je vais prendre un message pour l'artisan, il vous rappellera. "
+                       "Dites-moi en quelques mots votre demande, votre nom et votre adresse.")
+MESSAGE_TAKEN: Final = "C'est noté, l'artisan vous rappellera au plus vite."
+TRANSFER: Final = "C'est une urgence : je vous passe l'artisan immédiatement, ne quittez pas."
+TRANSFER_ON_REQUEST: Final = "Je vous passe l'artisan, ne quittez pas."
+TRANSFER_FAILED: Final = ("L'artisan ne peut pas vous répondre pour le moment. Après le bip, laissez votre "
+                          "message : il l'aura tout de suite et vous rappellera au plus vite.")
+HEAR_NOTHING: Final = "Je n'entends plus rien. Si besoin, rappelez-nous."
+QUESTION_PASSED_ON: Final = "Je transmettrai votre question à l'artisan."
+NO_SLOT_SOON: Final = ("Je n'ai pas de créneau libre rapidement : l'artisan vous rappellera pour convenir "
+                       "d'un passage.")
+NO_SLOT_THEN: Final = "Je n'ai rien de libre à ce moment-là. Quel autre jour vous arrangerait ?"
+CALL_BACK_FOR_BOOKING: Final = "L'artisan vous rappellera pour convenir d'un rendez-vous."
+SMS_CONFIRMATION: Final = "Vous allez recevoir une confirmation par SMS."
+ASK_NAME_ADDRESS_FIRST: Final = ("Je comprends, je m'en occupe tout de suite. "
+                                 "Pouvez-vous me donner votre nom et votre adresse ?")
+ASK_ADDRESS_FIRST: Final = "Je comprends, je m'en occupe tout de suite. Pouvez-vous me donner votre adresse ?"
+NOT_INTERESTED: Final = "Merci, mais cela ne nous intéresse pas."
+ACKNOWLEDGEMENTS: Final = ("D'accord.", "Je note.")
+"""Played when a reply is not ready within the dead-air budget after the caller stops speaking."""
+
+# Message mode (no speech recognition, or an engine failed): a voice message, never silence.
+MESSAGE_MODE_PROMPT: Final = ("Après le bip, laissez votre nom, votre adresse et votre demande. "
+                              "L'artisan vous rappellera au plus vite.")
+MESSAGE_MODE_GOODBYE: Final = ("Merci, votre message est bien enregistré. L'artisan vous rappelle au plus vite. "
+                               "Au revoir.")
+ENGINE_FAILED: Final = "Excusez-moi, je rencontre un problème technique. Je vais prendre votre message."
+FALLBACK: Final = (
+    "Bonjour. Notre assistant est indisponible pour le moment. "
+    "Après le bip, laissez votre nom, votre numéro et votre message, qui sera enregistré. "
+    "L'artisan vous rappellera."
+)
+"""Played by Asterisk's dialplan itself when the controller is down (extensions.conf, `fallback`)."""
+
+# Said to the artisan when they pick up a transfer (attended mode).
+WHISPER_KEYS: Final = "Appuyez sur 1 pour prendre l'appel, ou sur 2 pour le refuser."
+WHISPER: Final = "Appel {urgency} de Standardiste. {problem}. {name}. {address}. " + WHISPER_KEYS
+WHISPER_URGENCY: Final = {"critical": "très urgent", "urgent": "urgent", "normal": "d'un client"}
+
+
+def whisper(urgency: str, problem: str | None, name: str | None, address: str | None) -> str:
+    return WHISPER.format(urgency=WHISPER_URGENCY.get(urgency, "d'un client"),
+                          problem=problem or "Problème non précisé", name=name or "Nom non donné",
+                          address=address or "Adresse non donnée")
+
+
+def fixed_texts(plan: Dialplan) -> list[str]:
+    """Every sentence this dialplan can make the receptionist say that holds no caller data: what
+    the live call renders ahead of time (agent/session/prompts.py)."""
+    texts = [plan.greeting, *(f.question for f in plan.fields), *(item.answer for item in plan.faq)]
+    for trig in plan.triggers:
+        texts += [t for t in (trig.advice, trig.check.question if trig.check else None) if t]
+    texts += [v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "{" not in v]
+    texts += list(ACKNOWLEDGEMENTS)
+    return texts

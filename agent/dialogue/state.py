@@ -1,0 +1,59 @@
+"""The dialogue's typed states: severities, what a call ends in, what is being asked."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.NORMAL: 0, Severity.URGENT: 1, Severity.CRITICAL: 2}
+
+
+class Action(StrEnum):
+    """What the conversation decided the call ends in."""
+
+    TRANSFER = "transfer"
+    BOOKING = "booking"
+    MESSAGE = "message"
+    INFO = "info"
+    """No lead: a wrong number, a sales call, a question answered."""
+
+
+class Ask(StrEnum):
+    """The question the receptionist is waiting an answer to."""
+
+    FIELD = "field"
+    CONFIRM = "confirm"
+    CONFIRM_CALLERID = "confirm-callerid"
+    CHECK = "check"
+    SLOT = "slot"
+    MESSAGE = "message"
+    NAME_ADDRESS = "name-address"
+
+
+class TransferWhen(StrEnum):
+    CRITICAL = "critical"
+    URGENT = "urgent"
+    NEVER = "never"
+
+
+class TransferMode(StrEnum):
+    ATTENDED = "attended"
+    """We ring the artisan, whisper the lead, and bridge only on a key press (1)."""
+    BLIND = "blind"
+    """The dialplan's `standardiste-transfer` context dials; a failure re-enters the application."""
+
+
+class DialplanMode(StrEnum):
+    CONVERSATION = "conversation"
+    MESSAGE = "message"
+    """Greeting, then a voice message: no speech recognition on this business's calls."""

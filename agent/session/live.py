@@ -1,0 +1,204 @@
+"""`LiveSession`: the conversation on a live call. Listen -> ASR -> `Conversation.turn` -> speech ->
+actions, with every lead field stored the moment it is understood.
+
+The caller's frames are fed to the recogniser as they arrive, so its text is ready right after the
+end of the utterance; the reply is spoken sentence by sentence as it is synthesised (fixed
+sentences come pre-rendered); if no reply audio is ready within the dead-air budget a short
+acknowledgement plays. Any engine failure (StageError) turns the call into a voice message:
+never silence, and the lead is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from agent.asr.base import AsrSession, Transcriber
+from agent.audio.frames import AudioFrame
+from agent.audio.vad import SpeechDiscarded, UtteranceEnded
+from agent.dialogue.booking import Slot
+from agent.dialogue.phrases import ACKNOWLEDGEMENTS
+from agent.dialogue.policy import Conversation
+from agent.dialogue.schema import Dialplan
+from agent.dialogue.state import Action, DialplanMode
+from agent.errors import StageError
+from agent.llm.base import Extractor
+from agent.session.message import MessageTaker
+from agent.session.prompts import PhraseBook
+from agent.session.timing import CallTiming
+from agent.session.transfer_flow import TransferFlow
+from agent.store.db import Store
+from agent.store.schema import LeadStatus, Who
+from agent.telephony.call import Call
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionDeps:
+    """What every call's session shares: one per process."""
+
+    store: Store
+    book: PhraseBook
+    transcriber: Transcriber | None
+    """None: no French speech model installed, every call is a voice message."""
+    extractor: Extractor | None
+    timing: CallTiming
+    messages_dir: Path
+    prompts_dir: Path
+    """Where per-call audio Asterisk itself plays (the artisan's whisper) is written."""
+    plan_for: Callable[[str], Dialplan]
+
+
+class LiveSession:
+    def __init__(self, deps: SessionDeps, plan: Dialplan) -> None:
+        self.deps = deps
+        self.plan = plan
+        self.call_id = 0
+        self._results: dict[float, asyncio.Future[str]] = {}
+        self._feed: asyncio.Queue[AudioFrame | UtteranceEnded | SpeechDiscarded] = asyncio.Queue()
+        self._acks = 0
+
+    # --- the script ------------------------------------------------------------------------------
+    async def run(self, call: Call) -> None:
+        store = self.deps.store
+        caller = _caller_id(call.info.caller_number)
+        self.call_id = await store.open_call(channel_id=call.channel_id, did=call.info.did, caller_id=caller or "",
+                                             dialplan=self.plan.file, trade=self.plan.trade.trade,
+                                             business=self.plan.business)
+        taker = MessageTaker(self.deps, self.plan, self.call_id)
+        try:
+            if self.deps.transcriber is None or self.plan.mode is DialplanMode.MESSAGE:
+                await taker.run(call, intro=taker.intro_text())
+                return
+            await self._converse(call, caller, taker)
+        finally:
+            store.end_call(self.call_id, str(call.outcome), call.trace.as_dict())
+
+    async def _converse(self, call: Call, caller: str | None, taker: MessageTaker) -> None:
+        assert self.deps.transcriber is not None and call.media is not None
+        store = self.deps.store
+        busy = [Slot(datetime.fromtimestamp(s, self.plan.timezone), datetime.fromtimestamp(e, self.plan.timezone))
+                for s, e in store.busy_slots(time.time())]
+        conv = Conversation(self.plan, datetime.now(self.plan.timezone), caller, self.deps.extractor, busy,
+                            on_field=self._on_field)
+        asr = self.deps.transcriber.session(call.media.rate)
+        call.media.on_speech_frame = self._feed.put_nowait
+        feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
+        try:
+            await self._say(call, conv.start())
+            listen_since = time.monotonic()
+            while not conv.done:
+                utterance = await call.listen(self.deps.timing.first_turn_wait_s)
+                if utterance is not None and utterance.ended_at < listen_since:
+                    continue  # heard while we spoke, without interrupting: the line's echo
+                reply = await self._turn(call, conv, utterance)
+                played = await self._say(call, reply)
+                listen_since = 0.0 if not played else time.monotonic()
+        except StageError as exc:
+            log.warning("call %s: %s engine failed (%s): taking a voice message", call.tag, exc.stage,
+                        type(exc).__name__)
+            store.add_action(self.call_id, "engine", exc.stage, "failed", type(exc).__name__)
+            conv.finish()
+            self._save_outcome(conv)
+            await taker.run(call, intro=taker.engine_failed_text())
+            return
+        finally:
+            feeder.cancel()
+            call.media.on_speech_frame = None
+        self._save_outcome(conv)
+        if conv.outcome.action is Action.TRANSFER:
+            flow = TransferFlow(self.deps, self.plan, self.call_id, conv)
+            await flow.run(call, taker)
+        elif conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None:
+            slot = conv.outcome.booking
+            store.hold_slot(self.call_id, slot.start.timestamp(), slot.end.timestamp())
+            store.add_action(self.call_id, "booking", slot.start.isoformat(), "held")
+
+    def _on_field(self, name: str, value: str) -> None:
+        """Each field the dialogue understands is committed at once (queued to the store's writer)."""
+        self.deps.store.set_lead(self.call_id, **{name: value})
+
+    def _save_outcome(self, conv: Conversation) -> None:
+        status = {Action.BOOKING: LeadStatus.BOOKED, Action.MESSAGE: LeadStatus.MESSAGE,
+                  Action.INFO: LeadStatus.INFO, Action.TRANSFER: LeadStatus.NEW}
+        action = conv.outcome.action
+        self.deps.store.set_lead(self.call_id, urgency=conv.urgency, action=action,
+                                 status=status[action] if action else LeadStatus.NEW, message=conv.lead.message)
+
+    # --- one turn --------------------------------------------------------------------------------------
+    async def _turn(self, call: Call, conv: Conversation, utterance: UtteranceEnded | None) -> str:
+        """What the caller said (empty for silence) through the dialogue; an acknowledgement plays if
+        the reply is not ready within the dead-air budget."""
+        if utterance is None:
+            return await conv.turn("")
+        call.trace.mark("end_of_utterance", utterance.decided_at)
+        work = asyncio.ensure_future(self._understand(call, conv, utterance))
+        budget = utterance.decided_at + self.deps.timing.ack_after_s - time.monotonic()
+        done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))
+        if not done:
+            call.trace.mark("ack")
+            ack = ACKNOWLEDGEMENTS[self._acks % len(ACKNOWLEDGEMENTS)]
+            self._acks += 1
+            await call.say(self.deps.book.fixed(ack))
+        return await work
+
+    async def _understand(self, call: Call, conv: Conversation, utterance: UtteranceEnded) -> str:
+        text = await self._final_text(utterance)
+        call.trace.mark("asr_final")
+        self.deps.store.add_turn(self.call_id, Who.CALLER, text)
+        reply = await conv.turn(text)
+        call.trace.mark("policy_done")
+        return reply
+
+    async def _say(self, call: Call, text: str) -> bool:
+        """Speak `text`, stored as the agent's turn; False if the caller interrupted it."""
+        if not text:
+            return True
+        self.deps.store.add_turn(self.call_id, Who.AGENT, text)
+        played = await call.say(self._frames(text))
+        if not played:
+            self.deps.store.mark_last_agent_turn_interrupted(self.call_id)
+        return played
+
+    async def _frames(self, text: str) -> AsyncIterator[AudioFrame]:
+        async for frame in self.deps.book.speak(text):
+            yield frame
+
+    # --- speech recognition, fed as the caller speaks ------------------------------------------------
+    async def _feed_asr(self, asr: AsrSession) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            item = await self._feed.get()
+            if isinstance(item, AudioFrame):
+                await asr.feed(item)
+            elif isinstance(item, SpeechDiscarded):
+                await asr.discard()
+            else:
+                future = self._results.setdefault(item.started_at, loop.create_future())
+                try:
+                    result = await asr.finish()
+                    future.set_result(result.text)
+                except StageError as exc:
+                    future.set_exception(exc)
+
+    async def _final_text(self, utterance: UtteranceEnded) -> str:
+        future = self._results.setdefault(utterance.started_at, asyncio.get_running_loop().create_future())
+        try:
+            return await future
+        finally:
+            self._results.pop(utterance.started_at, None)
+
+
+def _caller_id(number: str) -> str | None:
+    """The presented number in E.164 when it is a French one; None when withheld."""
+    from agent.dialogue.understand import phone_number
+
+    if not number or number.lower() in ("anonymous", "unknown", "restricted", "private"):
+        return None
+    return phone_number(number)

@@ -1,0 +1,77 @@
+"""Message mode: the greeting (or what went wrong), a beep, the caller's voice message, goodbye.
+
+Used when no French speech model is installed, when the dialplan says `mode: message`, when an
+engine fails mid-call, and after a transfer the artisan did not take. The recording is saved after
+every utterance (a dropped call loses nothing) and attached to the call's lead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agent.audio.vad import UtteranceEnded
+from agent.audio.wav import write_wav
+from agent.dialogue.phrases import ENGINE_FAILED, MESSAGE_MODE_GOODBYE, MESSAGE_MODE_PROMPT
+from agent.dialogue.schema import Dialplan
+from agent.telephony.call import Call
+
+if TYPE_CHECKING:
+    from agent.session.live import SessionDeps
+
+log = logging.getLogger(__name__)
+
+
+class MessageTaker:
+    def __init__(self, deps: SessionDeps, plan: Dialplan, call_id: int) -> None:
+        self.deps = deps
+        self.plan = plan
+        self.call_id = call_id
+        self.recording: Path | None = None
+
+    def intro_text(self) -> str:
+        return f"{self.plan.greeting} {MESSAGE_MODE_PROMPT}"
+
+    @staticmethod
+    def engine_failed_text() -> str:
+        return f"{ENGINE_FAILED} {MESSAGE_MODE_PROMPT}"
+
+    async def run(self, call: Call, intro: str) -> Path | None:
+        """Play `intro` (pre-rendered) and the beep, record until the caller stops, say goodbye."""
+        book = self.deps.book
+        timing = self.deps.timing
+        await call.say([*book.fixed(intro), *book.beep])
+        utterances: list[UtteranceEnded] = []
+        wait = timing.first_turn_wait_s
+        started = time.monotonic()
+        while time.monotonic() - started < timing.max_message_s:
+            turn = await call.listen(wait)
+            if turn is None:
+                break
+            call.trace.mark("end_of_utterance", turn.decided_at)
+            utterances.append(turn)
+            self.recording = self._save(call, utterances)
+            self.deps.store.set_lead(self.call_id, recording=str(self.recording))
+            wait = timing.next_turn_wait_s
+        if self.recording is not None:
+            log.info("call %s: voice message saved (%d utterance(s))", call.tag, len(utterances))
+            self.deps.store.add_action(self.call_id, "recording", "", "saved")
+        await call.say(book.fixed(MESSAGE_MODE_GOODBYE))
+        return self.recording
+
+    def _save(self, call: Call, utterances: Sequence[UtteranceEnded]) -> Path:
+        """Everything said so far as one WAV in the messages dir (named by time and call, no number);
+        rewritten after each utterance with the same name."""
+        rate = utterances[0].frames[0].rate
+        gap = np.zeros(rate // 4, dtype=np.int16)
+        parts: list[np.ndarray] = []
+        for u in utterances:
+            parts += [f.samples for f in u.frames] + [gap]
+        path = self.recording or self.deps.messages_dir / f"message-{int(time.time())}-{self.call_id}.wav"
+        write_wav(path, np.concatenate(parts), rate)
+        return path

@@ -1,0 +1,55 @@
+"""Which script a call runs: the conversation for a new caller (the dialplan of the dialled
+number), or the follow-up of a blind transfer that came back failed."""
+
+from __future__ import annotations
+
+import logging
+
+from agent.actions import transfer as actions
+from agent.session.live import LiveSession, SessionDeps
+from agent.session.message import MessageTaker
+from agent.session.transfer_flow import TransferFlow
+from agent.telephony.call import Call, CallInfo, Script
+from agent.telephony.controller import TRANSFER_FAILED_ARG
+
+log = logging.getLogger(__name__)
+
+VAR_DID = "STANDARDISTE_DID"
+"""Set by extensions.conf [standardiste-inbound] (inherited), read back after a blind transfer."""
+
+
+class Sessions:
+    """The controller's call factory."""
+
+    def __init__(self, deps: SessionDeps) -> None:
+        self.deps = deps
+
+    def __call__(self, info: CallInfo) -> Script:
+        if info.kind == TRANSFER_FAILED_ARG:
+            return self._blind_transfer_failed
+        return LiveSession(self.deps, self.deps.plan_for(info.did)).run
+
+    async def _blind_transfer_failed(self, call: Call) -> None:
+        """The dialplan's Dial() failed: next target, else tell the caller and take a message."""
+        store = self.deps.store
+        plan = self.deps.plan_for(await call.get_variable(VAR_DID) or "")
+        raw_id = await call.get_variable(actions.VAR_CALL) or ""
+        index = int(await call.get_variable(actions.VAR_INDEX) or "0")
+        call_id = int(raw_id) if raw_id.isdigit() else 0
+        if not call_id:
+            call_id = await store.open_call(channel_id=call.channel_id, did="", caller_id=call.info.caller_number,
+                                            dialplan=plan.file, trade=plan.trade.trade, business=plan.business)
+        status = call.info.args[1] if len(call.info.args) > 1 else ""
+        failure = actions.failure_from_dialstatus(status)
+        targets = plan.transfer.targets
+        target = targets[min(index, len(targets) - 1)]
+        store.add_action(call_id, "transfer", target, "failed", failure.value)
+        try:
+            if index + 1 < len(targets):
+                store.add_action(call_id, "transfer", targets[index + 1], "handed to the dialplan", "blind")
+                await actions.blind(call, plan.transfer, index + 1, call_id)
+                return
+            flow = TransferFlow(self.deps, plan, call_id, conv=None)
+            await flow.failed(call, MessageTaker(self.deps, plan, call_id), failure)
+        finally:
+            store.end_call(call_id, str(call.outcome), call.trace.as_dict())

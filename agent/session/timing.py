@@ -1,0 +1,27 @@
+"""The live conversation's timeouts and latency budgets: each a named constant, each a setting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+FIRST_TURN_WAIT_S: Final = 8.0
+"""How long the caller may stay silent after a question before we ask again, seconds."""
+NEXT_TURN_WAIT_S: Final = 3.0
+"""While a voice message is being left, a pause this long means the caller has finished, seconds."""
+ACK_AFTER_S: Final = 0.7
+"""Dead-air budget: if no reply audio is ready this long after the end of the caller's utterance,
+a short pre-rendered acknowledgement plays ("D'accord."), seconds."""
+MAX_MESSAGE_S: Final = 120.0
+"""Longest voice message, seconds."""
+KEY_WAIT_S: Final = 10.0
+"""After the whisper, how long the artisan has to press 1 or 2, seconds."""
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    first_turn_wait_s: float = FIRST_TURN_WAIT_S
+    next_turn_wait_s: float = NEXT_TURN_WAIT_S
+    ack_after_s: float = ACK_AFTER_S
+    max_message_s: float = MAX_MESSAGE_S
+    key_wait_s: float = KEY_WAIT_S

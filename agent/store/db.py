@@ -1,0 +1,214 @@
+"""The call store: SQLite (stdlib), WAL with synchronous=FULL, a versioned schema, one writer.
+
+Every write goes through one writer thread, in order, each committed on its own: a field the
+dialogue understood is on disk a few milliseconds later, so a crash loses at most the turn in
+progress. Reads open their own connection (WAL lets them run beside the writer).
+Imports nothing above it: telephony, sessions and the web read and write through these methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from agent.store.schema import LEAD_COLUMNS, MIGRATIONS, SCHEMA_VERSION, LeadStatus
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+BUSY_TIMEOUT_S: Final = 5.0
+"""How long a reader waits for a lock (a migration, a checkpoint), seconds."""
+
+
+class StoreError(RuntimeError):
+    stage = "store"
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"no store at {path} (nothing recorded yet, or another paths.store)")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION, one transaction per step; returns the version found."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise StoreError(f"the store has schema version {found}, newer than this Standardiste ({SCHEMA_VERSION}): "
+                         "upgrade Standardiste, or point paths.store at another file")
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
+class Store:
+    """One per process. `submit` queues a write; the `async` helpers await it off the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = queue.Queue()
+        conn = connect(path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
+        self._thread.start()
+
+    # --- the writer ----------------------------------------------------------------------------
+    def _writer(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                fn, future = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                    future.set_result(result)
+                except BaseException as exc:  # handed to whoever waits on the future
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    log.error("store write failed: %s", type(exc).__name__)
+                    future.set_exception(exc)
+        finally:
+            conn.close()
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((fn, future))
+        return future
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def close(self) -> None:
+        """Finish every queued write, then stop the writer."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    # --- writes ------------------------------------------------------------------------------------
+    async def open_call(self, *, channel_id: str, did: str, caller_id: str, dialplan: str, trade: str,
+                        business: str) -> int:
+        """A new call and its lead (status new); returns the call's id."""
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute("INSERT INTO calls (channel_id, started_at, did, caller_id, dialplan, business) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (channel_id, now, did, caller_id, dialplan, business))
+            call_id = int(cur.lastrowid or 0)
+            conn.execute("INSERT INTO leads (call_id, created_at, updated_at, trade, status, caller_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (call_id, now, now, trade, LeadStatus.NEW.value, caller_id))
+            return call_id
+        return await self.run(write)
+
+    def set_lead(self, call_id: int, **values: object) -> Future[None]:
+        """Update lead columns now (queued; committed in order). Unknown columns are a bug: refused."""
+        unknown = set(values) - set(LEAD_COLUMNS)
+        if unknown:
+            raise StoreError(f"no lead column(s) {sorted(unknown)}")
+        cols = sorted(values)
+
+        def write(conn: sqlite3.Connection) -> None:
+            sets = ", ".join(f"{c} = ?" for c in cols)
+            conn.execute(f"UPDATE leads SET {sets}, updated_at = ? WHERE call_id = ?",
+                         [_plain(values[c]) for c in cols] + [time.time(), call_id])
+        return self.submit(write)
+
+    def add_turn(self, call_id: int, who: str, text: str, *, interrupted: bool = False,
+                 at: float | None = None) -> Future[None]:
+        when = time.time() if at is None else at
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO turns (call_id, at, who, text, interrupted) VALUES (?, ?, ?, ?, ?)",
+                         (call_id, when, who, text, int(interrupted)))
+        return self.submit(write)
+
+    def mark_last_agent_turn_interrupted(self, call_id: int) -> Future[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE turns SET interrupted = 1 WHERE id = (SELECT max(id) FROM turns "
+                         "WHERE call_id = ? AND who = 'agent')", (call_id,))
+        return self.submit(write)
+
+    def add_action(self, call_id: int, kind: str, target: str, result: str, reason: str = "") -> Future[None]:
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO actions (call_id, at, kind, target, result, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                         (call_id, now, kind, target, result, reason))
+        return self.submit(write)
+
+    def hold_slot(self, call_id: int, start: float, end: float) -> Future[None]:
+        """A booked slot, held in the store (so the next caller is not offered it)."""
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO bookings (call_id, start, end, created_at) VALUES (?, ?, ?, ?)",
+                         (call_id, start, end, time.time()))
+            conn.execute("UPDATE leads SET booking_start = ?, booking_end = ?, updated_at = ? WHERE call_id = ?",
+                         (start, end, time.time(), call_id))
+        return self.submit(write)
+
+    def end_call(self, call_id: int, outcome: str, trace: list[dict[str, object]]) -> Future[None]:
+        """The call's end and its trace (appended to: a blind transfer's return adds a second part)."""
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE calls SET ended_at = ?, outcome = ? WHERE id = ?", (now, outcome, call_id))
+            row = conn.execute("SELECT events FROM traces WHERE call_id = ?", (call_id,)).fetchone()
+            events = [*json.loads(row["events"]), *trace] if row else trace
+            conn.execute("INSERT OR REPLACE INTO traces (call_id, events) VALUES (?, ?)",
+                         (call_id, json.dumps(events)))
+        return self.submit(write)
+
+    # --- reads (any thread) ---------------------------------------------------------------------------
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = connect(self.path, readonly=True)
+        try:
+            return fn(conn)
+        finally:
+            conn.close()
+
+    def busy_slots(self, since: float) -> list[tuple[float, float]]:
+        return self.read(lambda c: [(r["start"], r["end"]) for r in c.execute(
+            "SELECT start, end FROM bookings WHERE end > ? ORDER BY start", (since,))])
+
+    def find_call(self, channel_id: str) -> int | None:
+        row = self.read(lambda c: c.execute("SELECT id FROM calls WHERE channel_id = ? ORDER BY id DESC LIMIT 1",
+                                            (channel_id,)).fetchone())
+        return int(row["id"]) if row else None
+
+
+def _plain(value: object) -> object:
+    """Enums and other str subclasses as plain text for SQLite."""
+    return str(value) if isinstance(value, str) else value

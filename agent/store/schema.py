@@ -1,0 +1,94 @@
+"""The store's schema, as numbered migrations (PRAGMA user_version holds the one applied)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class LeadStatus(StrEnum):
+    """Where the lead stands after the call (the artisan's follow-up comes on top of this)."""
+
+    NEW = "new"
+    """The call is in progress, or ended before anything was decided."""
+    TRANSFERRED = "transferred"
+    TRANSFER_FAILED = "transfer_failed"
+    BOOKED = "booked"
+    MESSAGE = "message"
+    INFO = "info"
+    """No lead: wrong number, sales call, a question answered."""
+
+
+class Who(StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+
+
+LEAD_COLUMNS: Final = ("name", "address", "phone", "problem", "trade", "urgency", "action", "status", "reason",
+                       "recording", "message", "booking_start", "booking_end")
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        """CREATE TABLE calls (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL,
+            started_at REAL NOT NULL,          -- unix time, s
+            ended_at REAL,
+            did TEXT NOT NULL DEFAULT '',
+            caller_id TEXT NOT NULL DEFAULT '',
+            dialplan TEXT NOT NULL DEFAULT '',  -- the dialplan file that answered
+            business TEXT NOT NULL DEFAULT '',
+            outcome TEXT
+        )""",
+        "CREATE INDEX calls_started ON calls (started_at)",
+        "CREATE INDEX calls_channel ON calls (channel_id)",
+        """CREATE TABLE turns (
+            id INTEGER PRIMARY KEY,
+            call_id INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            who TEXT NOT NULL CHECK (who IN ('caller', 'agent')),
+            text TEXT NOT NULL,
+            interrupted INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX turns_call ON turns (call_id)",
+        """CREATE TABLE leads (
+            id INTEGER PRIMARY KEY,
+            call_id INTEGER NOT NULL UNIQUE REFERENCES calls (id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            caller_id TEXT NOT NULL DEFAULT '',
+            name TEXT, address TEXT, phone TEXT, problem TEXT,
+            trade TEXT NOT NULL DEFAULT '',
+            urgency TEXT NOT NULL DEFAULT 'normal',
+            action TEXT,
+            status TEXT NOT NULL DEFAULT 'new',
+            reason TEXT,
+            recording TEXT,                    -- path of the caller's voice message, if any
+            message TEXT,
+            booking_start REAL, booking_end REAL
+        )""",
+        "CREATE INDEX leads_created ON leads (created_at)",
+        """CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            call_id INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,                -- transfer, booking, recording, ...
+            target TEXT NOT NULL DEFAULT '',
+            result TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX actions_call ON actions (call_id)",
+        """CREATE TABLE traces (
+            call_id INTEGER PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+            events TEXT NOT NULL               -- JSON list of {event, ms}
+        )""",
+        """CREATE TABLE bookings (
+            id INTEGER PRIMARY KEY,
+            call_id INTEGER REFERENCES calls (id) ON DELETE SET NULL,
+            start REAL NOT NULL, end REAL NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX bookings_start ON bookings (start)",
+    ),
+}
+SCHEMA_VERSION: Final = max(MIGRATIONS)
