@@ -4,13 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run test check lint typecheck asterisk deps venv models bench-engines clean
+.PHONY: run demo test test-fast check lint typecheck asterisk deps venv models bench-engines clean
 
+# SIP_PORT / HTTP_PORT choose the loopback ports (default: 5060 if free, any free HTTP port).
 run: deps venv asterisk
-	$(BIN)/standardiste dev --run-dir .run
+	$(BIN)/standardiste dev --run-dir .run $(if $(SIP_PORT),--sip-port $(SIP_PORT)) $(if $(HTTP_PORT),--http-port $(HTTP_PORT))
+
+# One whole scripted call (emergency, transfer to a demo artisan phone), printed live; the lead lands
+# in the development store (.run/standardiste.db), where `standardiste leads --json` lists it.
+demo: deps venv asterisk
+	$(BIN)/standardiste demo --run-dir .run
 
 test: deps venv asterisk
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The quick subset for iteration: everything but the tests that need a real Asterisk and phones.
+test-fast: venv
+	$(BIN)/pytest -m "not asterisk" $(PYTEST_ARGS)
 
 check: lint typecheck test
 

@@ -26,6 +26,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     setattr(item, "rep_" + rep.when, rep)
 
 
+REAL_CALL_FIXTURES = {"asterisk", "controller_factory", "phones", "softphone", "live", "artisan"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that put a real Asterisk or phone to work are marked `asterisk` (`make test-fast` skips them)."""
+    for item in items:
+        if REAL_CALL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__.endswith(
+                ("test_live_faults", "test_call_foundation", "test_call_audio", "test_live_call")):
+            item.add_marker(pytest.mark.asterisk)
+
+
 def _failed(request: pytest.FixtureRequest) -> bool:
     return any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed
                for w in ("setup", "call"))
@@ -47,16 +58,17 @@ def asterisk(request: pytest.FixtureRequest) -> Iterator[DevAsterisk]:
 class ControllerProcess:
     """`standardiste run --config FILE` as a real process, with its log captured."""
 
-    def __init__(self, config: Path, log_path: Path) -> None:
+    def __init__(self, config: Path, log_path: Path, extra: list[str] | None = None) -> None:
         self.config = config
         self.log_path = log_path
+        self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True) -> ControllerProcess:
         before = self.ready_count()
         out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(REPO / ".venv/bin/standardiste"), "run", "--config", str(self.config)],
-                                     stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        self.proc = subprocess.Popen([str(REPO / ".venv/bin/standardiste"), "run", "--config", str(self.config),
+                                      *self.extra], stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         out.close()
         if wait_ready:
             self.wait_ready(before + 1)
@@ -93,10 +105,11 @@ class ControllerProcess:
 def controller_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     made: list[ControllerProcess] = []
 
-    def make(ast: DevAsterisk, **call: object) -> ControllerProcess:
+    def make(ast: DevAsterisk, scripted_asr: Path | None = None, **call: object) -> ControllerProcess:
         call.setdefault("first_turn_wait_seconds", 2.0)  # silent test phones: do not wait 8 s
         config = ast.controller_config(tmp_path / f"standardiste-{len(made)}.yaml", **call)
-        proc = ControllerProcess(config, tmp_path / f"controller-{len(made)}.log")
+        extra = ["--scripted-asr", str(scripted_asr)] if scripted_asr else []
+        proc = ControllerProcess(config, tmp_path / f"controller-{len(made)}.log", extra)
         made.append(proc)
         return proc
 
@@ -110,7 +123,7 @@ def controller_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 @pytest.fixture(scope="session")
 def phones() -> Iterator:  # type: ignore[type-arg]
-    from tests.sipphone import Phones
+    from agent.devphone import Phones
 
     p = Phones(log_level=int(os.environ.get("PJSUA_LOG_LEVEL", "1")))
     yield p

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.sipphone import Phones, speech_seconds
+from agent.devphone import Phones, speech_seconds
 
 
 def main() -> int:

@@ -16,10 +16,10 @@ import httpx
 import numpy as np
 import pytest
 
+from agent.devphone import CLOCK_RATE_HZ, speech_seconds
 from agent.telephony.ari import AriApiMismatch, AriClient
 from agent.telephony.devasterisk import ARI_USER, DevAsterisk
 from tests.conftest import REPO
-from tests.sipphone import CLOCK_RATE_HZ, speech_seconds
 
 ANSWER_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 40.0
@@ -89,19 +89,25 @@ def test_controller_reconnects_after_asterisk_restart(asterisk, controller_facto
     assert ctl.proc is not None and ctl.proc.poll() is None
 
 
-def test_call_in_stasis_is_readopted_by_a_new_controller(asterisk, controller_factory, phones, softphone,
-                                                         tmp_path: Path) -> None:
+def test_a_caller_left_by_a_killed_controller_is_handed_to_the_voice_message(asterisk, controller_factory, phones,
+                                                                           softphone, tmp_path: Path) -> None:
     first = controller_factory(asterisk).start()
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav")
     assert phones.wait_until(lambda: call.confirmed, ANSWER_TIMEOUT_S)
+    phones.pump(1.0)
     first.stop(signal.SIGKILL)  # dies mid-greeting: no clean-up, the channel stays in Stasis
     phones.pump(0.5)
     assert not call.ended
+    names = [c["name"] for c in live_channels(asterisk)]
+    assert any(n.startswith("UnicastRTP/") for n in names), names  # our media leg, left behind
     second = controller_factory(asterisk).start()
-    assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S), "the new controller never took the call"
+    # The dialplan's voice message takes the rest of the call: prompt, beep, then silence ends it.
+    assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S), "the caller was never handed over"
     assert call.ended_by_remote
-    assert "re-adopted 1 call" in second.log()
+    assert "1 caller(s) handed to the voice message" in second.log()
     assert wait_no_channels(asterisk) == []
+    bridges = httpx.get(f"{asterisk.ari_url}/ari/bridges", auth=(ARI_USER, asterisk.ari_password), timeout=5).json()
+    assert bridges == [], "the previous run's bridge was not removed"
 
 
 def test_controller_down_caller_gets_fallback_and_message_is_kept(asterisk, controller_factory, phones,
@@ -197,18 +203,23 @@ def _write_speech(path: Path, lead_silence: float, seconds: float) -> None:
     write_wav(path, out)
 
 
-def test_the_agent_takes_a_spoken_message(asterisk, controller_factory, phones, softphone, tmp_path: Path) -> None:
-    """The product's script: greeting, the caller speaks, the message is saved, goodbye."""
+def test_without_french_models_the_agent_takes_a_voice_message(asterisk, controller_factory, phones, softphone,
+                                                               tmp_path: Path) -> None:
+    """No French speech model here: `standardiste run` says so in one line and takes a message."""
+    from agent.devphone import converse, speech_files
+
     ctl = controller_factory(asterisk).start()
-    greeting_s = max(wav_seconds(p) for p in asterisk.prompts.glob("prompt-*.wav"))
-    message = tmp_path / "caller-message.wav"
-    _write_speech(message, lead_silence=greeting_s + 1.5, seconds=greeting_s + 8.0)
-    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", play=message)
-    assert phones.wait_until(lambda: call.ended, greeting_s + 30.0)
+    assert len([line for line in ctl.log().splitlines() if "No French speech model installed" in line]) == 1
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav")
+    assert phones.wait_until(lambda: call.confirmed, ANSWER_TIMEOUT_S)
+    converse(phones, call, speech_files(tmp_path, ["Bonjour, j'ai une fuite d'eau dans ma cuisine, rappelez-moi vite."]))
+    assert phones.wait_until(lambda: call.ended, 30.0)
     assert call.ended_by_remote
     assert_one_voice_message(asterisk)
-    assert "spoken message saved (1 utterance(s))" in ctl.log()
-    # Greeting and goodbye were both heard: speech at the start and again after the message.
+    assert "voice message saved (1 utterance(s))" in ctl.log()
+    # Greeting and goodbye were both heard: speech before the caller spoke and again after.
     heard = call.heard()
-    assert speech_seconds(heard[: int(greeting_s * 8000)]) >= 1.5
-    assert speech_seconds(heard[int((greeting_s + 5.0) * 8000):]) >= 1.5
+    assert call.media_active_at is not None
+    spoke_from, spoke_to = (t - call.media_active_at for t in call.spoken[0])
+    assert speech_seconds(heard[: int(spoke_from * 8000)]) >= 1.5
+    assert speech_seconds(heard[int((spoke_to + 0.5) * 8000):]) >= 1.5

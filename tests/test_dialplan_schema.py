@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.yamlnode import ConfigError
 from agent.dialogue.schema import TRADES, builtin_dialplan, load_dialplan
+from agent.yamlnode import ConfigError
 from tests.conftest import REPO
 
 BASE = (REPO / "agent/dialogue/dialplans/plombier.yaml").read_text()

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from agent.yamlnode import ConfigError
 from agent.models import MARKER, ModelError, ModelFile, ModelSpec, install, installed, load_manifest
+from agent.yamlnode import ConfigError
 from tests.conftest import REPO
 
 

@@ -71,14 +71,12 @@ class LiveSession:
         self.call_id = await store.open_call(channel_id=call.channel_id, did=call.info.did, caller_id=caller or "",
                                              dialplan=self.plan.file, trade=self.plan.trade.trade,
                                              business=self.plan.business)
+        call.at_end(lambda c: store.end_call(self.call_id, str(c.outcome), c.trace.as_dict()))
         taker = MessageTaker(self.deps, self.plan, self.call_id)
-        try:
-            if self.deps.transcriber is None or self.plan.mode is DialplanMode.MESSAGE:
-                await taker.run(call, intro=taker.intro_text())
-                return
-            await self._converse(call, caller, taker)
-        finally:
-            store.end_call(self.call_id, str(call.outcome), call.trace.as_dict())
+        if self.deps.transcriber is None or self.plan.mode is DialplanMode.MESSAGE:
+            await taker.run(call, intro=taker.intro_text())
+            return
+        await self._converse(call, caller, taker)
 
     async def _converse(self, call: Call, caller: str | None, taker: MessageTaker) -> None:
         assert self.deps.transcriber is not None and call.media is not None

@@ -39,17 +39,15 @@ class Sessions:
         if not call_id:
             call_id = await store.open_call(channel_id=call.channel_id, did="", caller_id=call.info.caller_number,
                                             dialplan=plan.file, trade=plan.trade.trade, business=plan.business)
+        call.at_end(lambda c: store.end_call(call_id, str(c.outcome), c.trace.as_dict()))
         status = call.info.args[1] if len(call.info.args) > 1 else ""
         failure = actions.failure_from_dialstatus(status)
         targets = plan.transfer.targets
         target = targets[min(index, len(targets) - 1)]
         store.add_action(call_id, "transfer", target, "failed", failure.value)
-        try:
-            if index + 1 < len(targets):
-                store.add_action(call_id, "transfer", targets[index + 1], "handed to the dialplan", "blind")
-                await actions.blind(call, plan.transfer, index + 1, call_id)
-                return
-            flow = TransferFlow(self.deps, plan, call_id, conv=None)
-            await flow.failed(call, MessageTaker(self.deps, plan, call_id), failure)
-        finally:
-            store.end_call(call_id, str(call.outcome), call.trace.as_dict())
+        if index + 1 < len(targets):
+            store.add_action(call_id, "transfer", targets[index + 1], "handed to the dialplan", "blind")
+            await actions.blind(call, plan.transfer, index + 1, call_id)
+            return
+        flow = TransferFlow(self.deps, plan, call_id, conv=None)
+        await flow.failed(call, MessageTaker(self.deps, plan, call_id), failure)

@@ -113,6 +113,10 @@ class Store:
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.wrap_future(self.submit(fn))
 
+    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write from a thread that may block (start-up, tests, the CLI)."""
+        return self.submit(fn).result()
+
     def close(self) -> None:
         """Finish every queued write, then stop the writer."""
         if self._thread.is_alive():

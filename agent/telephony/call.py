@@ -107,12 +107,14 @@ class Call:
         self._legs: set[str] = set()
         """Outbound channels (the artisan's) we created: hung up at release unless bridged away."""
         self._waiters: list[_Waiter] = []
+        self._at_end: list[Callable[[Call], object]] = []
         self.trace = CallTrace()
         self.media: CallMedia | None = None
         self.started = time.monotonic()
         self.outcome = CallOutcome.RUNNING
         # Short, non-personal label for logs: the channel id is a timestamp.sequence, no number.
         self.tag = info.channel_id[-10:]
+        self.trace.mark("stasis_start")
         self._own(info.channel_id)
 
     # --- events --------------------------------------------------------------------------------
@@ -137,6 +139,10 @@ class Call:
             return None
         finally:
             self._waiters.remove(waiter)
+
+    def at_end(self, fn: Callable[[Call], object]) -> None:
+        """Call `fn(call)` once the call is over and released, with its final outcome and trace."""
+        self._at_end.append(fn)
 
     def _own(self, resource_id: str) -> None:
         self._owned.add(resource_id)
@@ -260,6 +266,8 @@ class Call:
             pass
         finally:
             leg_gone.cancel()
+            if leg_gone.done() and not leg_gone.cancelled():
+                leg_gone.exception()  # CallerGone, already handled above
         self._legs.add(leg)  # whoever is left is hung up by _release
 
     # --- the call ---------------------------------------------------------------------------------
@@ -305,6 +313,8 @@ class Call:
         finally:
             await self._release()
             log.info("call %s: end after %.1f s: %s", self.tag, time.monotonic() - self.started, self.outcome)
+            for fn in self._at_end:
+                fn(self)
 
     async def _op(self, method: str, path: str, **params: str) -> object:
         """An ARI operation on the caller's channel; "not found" means the caller is gone."""

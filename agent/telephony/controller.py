@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
 from agent.telephony.ari import AriClient, AriError, AriUnavailable
-from agent.telephony.call import FALLBACK_CONTEXT, FALLBACK_LABEL, Call, CallInfo, Script
+from agent.telephony.call import FALLBACK_CONTEXT, FALLBACK_LABEL, Call, CallInfo, CallOutcome, Script
 from agent.telephony.events import Channel, ChannelGone, Connected, Event, StasisStart
 from agent.telephony.media import MediaSettings
 
@@ -49,6 +50,9 @@ class Controller:
         self.ready = asyncio.Event()
         """Set once the events websocket is connected and live channels are re-read."""
         self.orphans_handled = 0
+        self.calls_started = 0
+        self.outcomes: Counter[CallOutcome] = Counter()
+        """How every call this controller ran ended (the `finished` list keeps only the last few)."""
 
     @property
     def calls(self) -> list[Call]:
@@ -157,8 +161,11 @@ class Controller:
         task = asyncio.create_task(call.run(), name=f"call-{call.tag}")
         self._tasks.add(task)
 
+        self.calls_started += 1
+
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
+            self.outcomes[call.outcome] += 1
             self.finished = [*self.finished[-(FINISHED_KEPT - 1):], call]
 
         task.add_done_callback(done)

@@ -1,4 +1,5 @@
-"""Real SIP phones for the tests, on pjsua2 (the `pjsua2-python` wheel).
+"""Real SIP phones for the tests and `make demo`, on pjsua2 (the `pjsua2-python` wheel, a dev
+dependency: the service itself never imports this).
 
 One pjsua2 endpoint per test process, driven from the test's own thread (no pjsua2 worker
 threads: callbacks run inside `pump()`), with the null sound device. Each call records what it
@@ -17,12 +18,20 @@ from pathlib import Path
 import numpy as np
 import pjsua2 as pj
 
+from agent.tts.espeak_engine import synthesize_espeak
+from agent.tts.prompts import to_rate
+
 CLOCK_RATE_HZ = 8000
 
 
+SPEECH_RMS = 300.0
+"""A 20 ms frame louder than this (int16 RMS) is speech heard at the phone."""
+
+
 class PhoneCall(pj.Call):  # type: ignore[misc]
-    def __init__(self, account: pj.Account, record_to: Path, play: Path | None, echo_level: float | None) -> None:
-        super().__init__(account)
+    def __init__(self, account: pj.Account, record_to: Path, play: Path | None, echo_level: float | None,
+                 call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
         self.record_to = record_to
         self.play = play
         self.echo_level = echo_level
@@ -36,6 +45,10 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.hung_up_locally = False
         self._recorder: pj.AudioMediaRecorder | None = None
         self._player: pj.AudioMediaPlayer | None = None
+        self._audio: pj.AudioMedia | None = None
+        self._said: list[pj.AudioMediaPlayer] = []
+        self.spoken: list[tuple[float, float]] = []
+        """(start, end) on time.monotonic() of each file played with `say`."""
 
     # pjsua2 callbacks (run inside Phones.pump) ----------------------------------------------
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -54,6 +67,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             audio = self.getAudioMedia(mi.index)
+            self._audio = audio
             if self.media_active_at is None:
                 self.media_active_at = time.monotonic()
             if self.echo_level is not None and self._recorder is None:
@@ -72,6 +86,31 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         # Dropping the recorder closes the WAV file and writes its header.
         self._recorder = None
         self._player = None
+        self._said.clear()
+        self._audio = None
+
+    def say(self, wav: Path) -> float:
+        """Play a WAV (8 kHz mono) into the call now, as the caller speaking; returns its end time."""
+        assert self._audio is not None, "no media yet"
+        with wave.open(str(wav), "rb") as w:
+            seconds = w.getnframes() / w.getframerate()
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(str(wav), pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(self._audio)
+        self._said.append(player)
+        start = time.monotonic()
+        self.spoken.append((start, start + seconds))
+        return start + seconds
+
+    def heard_so_far(self) -> np.ndarray:
+        """What the phone has heard up to now (the recorder's file as flushed so far)."""
+        data = self.record_to.read_bytes() if self.record_to.exists() else b""
+        pcm = data[44:]
+        return np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
+
+    def press(self, digits: str) -> None:
+        """Send DTMF (RFC 4733 events)."""
+        self.dialDtmf(digits)
 
     # test helpers ---------------------------------------------------------------------------
     def rx_stats(self) -> dict[str, float]:
@@ -90,7 +129,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     @property
     def ended(self) -> bool:
-        return self.state == pj.PJSIP_INV_STATE_DISCONNECTED
+        return bool(self.state == pj.PJSIP_INV_STATE_DISCONNECTED)
 
     @property
     def ended_by_remote(self) -> bool:
@@ -117,6 +156,45 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             # the conference clock rate we configured.
             pcm = data[44:]
             return np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
+
+
+class ArtisanAccount(pj.Account):  # type: ignore[misc]
+    """A registered phone that receives calls: answers with `answer_code` after `answer_after_s`
+    (200 to pick up, 486 busy), or lets it ring when `answer_code` is None."""
+
+    def __init__(self, phones: Phones, record_dir: Path) -> None:
+        super().__init__()
+        self.phones = phones
+        self.record_dir = record_dir
+        self.answer_code: int | None = 200
+        self.answer_after_s = 0.5
+        self.incoming: list[PhoneCall] = []
+        self._due: list[tuple[float, PhoneCall]] = []
+        self.registered = False
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        self.registered = prm.code == 200 and self.getInfo().regIsActive
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        call = PhoneCall(self, self.record_dir / f"artisan-{len(self.incoming)}.wav", None, None, prm.callId)
+        self.incoming.append(call)
+        self.phones.calls.append(call)
+        self.phones._all_calls.append(call)
+        ring = pj.CallOpParam()
+        ring.statusCode = 180
+        call.answer(ring)
+        if self.answer_code is not None:
+            self._due.append((time.monotonic() + self.answer_after_s, call))
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for due, call in list(self._due):
+            if due <= now:
+                self._due.remove((due, call))
+                if not call.ended:
+                    prm = pj.CallOpParam()
+                    prm.statusCode = self.answer_code or 200
+                    call.answer(prm)
 
 
 class Phones:
@@ -146,6 +224,7 @@ class Phones:
             prio = 255 if codec.codecId.startswith("PCMU/") else (200 if codec.codecId.startswith("PCMA/") else 0)
             self.ep.codecSetPriority(codec.codecId, prio)
         self._accounts: list[pj.Account] = []
+        self._artisans: list[ArtisanAccount] = []
         self.calls: list[PhoneCall] = []
         self._all_calls: list[PhoneCall] = []
 
@@ -165,32 +244,62 @@ class Phones:
         self._accounts.append(acc)
         return acc
 
+    def artisan(self, server: str, user: str, password: str, record_dir: Path) -> ArtisanAccount:
+        """A registering account that receives calls (the artisan's phone)."""
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:{user}@{server}"
+        acfg.regConfig.registrarUri = f"sip:{server}"
+        acfg.regConfig.timeoutSec = 300
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+        acfg.natConfig.iceEnabled = False
+        acfg.mediaConfig.transportConfig.port = 20000 + 2 * random.randrange(10000)
+        acfg.mediaConfig.transportConfig.portRange = 2000
+        acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        acc = ArtisanAccount(self, record_dir)
+        acc.create(acfg)
+        self._accounts.append(acc)
+        self._artisans.append(acc)
+        return acc
+
     def remove_account(self, acc: pj.Account) -> None:
         """Free the account's slot (the wheel allows 8 accounts per process)."""
         if acc in self._accounts:
             self._accounts.remove(acc)
+            if acc in self._artisans:
+                self._artisans.remove(acc)
             acc.shutdown()
 
     def call(self, account: pj.Account, uri: str, record_to: Path, play: Path | None = None,
-             echo_level: float | None = None) -> PhoneCall:
+             echo_level: float | None = None, caller_number: str | None = None) -> PhoneCall:
+        """Place a call; `caller_number` is presented as P-Asserted-Identity (the way a trunk does)."""
         call = PhoneCall(account, record_to, play, echo_level)
         prm = pj.CallOpParam(True)
+        if caller_number:
+            header = pj.SipHeader()
+            header.hName = "P-Asserted-Identity"
+            header.hValue = f"<sip:{caller_number}@127.0.0.1>"
+            prm.txOption.headers.append(header)
         call.makeCall(uri, prm)
         self.calls.append(call)
         self._all_calls.append(call)
         return call
 
+    def _handle(self) -> None:
+        self.ep.libHandleEvents(10)
+        for acc in self._artisans:
+            acc.tick()
+
     def pump(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self.ep.libHandleEvents(10)
+            self._handle()
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if predicate():
                 return True
-            self.ep.libHandleEvents(10)
+            self._handle()
         return predicate()
 
     def hang_up_all(self) -> None:
@@ -219,3 +328,76 @@ def speech_seconds(samples: np.ndarray, rate: int = CLOCK_RATE_HZ, threshold: fl
     frames = samples[: n * frame].astype(np.float64).reshape(n, frame)
     rms = np.sqrt((frames**2).mean(axis=1))
     return float((rms > threshold).sum()) / 50.0
+
+
+def frame_rms(x: np.ndarray, frame: int = CLOCK_RATE_HZ // 50) -> np.ndarray:
+    n = len(x) // frame
+    f = x[: n * frame].astype(np.float64).reshape(n, frame)
+    rms: np.ndarray = np.sqrt((f ** 2).mean(axis=1))
+    return rms
+
+
+def french_speech(text: str) -> np.ndarray:
+    """French speech from espeak-ng at 8 kHz, leading and trailing silence trimmed: a caller."""
+    samples, rate = synthesize_espeak(text)
+    x = to_rate(samples, rate, CLOCK_RATE_HZ)
+    voiced = np.nonzero(frame_rms(x) > SPEECH_RMS)[0]
+    frame = CLOCK_RATE_HZ // 50
+    return x[voiced[0] * frame:(voiced[-1] + 1) * frame]
+
+
+def speech_files(folder: Path, texts: list[str] | tuple[str, ...]) -> list[Path]:
+    """A caller's turns as French speech, one WAV each (8 kHz) with a 100 ms lead-in."""
+    from agent.audio.wav import write_wav
+
+    out = []
+    for i, text in enumerate(texts):
+        path = folder / f"turn-{i}.wav"
+        write_wav(path, np.concatenate([np.zeros(CLOCK_RATE_HZ // 10, np.int16), french_speech(text)]),
+                  CLOCK_RATE_HZ)
+        out.append(path)
+    return out
+
+
+def agent_quiet(call: PhoneCall, since: float, quiet_s: float) -> bool:
+    """The phone heard speech after `since` (monotonic) and then `quiet_s` of silence."""
+    if call.media_active_at is None:
+        return False
+    rms = frame_rms(call.heard_so_far())
+    start = max(0, int((since - call.media_active_at) * 50))
+    voiced = np.nonzero(rms[start:] > SPEECH_RMS)[0]
+    if len(voiced) == 0:
+        return False
+    return (len(rms) - 1 - (start + int(voiced[-1]))) >= quiet_s * 50
+
+
+def converse(phones: Phones, call: PhoneCall, wavs: list[Path], *, quiet_s: float = 1.0,
+             timeout_s: float = 40.0, on_turn: Callable[[int], None] | None = None) -> None:
+    """Speak each turn once the receptionist has spoken and gone quiet, as a person would."""
+    since = call.media_active_at or time.monotonic()
+    for i, wav in enumerate(wavs):
+        def ready(t: float = since) -> bool:
+            return call.ended or agent_quiet(call, t, quiet_s)
+
+        if not phones.wait_until(ready, timeout_s):
+            raise TimeoutError(f"the receptionist never finished speaking before turn {i + 1}")
+        if call.ended:
+            return
+        if on_turn is not None:
+            on_turn(i)
+        end = call.say(wav)
+        phones.wait_until(lambda: call.ended, max(0.0, end - time.monotonic()))
+        since = end
+
+
+def turn_latencies(call: PhoneCall, heard: np.ndarray) -> list[float]:
+    """For each turn the caller spoke: from its end to the first reply audio heard, seconds."""
+    assert call.media_active_at is not None
+    rms = frame_rms(heard)
+    out = []
+    for _, end in call.spoken:
+        start = int((end - call.media_active_at) * 50)
+        voiced = np.nonzero(rms[start:] > SPEECH_RMS)[0]
+        if len(voiced):
+            out.append((start + int(voiced[0])) / 50 - (end - call.media_active_at))
+    return out

@@ -1,0 +1,150 @@
+"""`make demo`: a whole call for a newcomer, on a private Asterisk, printed live.
+
+A demo artisan phone registers; a scripted caller (a pjsua2 phone speaking espeak-ng French) calls
+with the seed's sample emergency; the conversation prints as it happens, both sides, with the
+reply latency of each turn; the emergency is put through to the artisan, who presses 1; the lead
+is read back from the store at the end. Without a French speech model the recogniser is given the
+caller's known words per utterance (and the demo says so); after `make models` it is Vosk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+DEMO_CALLER: Final = "+33612345678"
+DEMO_TURNS: Final = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
+                     "Marie Dubois, 15 rue Victor Hugo à Nice.",
+                     "Non, je ne sais pas où c'est !")
+"""The seed's sample call (tests/scenarios/seed.yaml)."""
+WHISPER_WAIT_S: Final = 40.0
+
+
+def _printer(store: Path, service_calls: object, stop: threading.Event) -> None:
+    """Print each turn as the store records it; an agent turn with its reply latency from the trace."""
+    from agent.telephony.controller import Controller
+
+    controller: Controller = service_calls  # type: ignore[assignment]
+    seen = 0
+    eous = 0
+    while not stop.is_set():
+        time.sleep(0.1)
+        if not store.exists():
+            continue
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT who, text FROM turns WHERE call_id = (SELECT max(id) FROM calls) "
+                                "ORDER BY id").fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+        finally:
+            conn.close()
+        for who, text in rows[seen:]:
+            if who == "caller":
+                eous += 1
+                print(f"  appelant > {text}", flush=True)
+                continue
+            latency = ""
+            calls = controller.calls or controller.finished[-1:]
+            if eous and calls:
+                marks = calls[0].trace.marks
+                ends = [t for n, t in marks if n == "end_of_utterance"]
+                if len(ends) >= eous:
+                    firsts = [t for n, t in marks if n == "reply_first_frame" and t > ends[eous - 1]]
+                    deadline = time.monotonic() + 3.0
+                    while not firsts and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        marks = calls[0].trace.marks
+                        firsts = [t for n, t in marks if n == "reply_first_frame" and t > ends[eous - 1]]
+                    if firsts:
+                        latency = f"   [{(firsts[0] - ends[eous - 1]) * 1000:.0f} ms après la fin de la phrase]"
+            print(f"  agent    > {text}{latency}", flush=True)
+        seen = len(rows)
+
+
+def run_demo(run_dir: Path) -> int:
+    from agent.app import build, serve
+    from agent.config import load_config
+    from agent.dev import dev_asterisk, setup_logging
+    from agent.devphone import Phones, agent_quiet, converse, speech_files, turn_latencies
+    from agent.engines import french_asr
+    from agent.store.queries import leads
+    from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER
+
+    setup_logging("warning")
+    run_dir = run_dir.resolve()
+    store = run_dir / "standardiste.db"
+    ast = dev_asterisk(run_dir / "demo", sip_port=0)
+    ast.render()
+    config = load_config(ast.controller_config(ast.run_dir / "standardiste.yaml", store=store))
+    work = Path(tempfile.mkdtemp(prefix="sd-demo-"))
+    scripted = None
+    if french_asr(config.paths.models) is None:
+        scripted = work / "caller-words.json"
+        scripted.write_text(json.dumps({"utterances": list(DEMO_TURNS)}, ensure_ascii=False))
+        print("Note: no French speech model is installed (`make models`), so the recogniser is GIVEN the caller's\n"
+              "known words for each utterance. Everything else is real: Asterisk, the phones, the voice\n"
+              "activity detection, the dialogue, the synthesised French, the transfer and the store.\n", flush=True)
+    print(f"Starting a private Asterisk {ast.install.version} and the receptionist ...", flush=True)
+    ast.start()
+    service = build(config, scripted_asr=scripted)
+    print(f"{service.mode_note}\n", flush=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stop = asyncio.Event()
+    served = asyncio.run_coroutine_threadsafe(serve(service, stop, handle_signals=False), loop)
+    asyncio.run_coroutine_threadsafe(asyncio.wait_for(service.controller.ready.wait(), 20), loop).result(25)
+    phones = Phones()
+    printing = threading.Event()
+    printer = threading.Thread(target=_printer, args=(store, service.controller, printing), daemon=True)
+    try:
+        server = f"127.0.0.1:{ast.ports.sip}"
+        artisan = phones.artisan(server, ARTISAN_USER, ast.artisan_password, work)
+        if not phones.wait_until(lambda: artisan.registered, 10):
+            print("error: the demo artisan phone could not register")
+            return 1
+        artisan.answer_after_s = 1.5
+        caller = phones.account(server, SOFTPHONE_USER, ast.softphone_password)
+        print("The demo artisan's phone is registered (PJSIP/artisan). A caller dials in:\n", flush=True)
+        printer.start()
+        call = phones.call(caller, ast.sip_uri, work / "caller-heard.wav", caller_number=DEMO_CALLER)
+        if not phones.wait_until(lambda: call.confirmed, 10):
+            print(f"error: the call was not answered (SIP {call.status})")
+            return 1
+        converse(phones, call, speech_files(work, DEMO_TURNS))
+        if not phones.wait_until(lambda: bool(artisan.incoming) and artisan.incoming[0].confirmed, WHISPER_WAIT_S):
+            print("error: the artisan's phone never rang")
+            return 1
+        leg = artisan.incoming[0]
+        print("  [le téléphone de l'artisan sonne ; il décroche et entend le résumé]", flush=True)
+        phones.wait_until(lambda: agent_quiet(leg, leg.media_active_at or 0.0, 0.8), WHISPER_WAIT_S)
+        leg.press("1")
+        print("  [l'artisan appuie sur 1 : l'appelant et l'artisan sont en ligne, sans l'agent]", flush=True)
+        phones.pump(3.0)
+        call.hang_up()
+        phones.wait_until(lambda: leg.ended, 5)
+        latencies = turn_latencies(call, call.heard())
+        print("\nReply latency heard at the caller's phone (end of each caller turn -> first reply audio): "
+              + ", ".join(f"{x * 1000:.0f} ms" for x in latencies), flush=True)
+    finally:
+        printing.set()
+        phones.close()
+        loop.call_soon_threadsafe(stop.set)
+        served.result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        ast.stop()
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    lead = leads(conn)[-1]
+    conn.close()
+    print(f"\nThe lead, read back from the store ({store}):")
+    print(json.dumps(lead, ensure_ascii=False, indent=2))
+    print("\nAll leads: .venv/bin/standardiste leads --json")
+    return 0

@@ -1,0 +1,87 @@
+"""Helpers for the live-call tests: a dialplan and service config for a test, a caller that speaks
+as a person would (when the receptionist has finished), turn latencies measured at the phone."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import yaml
+
+from agent.devphone import CLOCK_RATE_HZ, SPEECH_RMS, frame_rms, speech_files
+from agent.dialogue.schema import PROFILES_DIR
+from agent.telephony.devasterisk import ARI_USER, DevAsterisk
+from tests.signals import FRAME
+
+utterance_wavs = speech_files
+
+CALLER_NUMBER = "+33612345678"
+SEED_TURNS = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
+              "Marie Dubois, 15 rue Victor Hugo à Nice.",
+              "Non, je ne sais pas où c'est !")
+GAS_TURN = "Allô, ça sent le gaz très fort dans ma cuisine, j'ai peur !"
+GAS_TRIGGER = {"id": "gaz", "severity": "critical", "all": [["sent le gaz", "odeur de gaz", "fuite de gaz"]],
+               "advice": "N'allumez rien, ouvrez les fenêtres et sortez."}
+
+
+def dialplan_file(tmp: Path, **changes: Any) -> Path:
+    """The built-in plombier example with `changes` merged in (one level deep), as a file."""
+    data = yaml.safe_load((PROFILES_DIR.parent / "dialplans" / "plombier.yaml").read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    path = tmp / "dialplan.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def scripted(tmp: Path, turns: tuple[str, ...] | list[str], **knobs: Any) -> Path:
+    path = tmp / "scripted-asr.json"
+    path.write_text(json.dumps({"utterances": list(turns), **knobs}, ensure_ascii=False))
+    return path
+
+
+def store_rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def wait_lead(db: Path, predicate: Any, timeout: float = 10.0) -> sqlite3.Row:
+    end = time.monotonic() + timeout
+    rows: list[sqlite3.Row] = []
+    while time.monotonic() < end:
+        if db.exists():
+            rows = store_rows(db, "SELECT * FROM leads ORDER BY id")
+            if rows and predicate(rows[-1]):
+                return rows[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no lead matching; last: {[dict(r) for r in rows]}")
+
+
+def leftovers(ast: DevAsterisk, timeout: float = 10.0) -> tuple[list[str], list[str]]:
+    """Channels and bridges still in Asterisk (waits up to `timeout` for them to go)."""
+    end = time.monotonic() + timeout
+    while True:
+        auth = (ARI_USER, ast.ari_password)
+        chans = [c["name"] for c in httpx.get(f"{ast.ari_url}/ari/channels", auth=auth, timeout=5).json()]
+        bridges = [b["id"] for b in httpx.get(f"{ast.ari_url}/ari/bridges", auth=auth, timeout=5).json()]
+        if (not chans and not bridges) or time.monotonic() > end:
+            return chans, bridges
+        time.sleep(0.2)
+
+
+def heard_speech_between(heard: np.ndarray, t0: float, t1: float) -> float:
+    """Seconds of speech in the recording between t0 and t1 (seconds from its start)."""
+    rms = frame_rms(heard[int(t0 * CLOCK_RATE_HZ):int(t1 * CLOCK_RATE_HZ)])
+    return float((rms > SPEECH_RMS).sum()) * FRAME / CLOCK_RATE_HZ

@@ -1,0 +1,265 @@
+"""Issue 8: the live receptionist on a real Asterisk with real pjsua2 phones. The recogniser is
+scripted (the k-th utterance yields the k-th known text: no French model can be installed here);
+the VAD, the dialogue, the TTS audio the phone hears, the store and the transfer are real."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.devphone import CLOCK_RATE_HZ, agent_quiet, converse, speech_seconds, turn_latencies
+from agent.telephony.call import CallOutcome
+from agent.telephony.devasterisk import ARTISAN_USER, DevAsterisk
+from tests.harness import InProcessAgent
+from tests.live import (
+    CALLER_NUMBER,
+    GAS_TRIGGER,
+    GAS_TURN,
+    SEED_TURNS,
+    dialplan_file,
+    heard_speech_between,
+    leftovers,
+    scripted,
+    store_rows,
+    utterance_wavs,
+    wait_lead,
+)
+from tests.signals import RATE, align, tone_mix, window_nccs, write_wav
+
+CALL_TIMEOUT_S = 90.0
+
+
+@pytest.fixture
+def live(asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
+    """Start the whole service in-process on `asterisk` with a dialplan and scripted recogniser."""
+    made: list[InProcessAgent] = []
+
+    def start(turns: tuple[str, ...] | list[str] | None, *, knobs: dict[str, Any] | None = None,
+              **dialplan: Any) -> InProcessAgent:
+        plan = dialplan_file(tmp_path, **dialplan)
+        config = asterisk.controller_config(tmp_path / "standardiste.yaml", dialplan=str(plan),
+                                            store=tmp_path / "store.db")
+        asr = scripted(tmp_path, turns, **(knobs or {})) if turns is not None else None
+        agent = InProcessAgent(asterisk, config=config, scripted_asr=asr).start()
+        made.append(agent)
+        return agent
+
+    yield start
+    for agent in made:
+        agent.stop()
+
+
+@pytest.fixture
+def artisan(phones: Any, asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
+    acc = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", ARTISAN_USER, asterisk.artisan_password, tmp_path)
+    assert phones.wait_until(lambda: acc.registered, 10), "the artisan phone did not register"
+    yield acc
+    phones.hang_up_all()
+    phones.remove_account(acc)
+
+
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+def test_seed_call_end_to_end_with_the_artisan_taking_it(asterisk, live, phones, softphone, artisan,
+                                                         tmp_path: Path) -> None:
+    agent = live(SEED_TURNS)
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10), f"not answered (SIP {call.status})"
+    converse(phones, call, utterance_wavs(tmp_path, SEED_TURNS))
+    # The transfer: the artisan's phone rings, answers, hears the whisper, presses 1.
+    assert phones.wait_until(lambda: bool(artisan.incoming) and artisan.incoming[0].confirmed, 40), \
+        "the artisan's phone never rang"
+    leg = artisan.incoming[0]
+    assert phones.wait_until(lambda: agent_quiet(leg, leg.media_active_at or 0, 0.8), 40), "no whisper heard"
+    leg.press("1")
+    assert phones.wait_until(lambda: any("transfer_bridged" in [n for n, _ in c.trace.marks]
+                                         for c in agent.live_calls()), 10), "never bridged"
+    live_call = agent.live_calls()[0]
+    assert live_call.media is not None and not live_call.media.socket_open, "our RTP leg is still in the call"
+    # Audio both ways, with no Python in between.
+    a, b = tmp_path / "tone-a.wav", tmp_path / "tone-b.wav"
+    write_wav(a, tone_mix(2.0), RATE)
+    write_wav(b, tone_mix(2.0, level=5000.0)[::-1].copy(), RATE)
+    phones.pump(0.5)
+    call.say(a)
+    leg.say(b)
+    played_at = time.monotonic()
+    phones.pump(3.0)
+    call.hang_up()
+    assert phones.wait_until(lambda: leg.ended, 5), "the artisan was not released when the caller hung up"
+    ncc_at_artisan = tone_ncc(after(leg, leg.heard(), played_at), tone_mix(2.0))
+    ncc_at_caller = tone_ncc(after(call, call.heard(), played_at), tone_mix(2.0, level=5000.0)[::-1].copy())
+    heard = call.heard()
+    call.spoken[:] = call.spoken[: len(SEED_TURNS)]
+    latencies = turn_latencies(call, heard)
+    print(f"\nturn latency at the phone (s): {[round(x, 2) for x in latencies]}; "
+          f"NCC caller->artisan {ncc_at_artisan:.3f}, artisan->caller {ncc_at_caller:.3f}")
+    assert ncc_at_artisan >= 0.9 and ncc_at_caller >= 0.9
+    assert len(latencies) == len(SEED_TURNS), "a turn got no audible reply"
+    assert speech_seconds(leg.heard()[: 8 * CLOCK_RATE_HZ]) >= 2.0, "the artisan heard no whisper"
+    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "transferred")
+    assert (lead["urgency"], lead["action"], lead["name"], lead["address"], lead["phone"]) == (
+        "critical", "transfer", "Marie Dubois", "15 rue Victor Hugo, Nice", CALLER_NUMBER)
+    turns = store_rows(db(tmp_path), "SELECT who, text FROM turns ORDER BY id")
+    assert [t["text"] for t in turns if t["who"] == "caller"] == list(SEED_TURNS)
+    trace = store_rows(db(tmp_path), "SELECT events FROM traces")
+    for mark in ("answered", "reply_first_frame", "end_of_utterance", "asr_final", "policy_done",
+                 "transfer_ringing", "transfer_answered", "transfer_accepted", "transfer_bridged"):
+        assert f'"{mark}"' in trace[0]["events"], mark
+    assert leftovers(asterisk) == ([], [])
+
+
+def after(call: Any, heard: np.ndarray, t: float) -> np.ndarray:
+    """What a phone heard from monotonic time `t` on (less 0.3 s of slack)."""
+    return heard[max(0, int((t - call.media_active_at - 0.3) * CLOCK_RATE_HZ)):]
+
+
+def tone_ncc(received: np.ndarray, sent: np.ndarray) -> float:
+    """Median NCC of 100 ms pieces of `sent` found in `received`: a phone's jitter buffer may shift
+    what follows by a frame without damaging it (as in test_call_audio)."""
+    lag, _ = align(received, sent)
+    return float(np.median(window_nccs(received, sent, lag)))
+
+
+def _gas_call(asterisk: DevAsterisk, phones: Any, softphone: Any, tmp_path: Path) -> Any:
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10), f"not answered (SIP {call.status})"
+    converse(phones, call, utterance_wavs(tmp_path, [GAS_TURN]))
+    return call
+
+
+@pytest.mark.parametrize(("mode", "behaviour", "reason"), [
+    ("attended", "refuses", "refused"),
+    ("attended", "no answer", "no answer"),
+    ("attended", "busy", "busy"),
+    ("attended", "unreachable", "unreachable"),
+    ("blind", "no answer", "no answer"),
+    ("blind", "busy", "busy"),
+    ("blind", "unreachable", "unreachable"),
+])
+def test_a_transfer_that_fails_becomes_a_message(asterisk, live, phones, softphone, tmp_path: Path, mode: str,
+                                                 behaviour: str, reason: str) -> None:
+    live([GAS_TURN, "C'est Marie Dubois, rappelez-moi vite."], urgency={"triggers": [GAS_TRIGGER]},
+         transfer={"mode": mode, "ring_timeout": 5})
+    acc = None
+    if behaviour != "unreachable":
+        acc = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", ARTISAN_USER, asterisk.artisan_password, tmp_path)
+        assert phones.wait_until(lambda: acc.registered, 10)
+        acc.answer_code = {"refuses": 200, "no answer": None, "busy": 486}[behaviour]
+    try:
+        call = _gas_call(asterisk, phones, softphone, tmp_path)
+        if behaviour == "refuses":
+            assert phones.wait_until(lambda: bool(acc.incoming) and acc.incoming[0].confirmed, 30)
+            phones.pump(1.0)
+            acc.incoming[0].press("2")
+        lead = wait_lead(db(tmp_path), lambda r: r["status"] == "transfer_failed", timeout=40)
+        assert lead["reason"] == reason
+        told = time.monotonic()
+        # The caller is told, hears the beep, leaves a message; the lead keeps it.
+        converse(phones, call, utterance_wavs(tmp_path, ["C'est Marie Dubois, rappelez-moi vite."]))
+        lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None, timeout=30)
+        assert Path(lead["recording"]).exists()
+        assert phones.wait_until(lambda: call.ended, 30), "the call did not end after the message"
+        heard = call.heard()
+        assert call.media_active_at is not None
+        assert heard_speech_between(heard, told - call.media_active_at - 6, len(heard) / RATE) >= 2.0
+        actions = store_rows(db(tmp_path), "SELECT kind, result, reason FROM actions WHERE kind = 'transfer'")
+        assert any(a["result"] == "failed" and a["reason"] == reason for a in actions), [dict(a) for a in actions]
+    finally:
+        if acc is not None:
+            phones.hang_up_all()
+            phones.remove_account(acc)
+    assert leftovers(asterisk) == ([], [])
+
+
+def test_caller_hanging_up_while_the_artisan_rings_ends_the_ring(asterisk, live, phones, softphone, artisan,
+                                                                 tmp_path: Path) -> None:
+    live([GAS_TURN], urgency={"triggers": [GAS_TRIGGER]}, transfer={"ring_timeout": 30})
+    artisan.answer_code = None  # let it ring
+    call = _gas_call(asterisk, phones, softphone, tmp_path)
+    assert phones.wait_until(lambda: bool(artisan.incoming), 30), "the artisan's phone never rang"
+    phones.pump(1.0)
+    call.hang_up()
+    hung_up = time.monotonic()
+    assert phones.wait_until(lambda: artisan.incoming[0].ended, 3)
+    assert artisan.incoming[0].ended_at is not None and artisan.incoming[0].ended_at - hung_up <= 1.0
+    assert leftovers(asterisk) == ([], [])
+
+
+BOOKING_TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.", "12 avenue Jean Médecin à Nice.",
+                 "Oui c'est ça.", "Oui.", "Le premier.")
+
+
+def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, phones, softphone,
+                                                             tmp_path: Path) -> None:
+    live(BOOKING_TURNS)
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, utterance_wavs(tmp_path, BOOKING_TURNS))
+    assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S)
+    assert call.ended_by_remote
+    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "booked")
+    assert (lead["name"], lead["action"], lead["problem"]) == ("Jean Martin", "booking", "canalisation bouchée")
+    held = store_rows(db(tmp_path), "SELECT start, end FROM bookings")
+    assert len(held) == 1 and held[0]["start"] == lead["booking_start"] and held[0]["end"] > held[0]["start"]
+    print(f"\nturn latency at the phone (s): {[round(x, 2) for x in turn_latencies(call, call.heard())]}")
+    assert leftovers(asterisk) == ([], [])
+
+
+def test_without_asr_the_call_is_a_voice_message_kept_with_the_lead(asterisk, live, phones, softphone,
+                                                                    tmp_path: Path) -> None:
+    agent = live(None)
+    assert agent.service is not None and agent.service.deps.transcriber is None
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, utterance_wavs(tmp_path, ["Bonjour, j'ai une fuite sous l'évier, rappelez-moi."]))
+    assert phones.wait_until(lambda: call.ended, 30)
+    lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None)
+    assert lead["caller_id"] == CALLER_NUMBER and Path(lead["recording"]).stat().st_size > 8000
+    calls = store_rows(db(tmp_path), "SELECT did, outcome FROM calls")
+    assert calls[0]["outcome"] == "completed"
+
+
+def test_an_asr_failure_mid_call_turns_into_a_message_within_two_seconds(asterisk, live, phones, softphone,
+                                                                         tmp_path: Path) -> None:
+    turns = ["Bonjour, mon évier est bouché.", "Jean Martin.", "Rappelez-moi s'il vous plaît."]
+    agent = live(turns, knobs={"fail_at": 2})
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, utterance_wavs(tmp_path, turns[:2]))
+    failed_at = call.spoken[-1][1]
+    # The apology + beep start within 2 s of the end of the utterance that failed.
+    assert phones.wait_until(lambda: agent_quiet(call, failed_at, 0.8), 30)
+    heard = call.heard_so_far()
+    assert call.media_active_at is not None
+    t0 = failed_at - call.media_active_at
+    assert heard_speech_between(heard, t0, t0 + 2.0) > 0.3, "no message-mode prompt within 2 s"
+    converse(phones, call, utterance_wavs(tmp_path, turns[2:]))
+    assert phones.wait_until(lambda: call.ended, 30)
+    lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None)
+    assert lead["problem"] == "canalisation bouchée"  # what was understood before the failure is kept
+    assert [c.outcome for c in agent.finished_calls()] == [CallOutcome.COMPLETED]
+
+
+def test_a_slow_reply_is_covered_by_an_acknowledgement(asterisk, live, phones, softphone, tmp_path: Path) -> None:
+    turns = ["Bonjour, mon évier est bouché."]
+    live(turns, knobs={"delay_ms": 1500})
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, utterance_wavs(tmp_path, turns))
+    phones.pump(4.0)
+    call.hang_up()
+    heard = call.heard()
+    latency = turn_latencies(call, heard)[0]
+    print(f"\nfirst audio after the caller stopped, with a 1.5 s slow recogniser: {latency:.2f} s")
+    # VAD hangover (0.7 s) + the 0.7 s budget + transport: well under the 1.5 s the reply took.
+    assert latency <= 1.7
+    assert heard_speech_between(heard, call.spoken[0][1] - call.media_active_at,
+                                call.spoken[0][1] - call.media_active_at + 1.8) >= 0.3

@@ -1,0 +1,150 @@
+"""The store on its own: migrations, durability settings, ordered writes, retention, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.store.db import Store, StoreError, connect, migrate
+from agent.store.queries import DAY_S, Retention, apply_retention, call_detail, leads
+from agent.store.schema import SCHEMA_VERSION, LeadStatus, Who
+from tests.conftest import REPO
+
+
+def test_a_new_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.close()
+    conn = connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"calls", "turns", "leads", "actions", "traces", "bookings"} <= tables
+    assert migrate(conn) == SCHEMA_VERSION  # a second run finds it current and does nothing
+    conn.close()
+
+
+def test_a_store_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this Standardiste"):
+        Store(tmp_path / "s.db")
+
+
+def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.store import db, schema
+
+    broken = dict(schema.MIGRATIONS)
+    broken[SCHEMA_VERSION + 1] = ("CREATE TABLE extra (x)", "THIS IS NOT SQL")
+    monkeypatch.setattr(db, "MIGRATIONS", broken)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(sqlite3.OperationalError):
+        Store(tmp_path / "s.db")
+    conn = connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'extra'").fetchone()
+
+
+def test_each_write_is_on_disk_in_order_before_the_next(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+
+    async def scenario() -> int:
+        call_id = await store.open_call(channel_id="1.1", did="0493000001", caller_id="+33612345678",
+                                        dialplan="p.yaml", trade="plombier", business="Plomberie Martin")
+        store.add_turn(call_id, Who.AGENT, "Bonjour")
+        store.add_turn(call_id, Who.CALLER, "J'ai une fuite")
+        store.set_lead(call_id, name="Marie Dubois")
+        store.set_lead(call_id, name="Marie Dupont", urgency="critical")
+        store.mark_last_agent_turn_interrupted(call_id)
+        store.add_action(call_id, "transfer", "PJSIP/artisan", "failed", "busy")
+        await asyncio.wrap_future(store.set_lead(call_id, status=LeadStatus.TRANSFER_FAILED, reason="busy"))
+        return call_id
+
+    call_id = asyncio.run(scenario())
+    # Read from another connection while the writer is still running: committed, in order.
+    detail = store.read(lambda c: call_detail(c, call_id))
+    assert detail is not None
+    lead = detail["lead"]
+    assert (lead["name"], lead["urgency"], lead["status"], lead["reason"]) == (
+        "Marie Dupont", "critical", "transfer_failed", "busy")
+    assert [(t["who"], t["text"], t["interrupted"]) for t in detail["turns"]] == [
+        ("agent", "Bonjour", True), ("caller", "J'ai une fuite", False)]
+    assert detail["actions"][0]["result"] == "failed"
+    with pytest.raises(StoreError, match="no lead column"):
+        store.set_lead(call_id, password="x")
+    store.close()
+
+
+def _seed(store: Store, dialplan: str, age_days: float, recording: Path | None) -> int:
+    async def go() -> int:
+        call_id = await store.open_call(channel_id="x", did="", caller_id="", dialplan=dialplan, trade="plombier",
+                                        business="B")
+        await asyncio.wrap_future(store.end_call(call_id, "completed", []))
+        if recording is not None:
+            await asyncio.wrap_future(store.set_lead(call_id, recording=str(recording)))
+        return call_id
+
+    call_id = asyncio.run(go())
+    then = time.time() - age_days * DAY_S
+    store.run_sync(lambda c: c.execute("UPDATE calls SET started_at = ?, ended_at = ? WHERE id = ?",
+                                       (then, then, call_id)))
+    return call_id
+
+
+def test_retention_removes_old_recordings_and_calls_per_dialplan(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    messages = tmp_path / "messages"
+    messages.mkdir()
+    recs = {name: messages / f"{name}.wav" for name in ("old", "recent", "other")}
+    for path in recs.values():
+        path.write_bytes(b"RIFF")
+    old_rec = _seed(store, "a.yaml", 100, recs["old"])  # recording past 90 days, lead kept
+    recent = _seed(store, "a.yaml", 10, recs["recent"])
+    ancient = _seed(store, "a.yaml", 400, None)  # past the 365-day lead limit
+    other = _seed(store, "b.yaml", 100, recs["other"])  # b keeps recordings 180 days
+    stray = messages / "message-1-2.wav"  # recorded by the dialplan itself (agent down)
+    stray.write_bytes(b"RIFF")
+    os.utime(stray, (time.time() - 200 * DAY_S,) * 2)
+    rules = [Retention("a.yaml", 90, 365), Retention("b.yaml", 180, 1095)]
+    removed = store.run_sync(lambda c: apply_retention(c, rules, messages))
+    assert removed == (2, 1)  # old's recording + the stray file; the ancient call
+    assert not recs["old"].exists() and recs["recent"].exists() and recs["other"].exists()
+    assert not stray.exists()
+    ids = {row["call_id"]: row for row in store.read(lambda c: leads(c))}
+    assert set(ids) == {old_rec, recent, other}
+    assert ancient not in ids
+    assert ids[old_rec]["recording"] is None and ids[recent]["recording"] == str(recs["recent"])
+    store.close()
+
+
+def test_leads_command_lists_leads_as_json_and_csv(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+
+    async def go() -> None:
+        call_id = await store.open_call(channel_id="1.2", did="", caller_id="+33612345678", dialplan="p",
+                                        trade="plombier", business="Plomberie Martin")
+        await asyncio.wrap_future(store.set_lead(call_id, name="Marie Dubois", urgency="critical",
+                                                 action="transfer", status=LeadStatus.TRANSFERRED))
+    asyncio.run(go())
+    store.close()
+    exe = str(REPO / ".venv/bin/standardiste")
+    out = subprocess.run([exe, "leads", "--store", str(tmp_path / "s.db"), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [(r["name"], r["urgency"], r["action"], r["status"]) for r in rows] == [
+        ("Marie Dubois", "critical", "transfer", "transferred")]
+    out = subprocess.run([exe, "leads", "--store", str(tmp_path / "s.db"), "--csv"], capture_output=True, text=True)
+    assert out.stdout.splitlines()[0].startswith("call_id,created_at,name")
+    assert "Marie Dubois" in out.stdout
+    out = subprocess.run([exe, "leads", "--store", str(tmp_path / "nope.db")], capture_output=True, text=True)
+    assert out.returncode == 1 and "no store" in out.stderr
+    out = subprocess.run([exe, "call", "1", "--store", str(tmp_path / "s.db")], capture_output=True, text=True)
+    assert out.returncode == 0 and "lead: name=Marie Dubois" in out.stdout
