@@ -194,7 +194,11 @@ class ArtisanAccount(pj.Account):  # type: ignore[misc]
                 if not call.ended:
                     prm = pj.CallOpParam()
                     prm.statusCode = self.answer_code or 200
-                    call.answer(prm)
+                    if prm.statusCode >= 300:
+                        call.hung_up_locally = True
+                        call.hangup(prm)  # reject: 486 Busy Here, 603 Decline
+                    else:
+                        call.answer(prm)
 
 
 class Phones:
@@ -225,6 +229,7 @@ class Phones:
             self.ep.codecSetPriority(codec.codecId, prio)
         self._accounts: list[pj.Account] = []
         self._artisans: list[ArtisanAccount] = []
+        self._removed: list[pj.Account] = []
         self.calls: list[PhoneCall] = []
         self._all_calls: list[PhoneCall] = []
 
@@ -268,6 +273,10 @@ class Phones:
             if acc in self._artisans:
                 self._artisans.remove(acc)
             acc.shutdown()
+            # pjsua reuses account ids, and a pjsua2 Account's destructor deletes whatever account
+            # holds its old id then: never let Python destroy it.
+            acc.thisown = False
+            self._removed.append(acc)
 
     def call(self, account: pj.Account, uri: str, record_to: Path, play: Path | None = None,
              echo_level: float | None = None, caller_number: str | None = None) -> PhoneCall:

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import yaml
 
-from agent.devphone import CLOCK_RATE_HZ, SPEECH_RMS, frame_rms, speech_files
+from agent.devphone import CLOCK_RATE_HZ, SPEECH_RMS, Phones, frame_rms, speech_files
 from agent.dialogue.schema import PROFILES_DIR
 from agent.telephony.devasterisk import ARI_USER, DevAsterisk
 from tests.signals import FRAME
@@ -57,16 +57,25 @@ def store_rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
         conn.close()
 
 
-def wait_lead(db: Path, predicate: Any, timeout: float = 10.0) -> sqlite3.Row:
-    end = time.monotonic() + timeout
+def wait_lead(db: Path, predicate: Any, timeout: float = 10.0, phones: Phones | None = None) -> sqlite3.Row:
+    """The last lead once it matches; the phones keep working meanwhile (their events are pumped)."""
     rows: list[sqlite3.Row] = []
-    while time.monotonic() < end:
+
+    def matches() -> bool:
+        nonlocal rows
         if db.exists():
             rows = store_rows(db, "SELECT * FROM leads ORDER BY id")
-            if rows and predicate(rows[-1]):
-                return rows[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"no lead matching; last: {[dict(r) for r in rows]}")
+        return bool(rows) and bool(predicate(rows[-1]))
+
+    if phones is not None:
+        phones.wait_until(matches, timeout)
+    else:
+        end = time.monotonic() + timeout
+        while not matches() and time.monotonic() < end:
+            time.sleep(0.1)
+    if not matches():
+        raise AssertionError(f"no lead matching; last: {[dict(r) for r in rows]}")
+    return rows[-1]
 
 
 def leftovers(ast: DevAsterisk, timeout: float = 10.0) -> tuple[list[str], list[str]]:

@@ -212,7 +212,8 @@ def test_without_french_models_the_agent_takes_a_voice_message(asterisk, control
     assert len([line for line in ctl.log().splitlines() if "No French speech model installed" in line]) == 1
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav")
     assert phones.wait_until(lambda: call.confirmed, ANSWER_TIMEOUT_S)
-    converse(phones, call, speech_files(tmp_path, ["Bonjour, j'ai une fuite d'eau dans ma cuisine, rappelez-moi vite."]))
+    said = ["Bonjour, j'ai une fuite d'eau dans ma cuisine, rappelez-moi vite."]
+    converse(phones, call, speech_files(tmp_path, said))
     assert phones.wait_until(lambda: call.ended, 30.0)
     assert call.ended_by_remote
     assert_one_voice_message(asterisk)

@@ -104,7 +104,7 @@ def test_seed_call_end_to_end_with_the_artisan_taking_it(asterisk, live, phones,
     assert ncc_at_artisan >= 0.9 and ncc_at_caller >= 0.9
     assert len(latencies) == len(SEED_TURNS), "a turn got no audible reply"
     assert speech_seconds(leg.heard()[: 8 * CLOCK_RATE_HZ]) >= 2.0, "the artisan heard no whisper"
-    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "transferred")
+    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "transferred", phones=phones)
     assert (lead["urgency"], lead["action"], lead["name"], lead["address"], lead["phone"]) == (
         "critical", "transfer", "Marie Dubois", "15 rue Victor Hugo, Nice", CALLER_NUMBER)
     turns = store_rows(db(tmp_path), "SELECT who, text FROM turns ORDER BY id")
@@ -159,12 +159,12 @@ def test_a_transfer_that_fails_becomes_a_message(asterisk, live, phones, softpho
             assert phones.wait_until(lambda: bool(acc.incoming) and acc.incoming[0].confirmed, 30)
             phones.pump(1.0)
             acc.incoming[0].press("2")
-        lead = wait_lead(db(tmp_path), lambda r: r["status"] == "transfer_failed", timeout=40)
+        lead = wait_lead(db(tmp_path), lambda r: r["status"] == "transfer_failed", timeout=40, phones=phones)
         assert lead["reason"] == reason
         told = time.monotonic()
         # The caller is told, hears the beep, leaves a message; the lead keeps it.
         converse(phones, call, utterance_wavs(tmp_path, ["C'est Marie Dubois, rappelez-moi vite."]))
-        lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None, timeout=30)
+        lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None, timeout=30, phones=phones)
         assert Path(lead["recording"]).exists()
         assert phones.wait_until(lambda: call.ended, 30), "the call did not end after the message"
         heard = call.heard()
@@ -205,7 +205,7 @@ def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, pho
     converse(phones, call, utterance_wavs(tmp_path, BOOKING_TURNS))
     assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S)
     assert call.ended_by_remote
-    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "booked")
+    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "booked", phones=phones)
     assert (lead["name"], lead["action"], lead["problem"]) == ("Jean Martin", "booking", "canalisation bouchée")
     held = store_rows(db(tmp_path), "SELECT start, end FROM bookings")
     assert len(held) == 1 and held[0]["start"] == lead["booking_start"] and held[0]["end"] > held[0]["start"]
@@ -221,10 +221,10 @@ def test_without_asr_the_call_is_a_voice_message_kept_with_the_lead(asterisk, li
     assert phones.wait_until(lambda: call.confirmed, 10)
     converse(phones, call, utterance_wavs(tmp_path, ["Bonjour, j'ai une fuite sous l'évier, rappelez-moi."]))
     assert phones.wait_until(lambda: call.ended, 30)
-    lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None)
+    lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None, phones=phones)
     assert lead["caller_id"] == CALLER_NUMBER and Path(lead["recording"]).stat().st_size > 8000
-    calls = store_rows(db(tmp_path), "SELECT did, outcome FROM calls")
-    assert calls[0]["outcome"] == "completed"
+    assert phones.wait_until(lambda: bool(store_rows(db(tmp_path), "SELECT 1 FROM calls WHERE outcome = 'completed'")),
+                             5), "the call's end was not stored"
 
 
 def test_an_asr_failure_mid_call_turns_into_a_message_within_two_seconds(asterisk, live, phones, softphone,
@@ -243,8 +243,9 @@ def test_an_asr_failure_mid_call_turns_into_a_message_within_two_seconds(asteris
     assert heard_speech_between(heard, t0, t0 + 2.0) > 0.3, "no message-mode prompt within 2 s"
     converse(phones, call, utterance_wavs(tmp_path, turns[2:]))
     assert phones.wait_until(lambda: call.ended, 30)
-    lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None)
+    lead = wait_lead(db(tmp_path), lambda r: r["recording"] is not None, phones=phones)
     assert lead["problem"] == "canalisation bouchée"  # what was understood before the failure is kept
+    assert phones.wait_until(lambda: bool(agent.finished_calls()), 5)
     assert [c.outcome for c in agent.finished_calls()] == [CallOutcome.COMPLETED]
 
 

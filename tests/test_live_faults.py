@@ -33,7 +33,7 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     assert phones.wait_until(lambda: call.confirmed, 10)
     converse(phones, call, speech_files(tmp_path, turns))
     store = asterisk.run_dir / "standardiste.db"
-    wait_lead(store, lambda r: r["name"] == "Jean Martin", timeout=10)
+    wait_lead(store, lambda r: r["name"] == "Jean Martin", timeout=10, phones=phones)
     first.stop(signal.SIGKILL)
     killed = time.monotonic()
     second = controller_factory(asterisk).start()
@@ -45,7 +45,7 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     assert call.media_active_at is not None
     after = heard[int((killed - call.media_active_at + 0.5) * 8000):]
     assert (abs(after.astype(int)) > 1000).sum() > 8000, "no fallback prompt heard after the restart"
-    lead = wait_lead(store, lambda r: r["name"] == "Jean Martin")
+    lead = wait_lead(store, lambda r: r["name"] == "Jean Martin", phones=phones)
     assert lead["problem"] == "canalisation bouchée"
     assert leftovers(asterisk) == ([], [])
 

@@ -6,6 +6,7 @@ unreachable), which `channels/{id}/redirect` would not tell us.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from enum import StrEnum
 from typing import Final
@@ -20,6 +21,8 @@ OUTBOUND_ARG: Final = "outbound"
 """Stasis argument of the channels we create (the controller starts no call for them)."""
 RING_GRACE_S: Final = 2.0
 """Our own timer runs this much past Asterisk's dial timeout before we give up on a ring, seconds."""
+END_GRACE_S: Final = 0.5
+"""After the dialled channel leaves, how long we wait for the reason (Dial status, cause), seconds."""
 
 
 class DialResult(StrEnum):
@@ -59,28 +62,50 @@ async def ring(call: Call, endpoint: str, *, caller_id: str | None, timeout_s: f
         await call.hang_up_leg(leg)
         return leg, DialResult.UNREACHABLE
     call.trace.mark("transfer_ringing")
-
-    def ended(event: Event) -> bool:
-        if isinstance(event, Dial):
-            return event.peer_id == leg and dial_result(event.status) is not None
-        if isinstance(event, StateChanged):
-            return event.channel.id == leg and event.channel.state == "Up"
-        return isinstance(event, (ChannelGone, StasisEnd)) and event.channel.id == leg
-
-    event = await call.wait_event(ended, timeout_s + RING_GRACE_S)
-    if event is None:
-        result = DialResult.NO_ANSWER
-    elif isinstance(event, Dial):
-        result = dial_result(event.status) or DialResult.UNREACHABLE
-    elif isinstance(event, StateChanged):
-        result = DialResult.ANSWERED
-    else:
-        cause = event.cause if isinstance(event, ChannelGone) else 0
-        result = _CAUSES.get(cause, DialResult.UNREACHABLE)
+    result = await _ring_outcome(call, leg, timeout_s)
     if result is not DialResult.ANSWERED:
         await call.hang_up_leg(leg)
     call.trace.mark(f"transfer_{result.value.replace(' ', '_')}")
     return leg, result
+
+
+async def _ring_outcome(call: Call, leg: str, timeout_s: float) -> DialResult:
+    """Answered, or why not. The leg leaving Stasis (or a hang-up request) comes before the reason
+    (the Dial status, the destroyed channel's cause): wait a moment for it after them."""
+    started = time.monotonic()
+    deadline = started + timeout_s + RING_GRACE_S
+    hangup_cause = 0
+    ending = False
+
+    def about_leg(event: Event) -> bool:
+        if isinstance(event, Dial):
+            return event.peer_id == leg
+        return isinstance(event, (StateChanged, ChannelGone, StasisEnd)) and event.channel.id == leg
+
+    while (remaining := deadline - time.monotonic()) > 0:
+        event = await call.wait_event(about_leg, remaining)
+        if event is None:
+            break
+        log.debug("call %s: ring event %s", call.tag, event.type)
+        if isinstance(event, Dial) and dial_result(event.status) is not None:
+            return dial_result(event.status) or DialResult.UNREACHABLE
+        if isinstance(event, StateChanged) and event.channel.state == "Up" and not ending:
+            return DialResult.ANSWERED
+        if isinstance(event, ChannelGone) and event.type == "ChannelDestroyed":
+            return _CAUSES.get(event.cause or hangup_cause, _by_time(started, timeout_s))
+        if isinstance(event, ChannelGone) and not event.data.get("soft"):
+            hangup_cause = event.cause or hangup_cause
+        if isinstance(event, (ChannelGone, StasisEnd)) and not ending:
+            ending = True
+            deadline = min(deadline, time.monotonic() + END_GRACE_S)
+    if ending:
+        return _CAUSES.get(hangup_cause, _by_time(started, timeout_s))
+    return DialResult.NO_ANSWER
+
+
+def _by_time(started: float, timeout_s: float) -> DialResult:
+    """No reason given: a ring that lasted its whole timeout was not answered; a shorter one failed."""
+    return DialResult.NO_ANSWER if time.monotonic() - started >= timeout_s - 0.5 else DialResult.UNREACHABLE
 
 
 async def play_file(call: Call, channel_id: str, media_uri: str) -> str:
