@@ -20,7 +20,7 @@ from typing import Final, TypeVar
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, SpeechStarted, TurnEvent, UtteranceEnded
 from agent.telephony.ari import AriClient, AriError
-from agent.telephony.events import Channel, ChannelGone, Event, StasisEnd
+from agent.telephony.events import Channel, ChannelGone, Event, StasisEnd, StasisStart
 from agent.telephony.media import CallMedia, CallTrace, MediaSettings
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,9 @@ class Call:
             self._gone.set()
         elif isinstance(event, StasisEnd) and event.channel.id == self.channel_id and not self._leaving:
             self._gone.set()
+        elif (isinstance(event, StasisStart) and self.media is not None
+              and event.channel.id == self.media.media_channel_id):
+            self.media.in_stasis.set()
         for waiter in list(self._waiters):
             if not waiter.future.done() and waiter.match(event):
                 waiter.future.set_result(event)

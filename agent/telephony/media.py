@@ -41,7 +41,8 @@ PLAY_AHEAD_FRAMES: Final = 50
 JOIN_RETRY_BUDGET_S: Final = 2.0
 JOIN_RETRY_STEP_S: Final = 0.01
 """ExternalMedia answers before its channel has entered the application; adding it to the bridge
-then fails with 422 "not in Stasis". Retried every step for at most the budget, seconds."""
+then fails with 422 "not in Stasis". We wait for its StasisStart, and still retry a 422 every step
+for at most the budget, seconds."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ class CallMedia:
         that started it first), then with the event that ended or discarded it: a recogniser fed
         this has its text ready right after the end of the utterance."""
         self.join_retries = 0
+        self.in_stasis = asyncio.Event()
+        """Set by the call when our media channel's StasisStart arrives: only then may it join a bridge."""
         self._detector = TurnDetector(settings.vad, self.rate)
         self._socket: RtpSocket | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -168,6 +171,10 @@ class CallMedia:
         await self.ari.request("POST", f"/bridges/{self.bridge_id}", params={"type": "mixing",
                                                                              "name": "standardiste"})
         self._bridge_made = True
+        try:
+            await asyncio.wait_for(self.in_stasis.wait(), JOIN_RETRY_BUDGET_S)
+        except TimeoutError:
+            log.warning("the media channel's StasisStart did not come; joining the bridge anyway")
         await self._join_bridge()
         self._sender = asyncio.create_task(self._send_loop(), name=f"rtp-send-{self.media_channel_id[-6:]}")
 
