@@ -47,8 +47,9 @@ def render_fallback(config: Config, book: PhraseBook) -> None:
     render_beep(config.paths.prompts)
 
 
-def build(config: Config, *, scripted_asr: Path | None = None) -> Service:
-    """Everything but the event loop; blocking (model loading, rendering): run it in a thread."""
+def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Transcriber | None = None) -> Service:
+    """Everything but the event loop; blocking (model loading, rendering): run it in a thread.
+    `transcriber` replaces the installed recogniser (tests put a stand-in in the loop)."""
     from agent.engines import french_asr, load_tts, production_llm
 
     tts, note = load_tts(config.paths.models)
@@ -57,8 +58,9 @@ def build(config: Config, *, scripted_asr: Path | None = None) -> Service:
     for plan in config.dialplans.all():
         book.prepare_dialplan(plan)
     render_fallback(config, book)
-    transcriber: Transcriber | None
-    if scripted_asr is not None:
+    if transcriber is not None:
+        mode = f"ASR: {transcriber.name} (given by the caller of build)"
+    elif scripted_asr is not None:
         from agent.asr.scripted import ScriptedTranscriber
 
         transcriber = ScriptedTranscriber.load(scripted_asr)

@@ -71,13 +71,14 @@ def _printer(store: Path, service_calls: object, stop: threading.Event) -> None:
 def run_demo(run_dir: Path) -> int:
     from agent.app import build, serve
     from agent.config import load_config
-    from agent.dev import dev_asterisk, setup_logging
+    from agent.dev import dev_asterisk, setup_logging, stop_on_sigterm
     from agent.devphone import Phones, agent_quiet, converse, speech_files, turn_latencies
     from agent.engines import french_asr
     from agent.store.queries import leads
     from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER
 
     setup_logging("warning")
+    stop_on_sigterm()
     run_dir = run_dir.resolve()
     store = run_dir / "standardiste.db"
     ast = dev_asterisk(run_dir / "demo", sip_port=0)

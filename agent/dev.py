@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import secrets
+import signal
 import socket
 import sys
 from datetime import datetime
@@ -72,11 +73,21 @@ def dev_asterisk(run_dir: Path, sip_port: int = 0, http_port: int = 0):  # type:
     return ast
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM before the event loop takes it over (models loading) must still run the `finally`
+    that stops our Asterisk: raise SystemExit instead of dying on the spot."""
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:
     from agent.app import run_service
     from agent.config import load_config
     from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER, AsteriskSetupError
 
+    stop_on_sigterm()
     try:
         ast = dev_asterisk(run_dir, sip_port, http_port)
     except AsteriskSetupError as exc:

@@ -381,11 +381,15 @@ def agent_quiet(call: PhoneCall, since: float, quiet_s: float) -> bool:
 
 
 def converse(phones: Phones, call: PhoneCall, wavs: list[Path], *, quiet_s: float = 1.0,
-             timeout_s: float = 40.0, on_turn: Callable[[int], None] | None = None) -> None:
-    """Speak each turn once the receptionist has spoken and gone quiet, as a person would."""
+             timeout_s: float = 40.0, on_turn: Callable[[int], None] | None = None,
+             interrupt_after_s: float | None = None) -> None:
+    """Speak each turn once the receptionist has spoken and gone quiet, as a person would; with
+    `interrupt_after_s`, the first turn is said that long into the greeting instead (barge-in)."""
     since = call.media_active_at or time.monotonic()
     for i, wav in enumerate(wavs):
-        def ready(t: float = since) -> bool:
+        def ready(t: float = since, first: bool = i == 0) -> bool:
+            if first and interrupt_after_s is not None and call.media_active_at is not None:
+                return call.ended or time.monotonic() - call.media_active_at >= interrupt_after_s
             return call.ended or agent_quiet(call, t, quiet_s)
 
         if not phones.wait_until(ready, timeout_s):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.app import Service, build, serve
+from agent.asr.base import Transcriber
 from agent.config import load_config
 from agent.telephony.ari import AriClient
 from agent.telephony.call import Call, Script
@@ -22,12 +23,14 @@ from agent.telephony.media import MediaSettings
 
 class InProcessAgent:
     def __init__(self, ast: DevAsterisk, script: Script | None = None, media: MediaSettings | None = None, *,
-                 config: Path | None = None, scripted_asr: Path | None = None) -> None:
+                 config: Path | None = None, scripted_asr: Path | None = None,
+                 transcriber: Transcriber | None = None) -> None:
         self.ast = ast
         self.media = media or MediaSettings()
         self.script = script
         self.config_path = config
         self.scripted_asr = scripted_asr
+        self.transcriber = transcriber
         self.service: Service | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="agent-loop", daemon=True)
@@ -45,7 +48,8 @@ class InProcessAgent:
 
     def start(self) -> InProcessAgent:
         if self.config_path is not None:
-            self.service = build(load_config(self.config_path), scripted_asr=self.scripted_asr)
+            self.service = build(load_config(self.config_path), scripted_asr=self.scripted_asr,
+                                 transcriber=self.transcriber)
         self.thread.start()
         self.run(self._start(), timeout=60)
         return self

@@ -9,14 +9,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
 from agent.devphone import converse, speech_files
-from agent.telephony.call import Call, CallOutcome
+from agent.telephony.call import CallOutcome
 from agent.telephony.devasterisk import ARI_USER, DevAsterisk, sip_answers
 from tests.conftest import REPO
 from tests.harness import InProcessAgent

@@ -22,6 +22,7 @@ TRANSFER: Final = "C'est une urgence : je vous passe l'artisan immédiatement, n
 TRANSFER_ON_REQUEST: Final = "Je vous passe l'artisan, ne quittez pas."
 TRANSFER_FAILED: Final = ("L'artisan ne peut pas vous répondre pour le moment. Après le bip, laissez votre "
                           "message : il l'aura tout de suite et vous rappellera au plus vite.")
+NOT_REACHED: Final = "L'artisan ne peut pas vous répondre pour le moment."
 HEAR_NOTHING: Final = "Je n'entends plus rien. Si besoin, rappelez-nous."
 QUESTION_PASSED_ON: Final = "Je transmettrai votre question à l'artisan."
 NO_SLOT_SOON: Final = ("Je n'ai pas de créneau libre rapidement : l'artisan vous rappellera pour convenir "

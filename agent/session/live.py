@@ -89,15 +89,11 @@ class LiveSession:
         call.media.on_speech_frame = self._feed.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
         try:
-            await self._say(call, conv.start())
-            listen_since = time.monotonic()
-            while not conv.done:
-                utterance = await call.listen(self.deps.timing.first_turn_wait_s)
-                if utterance is not None and utterance.ended_at < listen_since:
-                    continue  # heard while we spoke, without interrupting: the line's echo
-                reply = await self._turn(call, conv, utterance)
-                played = await self._say(call, reply)
-                listen_since = 0.0 if not played else time.monotonic()
+            opening = conv.start()
+            while opening:
+                await self._talk(call, conv, opening)
+                self._save_outcome(conv)
+                opening = await self._act(call, conv, taker)
         except StageError as exc:
             log.warning("call %s: %s engine failed (%s): taking a voice message", call.tag, exc.stage,
                         type(exc).__name__)
@@ -105,18 +101,34 @@ class LiveSession:
             conv.finish()
             self._save_outcome(conv)
             await taker.run(call, intro=taker.engine_failed_text())
-            return
         finally:
             feeder.cancel()
-            call.media.on_speech_frame = None
-        self._save_outcome(conv)
+            if call.media is not None:
+                call.media.on_speech_frame = None
+
+    async def _talk(self, call: Call, conv: Conversation, opening: str) -> None:
+        """Say `opening`, then turn after turn until the conversation has decided."""
+        await self._say(call, opening)
+        listen_since = time.monotonic()
+        while not conv.done:
+            utterance = await call.listen(self.deps.timing.first_turn_wait_s)
+            if utterance is not None and utterance.ended_at < listen_since:
+                self._results.pop(utterance.started_at, None)
+                continue  # heard while we spoke, without interrupting: the line's echo
+            reply = await self._turn(call, conv, utterance)
+            played = await self._say(call, reply)
+            listen_since = 0.0 if not played else time.monotonic()
+
+    async def _act(self, call: Call, conv: Conversation, taker: MessageTaker) -> str:
+        """Carry out what the conversation decided; what to say next if it goes on, else ""."""
+        store = self.deps.store
         if conv.outcome.action is Action.TRANSFER:
-            flow = TransferFlow(self.deps, self.plan, self.call_id, conv)
-            await flow.run(call, taker)
-        elif conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None:
+            return await TransferFlow(self.deps, self.plan, self.call_id, conv).run(call, taker)
+        if conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None:
             slot = conv.outcome.booking
             store.hold_slot(self.call_id, slot.start.timestamp(), slot.end.timestamp())
             store.add_action(self.call_id, "booking", slot.start.isoformat(), "held")
+        return ""
 
     def _on_field(self, name: str, value: str) -> None:
         """Each field the dialogue understands is committed at once (queued to the store's writer)."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from agent.actions import transfer as actions
 from agent.actions.notify import notify
-from agent.dialogue.phrases import TRANSFER_FAILED, whisper
+from agent.dialogue.phrases import NOT_REACHED, TRANSFER_FAILED, whisper
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import TransferMode
@@ -37,12 +37,14 @@ class TransferFlow:
     def _step(self, target: str, result: str, reason: str) -> None:
         self.deps.store.add_action(self.call_id, "transfer", target, result, reason)
 
-    async def run(self, call: Call, taker: MessageTaker) -> None:
+    async def run(self, call: Call, taker: MessageTaker) -> str:
+        """Put the caller through; if that fails, what the conversation says next ("" when the call
+        ends in a voice message, taken here)."""
         settings = self.plan.transfer
         if settings.mode is TransferMode.BLIND:
             self._step(settings.targets[0], "handed to the dialplan", "blind")
             await actions.blind(call, settings, 0, self.call_id)
-            return
+            return ""
         assert call.media is not None
         caller_id = call.info.caller_number or None
         whisper_prompt = await asyncio.to_thread(self._whisper)
@@ -61,12 +63,13 @@ class TransferFlow:
             whisper_prompt.path.with_name(f".{whisper_prompt.path.stem}.sha").unlink(missing_ok=True)
         if result.connected:
             self.deps.store.set_lead(self.call_id, status=LeadStatus.TRANSFERRED)
-            return
+            return ""
         assert result.failure is not None
-        await self.failed(call, taker, result.failure)
+        return await self.failed(call, taker, result.failure)
 
-    async def failed(self, call: Call, taker: MessageTaker, failure: actions.TransferFailure) -> None:
-        """Tell the caller, store the reason, then what the dialplan's `on_failure` says."""
+    async def failed(self, call: Call, taker: MessageTaker, failure: actions.TransferFailure) -> str:
+        """Store the reason, then what the dialplan's `on_failure` says: the conversation's next words
+        (an appointment to offer), or the caller is told and leaves a voice message here ("")."""
         log.info("call %s: transfer failed (%s)", call.tag, failure.value)
         store = self.deps.store
         store.set_lead(self.call_id, status=LeadStatus.TRANSFER_FAILED, reason=failure.value)
@@ -74,11 +77,10 @@ class TransferFlow:
         if self.conv is not None:
             follow = self.conv.after_failed_transfer()
             if follow:
-                store.add_turn(self.call_id, Who.AGENT, follow)
-                await call.say(self.deps.book.speak(follow))
-                return
+                return f"{NOT_REACHED} {follow}"
         store.add_turn(self.call_id, Who.AGENT, TRANSFER_FAILED)
         await taker.run(call, intro=TRANSFER_FAILED)
+        return ""
 
     def _whisper(self) -> Prompt:
         """The whisper for the artisan, rendered to a file Asterisk plays (deleted after use)."""

@@ -1,0 +1,48 @@
+"""The dialogue's side of a transfer: on request, and what comes after one that failed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from agent.dialogue.policy import Conversation
+from agent.dialogue.schema import builtin_dialplan
+from agent.dialogue.state import Action, Severity
+
+NOW = datetime(2026, 11, 26, 10, 5, tzinfo=ZoneInfo("Europe/Paris"))  # a Thursday, open
+
+
+def _plan(**transfer: object):  # type: ignore[no-untyped-def]
+    plan = builtin_dialplan("plombier")
+    return dataclasses.replace(plan, transfer=dataclasses.replace(plan.transfer, **transfer))
+
+
+def test_a_caller_asking_for_the_artisan_is_put_through_only_when_the_dialplan_allows_it() -> None:
+    allowed = Conversation(_plan(on_request=True), NOW, "+33612345678")
+    allowed.start()
+    reply = asyncio.run(allowed.turn("Bonjour, je voudrais parler à l'artisan s'il vous plaît"))
+    assert allowed.outcome.action is Action.TRANSFER and allowed.outcome.requested
+    assert "ne quittez pas" in reply
+    refused = Conversation(_plan(on_request=False), NOW, "+33612345678")
+    refused.start()
+    asyncio.run(refused.turn("Bonjour, je voudrais parler à l'artisan s'il vous plaît"))
+    assert refused.outcome.action is None
+
+
+def test_after_a_failed_transfer_the_dialplan_says_message_or_booking() -> None:
+    said = "J'ai une fuite d'eau énorme, ça coule partout, je n'arrive pas à couper l'eau"
+    for on_failure, action in ((Action.MESSAGE, Action.MESSAGE), (Action.BOOKING, Action.BOOKING)):
+        conv = Conversation(_plan(on_failure=on_failure), NOW, "+33612345678")
+        conv.start()
+        for turn in (said, "Marie Dubois, 15 rue Victor Hugo à Nice.", "Non"):
+            asyncio.run(conv.turn(turn))
+        assert conv.outcome.action is Action.TRANSFER and conv.urgency is Severity.CRITICAL
+        follow = conv.after_failed_transfer()
+        if action is Action.MESSAGE:
+            assert follow == "" and conv.outcome.action is Action.MESSAGE
+        else:
+            assert "passage" in follow and conv.outcome.action is None  # slots offered, waiting for a choice
+            asyncio.run(conv.turn("le premier"))
+            assert conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None
