@@ -10,11 +10,15 @@ caller's known words per utterance (and the demo says so); after `make models` i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -26,13 +30,9 @@ DEMO_TURNS: Final = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisi
 WHISPER_WAIT_S: Final = 40.0
 
 
-def _printer(store: Path, service_calls: object, stop: threading.Event) -> None:
-    """Print each turn as the store records it; an agent turn with its reply latency from the trace."""
-    from agent.telephony.controller import Controller
-
-    controller: Controller = service_calls  # type: ignore[assignment]
+def _printer(store: Path, stop: threading.Event) -> None:
+    """Print each turn of the call in progress as the store records it."""
     seen = 0
-    eous = 0
     while not stop.is_set():
         time.sleep(0.1)
         if not store.exists():
@@ -46,26 +46,34 @@ def _printer(store: Path, service_calls: object, stop: threading.Event) -> None:
         finally:
             conn.close()
         for who, text in rows[seen:]:
-            if who == "caller":
-                eous += 1
-                print(f"  appelant > {text}", flush=True)
-                continue
-            latency = ""
-            calls = controller.calls or controller.finished[-1:]
-            if eous and calls:
-                marks = calls[0].trace.marks
-                ends = [t for n, t in marks if n == "end_of_utterance"]
-                if len(ends) >= eous:
-                    firsts = [t for n, t in marks if n == "reply_first_frame" and t > ends[eous - 1]]
-                    deadline = time.monotonic() + 3.0
-                    while not firsts and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                        marks = calls[0].trace.marks
-                        firsts = [t for n, t in marks if n == "reply_first_frame" and t > ends[eous - 1]]
-                    if firsts:
-                        latency = f"   [{(firsts[0] - ends[eous - 1]) * 1000:.0f} ms après la fin de la phrase]"
-            print(f"  agent    > {text}{latency}", flush=True)
+            print(f"  {'appelant' if who == 'caller' else 'agent   '} > {text}", flush=True)
         seen = len(rows)
+
+
+def _agent_latencies(marks: list[tuple[str, float]]) -> list[float]:
+    """From the call's trace: each end of utterance to the first frame of the reply that followed, s."""
+    out = []
+    for name, at in marks:
+        if name == "end_of_utterance":
+            firsts = [t for n, t in marks if n == "reply_first_frame" and t > at]
+            if firsts:
+                out.append(firsts[0] - at)
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """pjsua2 prints its start-up to the C stdout before any log setting applies."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(devnull)
+        os.close(saved)
 
 
 def run_demo(run_dir: Path) -> int:
@@ -102,9 +110,10 @@ def run_demo(run_dir: Path) -> int:
     stop = asyncio.Event()
     served = asyncio.run_coroutine_threadsafe(serve(service, stop, handle_signals=False), loop)
     asyncio.run_coroutine_threadsafe(asyncio.wait_for(service.controller.ready.wait(), 20), loop).result(25)
-    phones = Phones()
+    with _quiet_stdout():
+        phones = Phones()
     printing = threading.Event()
-    printer = threading.Thread(target=_printer, args=(store, service.controller, printing), daemon=True)
+    printer = threading.Thread(target=_printer, args=(store, printing), daemon=True)
     try:
         server = f"127.0.0.1:{ast.ports.sip}"
         artisan = phones.artisan(server, ARTISAN_USER, ast.artisan_password, work)
@@ -132,8 +141,15 @@ def run_demo(run_dir: Path) -> int:
         call.hang_up()
         phones.wait_until(lambda: leg.ended, 5)
         latencies = turn_latencies(call, call.heard())
-        print("\nReply latency heard at the caller's phone (end of each caller turn -> first reply audio): "
-              + ", ".join(f"{x * 1000:.0f} ms" for x in latencies), flush=True)
+        traced = service.controller.finished[-1].trace.marks if service.controller.finished else []
+        printing.set()
+        printer.join(2)
+        print("\nReply latency, per caller turn:\n"
+              "  at the caller's phone (the caller stops speaking -> the reply is heard): "
+              + ", ".join(f"{x * 1000:.0f} ms" for x in latencies) + "\n"
+              "  inside the receptionist (end of utterance decided -> first reply frame sent): "
+              + ", ".join(f"{x * 1000:.0f} ms" for x in _agent_latencies(traced)) + "\n"
+              "  (the difference is mostly the 700 ms of silence that tells the caller has finished)", flush=True)
     finally:
         printing.set()
         phones.close()

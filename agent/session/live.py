@@ -147,7 +147,8 @@ class LiveSession:
         the reply is not ready within the dead-air budget."""
         if utterance is None:
             return await conv.turn("")
-        call.trace.mark("end_of_utterance", utterance.decided_at)
+        # decided_at is the end of the last frame's audio, a frame after its arrival: never later than now.
+        call.trace.mark("end_of_utterance", min(utterance.decided_at, time.monotonic()))
         work = asyncio.ensure_future(self._understand(call, conv, utterance))
         budget = utterance.decided_at + self.deps.timing.ack_after_s - time.monotonic()
         done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))

@@ -263,14 +263,14 @@ class Call:
         self.outcome = CallOutcome.TRANSFERRED
         leg_gone = asyncio.ensure_future(self.wait_event(
             lambda e: isinstance(e, (ChannelGone, StasisEnd)) and e.channel.id == leg, within_s=24 * 3600.0))
+        # Whichever way it ends (the caller leaving makes it raise CallerGone too), it is handled here.
+        leg_gone.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
             await self._unless_gone(leg_gone)
         except CallerGone:
             pass
         finally:
             leg_gone.cancel()
-            if leg_gone.done() and not leg_gone.cancelled():
-                leg_gone.exception()  # CallerGone, already handled above
         self._legs.add(leg)  # whoever is left is hung up by _release
 
     # --- the call ---------------------------------------------------------------------------------
