@@ -9,13 +9,17 @@ import logging
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from agent.yamlnode import read_yaml
 
 log = logging.getLogger("standardiste")
+T = TypeVar("T")
 
 DEFAULT_SIP_PORT = 5060
 
@@ -134,23 +138,31 @@ def _since(value: str | None) -> float | None:
         return None
 
 
-def print_leads(store: Path, since: str | None, fmt: str) -> int:
+def _read_store(store: Path, fn: Callable[[sqlite3.Connection], T]) -> T | None:
+    """`fn` on a read-only connection to the store; None (said on stderr) when there is none."""
     from agent.store.db import StoreError, connect
-    from agent.store.queries import leads, leads_csv, leads_json
 
     try:
         conn = connect(store, readonly=True)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return None
+    try:
+        return fn(conn)
+    finally:
+        conn.close()
+
+
+def print_leads(store: Path, since: str | None, fmt: str) -> int:
+    from agent.store.queries import leads, leads_csv, leads_json
+
     start = _since(since)
     if start is None:
         print(f"error: --since: expected a date YYYY-MM-DD, got {since!r}", file=sys.stderr)
         return 2
-    try:
-        rows = leads(conn, start)
-    finally:
-        conn.close()
+    rows = _read_store(store, lambda conn: leads(conn, start))
+    if rows is None:
+        return 1
     if fmt == "json":
         print(leads_json(rows))
     elif fmt == "csv":
@@ -163,20 +175,12 @@ def print_leads(store: Path, since: str | None, fmt: str) -> int:
 
 
 def print_call(store: Path, call_id: int, *, as_json: bool) -> int:
-    from agent.store.db import StoreError, connect
     from agent.store.queries import call_detail, format_call
 
-    try:
-        conn = connect(store, readonly=True)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        detail = call_detail(conn, call_id)
-    finally:
-        conn.close()
+    detail = _read_store(store, lambda conn: call_detail(conn, call_id))
     if detail is None:
-        print(f"error: no call {call_id} in {store}", file=sys.stderr)
+        if store.exists():  # otherwise _read_store said why
+            print(f"error: no call {call_id} in {store}", file=sys.stderr)
         return 1
     print(json.dumps(detail, ensure_ascii=False, indent=2) if as_json else format_call(detail))
     return 0

@@ -139,6 +139,7 @@ def _gas_call(asterisk: DevAsterisk, phones: Any, softphone: Any, tmp_path: Path
 
 @pytest.mark.parametrize(("mode", "behaviour", "reason"), [
     ("attended", "refuses", "refused"),
+    ("attended", "presses nothing", "timeout"),
     ("attended", "no answer", "no answer"),
     ("attended", "busy", "busy"),
     ("attended", "unreachable", "unreachable"),
@@ -149,12 +150,12 @@ def _gas_call(asterisk: DevAsterisk, phones: Any, softphone: Any, tmp_path: Path
 def test_a_transfer_that_fails_becomes_a_message(asterisk, live, phones, softphone, tmp_path: Path, mode: str,
                                                  behaviour: str, reason: str) -> None:
     live([GAS_TURN, "C'est Marie Dubois, rappelez-moi vite."], urgency={"triggers": [GAS_TRIGGER]},
-         transfer={"mode": mode, "ring_timeout": 5})
+         transfer={"mode": mode, "ring_timeout": 5, "key_timeout": 2})
     acc = None
     if behaviour != "unreachable":
         acc = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", ARTISAN_USER, asterisk.artisan_password, tmp_path)
         assert phones.wait_until(lambda: acc.registered, 10)
-        acc.answer_code = {"refuses": 200, "no answer": None, "busy": 486}[behaviour]
+        acc.answer_code = {"refuses": 200, "presses nothing": 200, "no answer": None, "busy": 486}[behaviour]
     try:
         call = _gas_call(asterisk, phones, softphone, tmp_path)
         if behaviour == "refuses":

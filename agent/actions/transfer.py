@@ -64,7 +64,7 @@ Step = Callable[[str, str, str], None]
 
 
 async def attended(call: Call, settings: Transfer, *, caller_id: str | None, whisper: Prompt,
-                   key_wait_s: float, step: Step) -> TransferResult:
+                   step: Step) -> TransferResult:
     """Try each target in order. Connected: returns once the bridged call has ended."""
     failure = TransferFailure.UNREACHABLE
     target = settings.targets[0]
@@ -76,7 +76,7 @@ async def attended(call: Call, settings: Transfer, *, caller_id: str | None, whi
             continue
         call.trace.mark("transfer_answered")
         playback = await play_file(call, leg, whisper.media_uri)
-        key = await wait_key(call, leg, "12", whisper.duration_s + key_wait_s)
+        key = await wait_key(call, leg, "12", whisper.duration_s + settings.key_timeout_s)
         await stop_file(call, playback)
         if key == "1":
             call.trace.mark("transfer_accepted")

@@ -86,6 +86,8 @@ class Transfer:
     """Asterisk dial strings tried in order (PJSIP/artisan, PJSIP/0612345678@trunk)."""
     mode: TransferMode
     ring_timeout_s: int
+    key_timeout_s: int
+    """After the whisper, how long the artisan has to press 1 (take the call) or 2 (refuse), seconds."""
     on_failure: Action
     """MESSAGE: take a voice message; BOOKING: go on to offer an appointment."""
     after_hours: bool
@@ -356,6 +358,7 @@ def _transfer(tr: Node) -> Transfer:
                         targets=targets,
                         mode=TransferMode(tr.choice("mode", "attended", tuple(m.value for m in TransferMode))),
                         ring_timeout_s=tr.integer("ring_timeout", 25, lo=5, hi=120),
+                        key_timeout_s=tr.integer("key_timeout", 10, lo=2, hi=60),
                         on_failure=Action(tr.choice("on_failure", "message", ("message", "booking"))),
                         after_hours=tr.flag("after_hours", True), on_request=tr.flag("on_request", False))
     tr.close()

@@ -31,11 +31,6 @@ RINGBACK_HZ: Final = 440.0
 """The French ringback tone (440 Hz, 1.5 s on, 3.5 s off) the caller hears while the artisan rings."""
 
 
-def message_mode_texts(plan: Dialplan) -> list[str]:
-    return [f"{plan.greeting} {phrases.MESSAGE_MODE_PROMPT}", phrases.MESSAGE_MODE_GOODBYE,
-            phrases.ENGINE_FAILED, phrases.TRANSFER_FAILED, *phrases.ACKNOWLEDGEMENTS]
-
-
 class PhraseBook:
     """Rendered sentences (frames at the call's rate), shared by every call; one per process."""
 
@@ -62,7 +57,7 @@ class PhraseBook:
         return count
 
     def prepare_dialplan(self, plan: Dialplan) -> int:
-        return self.prepare([*phrases.fixed_texts(plan), *message_mode_texts(plan)])
+        return self.prepare(phrases.fixed_texts(plan))
 
     def has(self, text: str) -> bool:
         return all(s in self._frames for s in sentences(text))

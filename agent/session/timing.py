@@ -14,8 +14,6 @@ ACK_AFTER_S: Final = 0.7
 a short pre-rendered acknowledgement plays ("D'accord."), seconds."""
 MAX_MESSAGE_S: Final = 120.0
 """Longest voice message, seconds."""
-KEY_WAIT_S: Final = 10.0
-"""After the whisper, how long the artisan has to press 1 or 2, seconds."""
 
 
 @dataclass(frozen=True)
@@ -24,4 +22,3 @@ class CallTiming:
     next_turn_wait_s: float = NEXT_TURN_WAIT_S
     ack_after_s: float = ACK_AFTER_S
     max_message_s: float = MAX_MESSAGE_S
-    key_wait_s: float = KEY_WAIT_S

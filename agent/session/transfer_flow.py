@@ -51,7 +51,7 @@ class TransferFlow:
         tone = asyncio.ensure_future(call.media.play(ringback(call.media.rate), interruptible=False))
         try:
             result = await actions.attended(call, settings, caller_id=caller_id, whisper=whisper_prompt,
-                                            key_wait_s=self.deps.timing.key_wait_s, step=self._step)
+                                            step=self._step)
         finally:
             if call.media is not None:
                 call.media.stop_playback()
