@@ -29,9 +29,15 @@ GAS_TRIGGER = {"id": "gaz", "severity": "critical", "all": [["sent le gaz", "ode
                "advice": "N'allumez rien, ouvrez les fenêtres et sortez."}
 
 
+SHORT_GREETING = "Bonjour, ici l'assistant automatique de {business}."
+"""The tests' greeting: the caller waits through it in every test, so it is short."""
+
+
 def dialplan_file(tmp: Path, **changes: Any) -> Path:
-    """The built-in plombier example with `changes` merged in (one level deep), as a file."""
+    """The built-in plombier example with a short greeting and `changes` merged in (one level
+    deep), as a file."""
     data = yaml.safe_load((PROFILES_DIR.parent / "dialplans" / "plombier.yaml").read_text())
+    data["greeting"] = SHORT_GREETING
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key].update(value)
