@@ -230,12 +230,14 @@ class Call:
         else:
             params["priority"] = "1"
         self._leaving = True
+        # The channel may come back at once (a blind transfer to an unreachable target fails in
+        # milliseconds), and its new StasisStart can arrive before the answer to `continue`: it must
+        # already be nobody's, so that the controller starts a new call for it.
+        self._owned.discard(self.channel_id)
+        self._unregister(self.channel_id, self)
         await self.ari.request("POST", f"/channels/{self.channel_id}/continue", missing_ok=True, params=params)
         self.outcome = CallOutcome.HANDED_OFF
         self._gone.set()
-        # The channel may come back at once (a failed blind transfer): a new call must get it.
-        self._owned.discard(self.channel_id)
-        self._unregister(self.channel_id, self)
 
     def new_leg(self) -> str:
         """An id for an outbound channel this call will create; events about it come to this call."""

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -305,8 +305,8 @@ class CallMedia:
     async def play(self, frames: Iterable[AudioFrame] | AsyncIterator[AudioFrame], *,
                    interruptible: bool = True) -> bool:
         """Play frames (at this media's rate) to the caller; True if played to the end, False if the
-        caller barged in or `stop_playback()` was called. The source is read as it plays (at most
-        PLAY_AHEAD_FRAMES ahead), so it may be endless (a ringback tone) or still being synthesised."""
+        caller barged in or `stop_playback()` was called. A generator that is not a sequence is read
+        as it plays (at most PLAY_AHEAD_FRAMES ahead), so it may be endless (a ringback tone)."""
         self._barged_in = False
         self._played.clear()
         self._speaking = True
@@ -316,12 +316,15 @@ class CallMedia:
         self._barge_count = 0
         self._input_open = True
         try:
-            if isinstance(frames, AsyncIterator):
+            if isinstance(frames, AsyncIterator):  # speech being synthesised: finite, queued as it comes
                 async for frame in frames:
-                    if not await self._queue_frame(frame):
+                    if self._played.is_set():
                         break
+                    self._out.append(frame)
+            elif isinstance(frames, Sequence):
+                self._out.extend(frames)  # a prompt already in memory: queued whole, as measured in the tests
             else:
-                for frame in frames:
+                for frame in frames:  # a generator, possibly endless (ringback)
                     if not await self._queue_frame(frame):
                         break
         finally:
