@@ -59,9 +59,6 @@ class PhraseBook:
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
 
-    def has(self, text: str) -> bool:
-        return all(s in self._frames for s in sentences(text))
-
     def fixed(self, text: str) -> list[AudioFrame]:
         """A text whose sentences are all in the book, as frames (KeyError otherwise: a bug)."""
         out: list[AudioFrame] = []

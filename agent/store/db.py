@@ -207,11 +207,6 @@ class Store:
         return self.read(lambda c: [(r["start"], r["end"]) for r in c.execute(
             "SELECT start, end FROM bookings WHERE end > ? ORDER BY start", (since,))])
 
-    def find_call(self, channel_id: str) -> int | None:
-        row = self.read(lambda c: c.execute("SELECT id FROM calls WHERE channel_id = ? ORDER BY id DESC LIMIT 1",
-                                            (channel_id,)).fetchone())
-        return int(row["id"]) if row else None
-
 
 def _plain(value: object) -> object:
     """Enums and other str subclasses as plain text for SQLite."""

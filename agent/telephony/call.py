@@ -172,9 +172,6 @@ class Call:
             raise CallerGone
         return task.result()
 
-    async def wait_gone(self) -> None:
-        await self._gone.wait()
-
     # --- what a script uses ----------------------------------------------------------------------
     async def say(self, frames: Iterable[AudioFrame] | AsyncIterator[AudioFrame]) -> bool:
         """Play to the caller; True if played to the end, False if the caller barged in."""

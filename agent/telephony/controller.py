@@ -49,7 +49,6 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
         """Set once the events websocket is connected and live channels are re-read."""
-        self.orphans_handled = 0
         self.calls_started = 0
         self.outcomes: Counter[CallOutcome] = Counter()
         """How every call this controller ran ended (the `finished` list keeps only the last few)."""
@@ -143,7 +142,6 @@ class Controller:
         for path in leftovers:
             if path.rsplit("/", 1)[1] not in self._owners:
                 removed += await self._delete(path)
-        self.orphans_handled += handed + removed
         log.info("left by a previous run: %d caller(s) handed to the voice message, %d channel(s)/bridge(s) "
                  "removed", handed, removed)
 

@@ -13,7 +13,7 @@ from typing import Final
 
 from agent.telephony.ari import AriError
 from agent.telephony.call import Call
-from agent.telephony.events import ChannelGone, Dial, DtmfReceived, Event, PlaybackEvent, StasisEnd, StateChanged
+from agent.telephony.events import ChannelGone, Dial, DtmfReceived, Event, StasisEnd, StateChanged
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,3 @@ async def wait_key(call: Call, channel_id: str, keys: str, timeout_s: float) -> 
     event = await call.wait_event(pressed_or_gone, timeout_s)
     return event.digit if isinstance(event, DtmfReceived) else None
 
-
-async def playback_done(call: Call, playback: str, timeout_s: float) -> bool:
-    event = await call.wait_event(
-        lambda e: isinstance(e, PlaybackEvent) and e.playback_id == playback and e.type == "PlaybackFinished",
-        timeout_s)
-    return event is not None
