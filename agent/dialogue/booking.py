@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from agent.dialogue.schema import Booking, Dialplan
-from agent.dialogue.understand import When, fold, has_any, when, words_to_digits
+from agent.dialogue.text import digits, fold, has_any
+from agent.dialogue.times import When, when
 
 STEP_MIN: Final = 30
 """Slots start on the hour or the half hour."""
@@ -83,7 +84,7 @@ def say_slot(slot: Slot, now: datetime) -> str:
 
 def pick(text: str, slots: Sequence[Slot], now: datetime) -> Slot | None:
     """Which offered slot the caller chose: 'le premier', 'la deuxième', '16 h', 'demain', 'oui'."""
-    f = words_to_digits(fold(text))
+    f = digits(text)
     if not slots:
         return None
     wanted = when(text, now)

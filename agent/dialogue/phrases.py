@@ -34,6 +34,17 @@ ASK_NAME_ADDRESS_FIRST: Final = ("Je comprends, je m'en occupe tout de suite. "
                                  "Pouvez-vous me donner votre nom et votre adresse ?")
 ASK_ADDRESS_FIRST: Final = "Je comprends, je m'en occupe tout de suite. Pouvez-vous me donner votre adresse ?"
 NOT_INTERESTED: Final = "Merci, mais cela ne nous intéresse pas."
+CRITICAL_ASK: Final = {
+    ("name", "address"): "Votre nom et l'adresse exacte, pour que l'artisan puisse venir ?",
+    ("address",): "L'adresse exacte, pour que l'artisan puisse venir ?",
+    ("name",): "Votre nom, pour que l'artisan sache qui il rappelle ?",
+}
+"""The one question before a critical transfer (never more than one turn before it starts)."""
+OFFER_HELP: Final = "Souhaitez-vous que je prenne votre demande pour l'artisan ?"
+OUT_OF_AREA: Final = ("Nous n'intervenons pas à {town}, je suis désolé. Je transmets tout de même votre demande "
+                      "à l'artisan, qui pourra vous conseiller.")
+WHAT_TO_FIX: Final = "Pardon. Qu'est-ce qui n'est pas juste : l'adresse ou le numéro ?"
+RECAP: Final = "Je récapitule : {items}. C'est bien ça ?"
 ACKNOWLEDGEMENTS: Final = ("D'accord.", "Je note.")
 """Played when a reply is not ready within the dead-air budget after the caller stops speaking."""
 
@@ -56,6 +67,20 @@ WHISPER: Final = "Appel {urgency} de Standardiste. {problem}. {name}. {address}.
 WHISPER_URGENCY: Final = {"critical": "très urgent", "urgent": "urgent", "normal": "d'un client"}
 
 
+def out_of_area(town: str) -> str:
+    return OUT_OF_AREA.format(town=town or "cette adresse")
+
+
+def recap(name: str | None, address: str | None, phone: str | None) -> str:
+    """One confirmation for what the artisan needs to come and to call back."""
+    from agent.dialogue.text import format_phone
+
+    items = [x for x in (name, address) if x]
+    if phone:
+        items.append(f"l'artisan vous rappellera au {format_phone(phone)}")
+    return RECAP.format(items=", ".join(items) if len(items) < 2 else ", ".join(items[:-1]) + ", et " + items[-1])
+
+
 def whisper(urgency: str, problem: str | None, name: str | None, address: str | None) -> str:
     return WHISPER.format(urgency=WHISPER_URGENCY.get(urgency, "d'un client"),
                           problem=problem or "Problème non précisé", name=name or "Nom non donné",
@@ -69,5 +94,5 @@ def fixed_texts(plan: Dialplan) -> list[str]:
     for trig in plan.triggers:
         texts += [t for t in (trig.advice, trig.check.question if trig.check else None) if t]
     texts += [v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "{" not in v]
-    texts += list(ACKNOWLEDGEMENTS)
+    texts += list(ACKNOWLEDGEMENTS) + list(CRITICAL_ASK.values())
     return texts

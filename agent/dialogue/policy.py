@@ -1,58 +1,48 @@
 """The conversation: slot filling driven by the dialplan, rules first, the LLM only for what rules
-missed (within its budget), emergencies detected with the trade's own words.
+missed (within its budget), emergencies detected with the trade's own words and the shared rules.
 
 Text in, text out: the live call feeds ASR text and speaks the replies; `standardiste simulate`
-feeds typed turns. Every field is handed to `on_field` the moment it is understood.
+and `standardiste chat` feed typed turns. Each utterance is understood once (`heard.hear`), the
+policy decides from that alone, and every field is handed to `on_field` the moment it is known.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from agent.dialogue.booking import Slot, free_slots, in_hours, pick, say_slot
+from agent.dialogue import names
+from agent.dialogue.booking import Slot, in_hours
+from agent.dialogue.closing import Closing
+from agent.dialogue.heard import Heard, hear
 from agent.dialogue.phrases import (
     ASK_ADDRESS_FIRST,
     ASK_NAME_ADDRESS_FIRST,
-    CALL_BACK_FOR_BOOKING,
+    CRITICAL_ASK,
     GOODBYE,
     HEAR_NOTHING,
     MESSAGE_TAKEN,
-    NO_SLOT_SOON,
-    NO_SLOT_THEN,
     NOT_INTERESTED,
     NOT_UNDERSTOOD,
+    OFFER_HELP,
     QUESTION_PASSED_ON,
-    SMS_CONFIRMATION,
     STILL_THERE,
     TAKE_MESSAGE,
     TRANSFER,
     TRANSFER_ON_REQUEST,
+    WHAT_TO_FIX,
+    out_of_area,
+    recap,
 )
+from agent.dialogue.places import Address, in_area
+from agent.dialogue.problem import describe, says_problem
 from agent.dialogue.schema import Dialplan, Trigger
 from agent.dialogue.state import Action, Ask, Severity, TransferWhen
-from agent.dialogue.understand import (
-    When,
-    address,
-    asks_for_artisan,
-    correction,
-    dont_know,
-    first_match,
-    fold,
-    format_phone,
-    has_any,
-    person_name,
-    phone_number,
-    spam,
-    spelled,
-    when,
-    wrong_number,
-    yes_no,
-)
+from agent.dialogue.text import fold, has_any
+from agent.dialogue.urgency import Assessment, Said, assess, doubtful, fires
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
@@ -93,7 +83,7 @@ class Pending:
 
 
 @dataclass
-class Conversation:
+class Conversation(Closing):
     plan: Dialplan
     now: datetime
     caller_id: str | None = None
@@ -102,15 +92,18 @@ class Conversation:
     on_field: Callable[[str, str], None] | None = None
     lead: Lead = field(default_factory=Lead)
     outcome: Outcome = field(default_factory=Outcome)
-    said: list[str] = field(default_factory=list)
-    """Everything the caller said, for the emergency rules."""
+    heard: list[Heard] = field(default_factory=list)
+    """Everything the caller said, understood once."""
     pending: Pending | None = None
     confirmed: set[str] = field(default_factory=set)
     checks: dict[str, Severity] = field(default_factory=dict)
     """Trigger id -> severity decided by its check question."""
     offered: list[Slot] = field(default_factory=list)
-    pref_when: When | None = None
+    pref_when: object = None
     silences: int = 0
+    asked: set[Ask] = field(default_factory=set)
+    """Questions asked once at most (where to go first, the critical question)."""
+    place: Address | None = None
 
     def __post_init__(self) -> None:
         self.lead.trade = self.plan.trade.trade
@@ -121,8 +114,7 @@ class Conversation:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
-        first = self._next_question()
-        return f"{self.plan.greeting} {first}".strip()
+        return f"{self.plan.greeting} {self._next_question()}".strip()
 
     @property
     def done(self) -> bool:
@@ -133,188 +125,149 @@ class Conversation:
         if self.outcome.action is None:
             self.outcome.action = Action.MESSAGE
 
-    # --- urgency ---------------------------------------------------------------------------------
-    def fired(self) -> list[Trigger]:
-        text = fold(" ".join(self.said))
-        return [t for t in self.plan.triggers if all(has_any(text, list(group)) for group in t.all)]
-
-    def _in_season(self, trig: Trigger) -> bool:
-        return not trig.months or self.now.month in trig.months
-
-    def severity_of(self, trig: Trigger) -> Severity:
-        if not self._in_season(trig):
-            return trig.otherwise
-        if trig.id in self.checks:
-            return self.checks[trig.id]
-        return trig.severity
+    def assessment(self) -> Assessment:
+        return assess(self.plan, self.now, self.heard, self.checks)
 
     @property
     def urgency(self) -> Severity:
-        levels = [self.severity_of(t) for t in self.fired()]
-        return max(levels, key=lambda s: s.rank, default=Severity.NORMAL)
+        return self.assessment().severity
 
     # --- one caller turn ---------------------------------------------------------------------------
     async def turn(self, text: str) -> str:
         if self.done:
             return ""
-        text = text.strip()
-        f = fold(text)
-        if not f:
+        h = hear(text, self.now, self.plan.area)
+        if h.empty:
             return self._silence()
         self.silences = 0
-        self.said.append(text)
-        if self.plan.transfer.on_request and asks_for_artisan(f) and self._transfer_allowed():
-            self.outcome.action = Action.TRANSFER
-            self.outcome.transfer_to = self.plan.transfer.endpoint
-            self.outcome.requested = True
+        self.heard.append(h)
+        if self.plan.transfer.on_request and h.asks_for_artisan and self._transfer_allowed():
+            self.outcome = Outcome(Action.TRANSFER, transfer_to=self.plan.transfer.endpoint, requested=True)
             self.pending = None
             return TRANSFER_ON_REQUEST
-        if wrong_number(f):
+        if h.wrong_number:
             self.outcome.action = Action.INFO
             return f"Pas de souci. Vous êtes chez {self.plan.business}, {self.plan.trade.label}. {GOODBYE}"
-        if spam(f):
+        if h.spam:
             self.outcome.action = Action.INFO
             return f"{NOT_INTERESTED} {GOODBYE}"
         pending = self.pending
-        prefix = ""
-        if pending is not None and pending.kind == Ask.MESSAGE:
-            self.lead.message = text
-            self._fill_from_free_text(text)
+        if pending is not None and pending.kind is Ask.MESSAGE:
+            self.lead.message = h.text
+            self._extract(h, Pending(Ask.FIELD, "name"))
             self.outcome.action = Action.MESSAGE
             return f"{MESSAGE_TAKEN} {GOODBYE}"
-        if pending is not None and pending.kind == Ask.SLOT:
-            return self._slot_answer(text)
-        faq = self._faq(f)
-        if faq and _is_question(text, f):
-            # A question about prices or the area is not the request itself: answer, then go on.
-            return f"{faq} {self._decide()}"
-        answered = await self._answer(pending, text, f)
-        if not answered and _is_question(text, f) and not self._trade_words(f) and not self.fired():
-            # A question we have no answer for: passed on to the artisan, then back to ours.
-            self.lead.message = f"{self.lead.message} / {text}" if self.lead.message else text
-            return f"{QUESTION_PASSED_ON} {self._ask_again(pending)}"
-        if not answered:
-            if pending is not None:
-                pending.tries += 1
-                if pending.tries > self.plan.max_retries:
-                    self.pending = Pending(Ask.MESSAGE)
-                    return TAKE_MESSAGE
-                prefix = NOT_UNDERSTOOD + " " if not dont_know(f) else ""
+        if pending is not None and pending.kind is Ask.SLOT:
+            return self._slot_answer(h)
+        if pending is not None and pending.kind is Ask.MORE:
+            self.pending = pending = None
+            if h.closing or (h.yes is False and not h.request):
+                self.outcome.action = Action.INFO
+                return GOODBYE
+        answered = await self._answer(pending, h)
+        if self._information_question(h):
+            # A question, not a request: answered from the FAQ or passed on to the artisan.
+            self.lead.message = f"{self.lead.message} / {h.text}" if self.lead.message else h.text
+            answer = self._faq(h) or QUESTION_PASSED_ON
+            if self.lead.problem is None:
+                self.pending = Pending(Ask.MORE)
+                return f"{answer} {OFFER_HELP}"
+            return f"{answer} {self._ask_again(pending)}"
+        if self.pending is not None and self.pending.kind is Ask.FIX:
+            return WHAT_TO_FIX
+        prefix = f"{self._faq(h)} " if h.question and self._faq(h) else ""
+        if not answered and pending is not None:
+            pending.tries += 1
+            if pending.tries > self.plan.max_retries:
+                self.pending = Pending(Ask.MESSAGE)
+                return TAKE_MESSAGE
+            prefix += NOT_UNDERSTOOD + " " if not h.dont_know else ""
         return prefix + self._decide()
 
-    async def _answer(self, pending: Pending | None, text: str, f: str) -> bool:
-        """Take what this turn says; True when it answered the pending question."""
-        answered = False
-        if pending is not None and pending.kind == Ask.CHECK and pending.trigger is not None:
-            yn = yes_no(f)
-            chk = pending.trigger.check
-            assert chk is not None
-            if yn is True:
-                self.checks[pending.trigger.id] = chk.if_yes
-            elif yn is False:
-                self.checks[pending.trigger.id] = chk.if_no
-            elif dont_know(f):
-                self.checks[pending.trigger.id] = chk.if_unknown
-            if pending.trigger.id in self.checks:
-                self.pending = None
-                answered = True
-        elif pending is not None and pending.kind == Ask.CONFIRM and pending.field:
-            yn = yes_no(f)
-            fixed = correction(text)
-            if yn is True and not fixed:
-                self.confirmed.add(pending.field)
-                self.pending = None
-                return True
-            if fixed:
-                said = re.sub(r"^\W*(non|pas du tout|erreur)\b\W*(c'est|c est|plutôt|plutot)?\s*", "", text,
-                              flags=re.IGNORECASE)
-                if self._set_from(pending.field, said, text):
-                    self.pending = None
-                    return True
-            if yn is False:
-                self._clear(pending.field)
-                self.pending = None
-                return True
-        elif pending is not None and pending.kind == Ask.CONFIRM_CALLERID:
-            yn = yes_no(f)
-            number = phone_number(text)
-            if number:
-                self._set("phone", number)
-                self.confirmed.add("phone")
-                self.pending = None
-                return True
-            if yn is True and self.caller_id:
-                self._set("phone", self.caller_id)
-                self.confirmed.add("phone")
-                self.pending = None
-                return True
-            if yn is False:
-                self._clear("phone")
-                self.pending = Pending(Ask.FIELD, "phone")
-                return True
-        # Fields may come at any time, in any order, several at once.
-        got = self._extract(text, f, pending)
-        if pending is not None and pending.kind in (Ask.FIELD, Ask.NAME_ADDRESS):
-            wanted: set[str] = {pending.field or ""} if pending.kind == Ask.FIELD else {"name", "address"}
-            if got & wanted:
-                answered = True
-            elif self.extractor is not None and wanted & set(LLM_FIELDS) and not dont_know(f) and yes_no(f) is None:
-                answered = await self._ask_llm(text, sorted(wanted & set(LLM_FIELDS)))
-            if pending.kind == Ask.NAME_ADDRESS and self.lead.address:
-                answered = True
-            if answered:
-                self.pending = None
-        return answered or bool(got and pending is None)
+    def _information_question(self, h: Heard) -> bool:
+        return h.question and not h.request and not self.assessment_of(h)
 
-    def _extract(self, text: str, f: str, pending: Pending | None) -> set[str]:
+    async def _answer(self, pending: Pending | None, h: Heard) -> bool:
+        """Take what this turn says; True when it answered the pending question."""
+        got = self._extract(h, pending)
+        if pending is None:
+            return bool(got)
+        kind = pending.kind
+        if kind is Ask.CHECK and pending.trigger is not None and pending.trigger.check is not None:
+            chk = pending.trigger.check
+            answer = {True: chk.if_yes, False: chk.if_no}.get(h.yes) if h.yes is not None else (
+                chk.if_unknown if h.dont_know else None)
+            if answer is not None:
+                self.checks[pending.trigger.id] = answer
+                self.pending = None
+                return True
+            return False
+        if kind is Ask.RECAP:
+            if got & {"address", "phone", "name"}:
+                self.pending = None  # corrected: read back again
+                return True
+            if h.yes is True:
+                self.confirmed |= {f.name for f in self.plan.fields} | {"phone"}
+                self.pending = None
+                return True
+            if h.yes is False:
+                self.pending = Pending(Ask.FIX)
+                return True
+            return False
+        if kind is Ask.FIX:
+            self.pending = None
+            return bool(got)
+        if kind is Ask.CRITICAL:
+            self.pending = None
+            return True
+        wanted = {pending.field or ""} if kind is Ask.FIELD else {"name", "address"}
+        answered = bool(got & wanted) or (kind is Ask.NAME_ADDRESS and (self.lead.address is not None or h.dont_know))
+        if not answered and self.extractor is not None and wanted & set(LLM_FIELDS) and not h.dont_know \
+                and h.yes is None:
+            answered = await self._ask_llm(h.text, sorted(wanted & set(LLM_FIELDS)))
+        if answered:
+            self.pending = None
+        return answered
+
+    def _extract(self, h: Heard, pending: Pending | None) -> set[str]:
+        """Every field this utterance gives, whatever was asked (callers volunteer them early)."""
         got: set[str] = set()
-        addr = address(text, self.plan.area)
-        if addr is not None and (self.lead.address is None or (pending and pending.field == "address")):
-            self._set("address", str(addr))
+        kind = pending.kind if pending else None
+        asking = pending.field if pending and kind is Ask.FIELD else None
+        asking_where = asking == "address" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL, Ask.RECAP, Ask.FIX)
+        if h.address is not None and (self.lead.address is None or asking_where or h.correction):
+            self.place = h.address
+            self._set("address", str(h.address))
             got.add("address")
-        number = phone_number(text)
-        if number is not None:
-            self._set("phone", number)
+        if h.phone is not None and (h.phone != self.lead.phone or kind in (Ask.RECAP, Ask.FIX)):
+            self._set("phone", h.phone)
             got.add("phone")
-        asking_name = pending is not None and (pending.field == "name" or pending.kind == Ask.NAME_ADDRESS)
-        name_text = _without_address(text)
-        name = spelled(text) if asking_name else None
-        name = name or person_name(name_text, asked=asking_name and bool(name_text.strip()))
-        if name and self._trade_words(fold(name)):
+        asking_name = asking == "name" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL)
+        name = h.introduced_name or (h.name_answer() if asking_name else None)
+        if kind in (Ask.RECAP, Ask.FIX) and (h.correction or kind is Ask.FIX) and not got and name is None:
+            name = names.answered(h.correction or h.text) if "name" in self._recap_fields() else None
+        if name and says_problem(self.plan, name):
             name = None  # "évier bouché" is a problem, not a name
-        if name and (self.lead.name is None or asking_name):
+        if name and (self.lead.name is None or asking_name or kind in (Ask.RECAP, Ask.FIX)):
+            if len(name.split()) == 1 and self.lead.name and kind in (Ask.RECAP, Ask.FIX):
+                name = names.with_surname(self.lead.name, name)  # a corrected surname
             self._set("name", name)
             got.add("name")
-        problem = self._problem(f)
-        if problem and (self.lead.problem is None or (pending and pending.field == "problem")):
-            self._set("problem", problem)
-            got.add("problem")
-        elif (pending is not None and pending.field == "problem" and not got and not dont_know(f) and len(f) > 6
-              and not _is_question(text, f)):
-            self._set("problem", text.rstrip(" .!?"))
-            got.add("problem")
-        w = when(text, self.now)
-        if w is not None:
-            self.pref_when = w
+        if self.lead.problem is None or asking == "problem":
+            asked = asking == "problem" and not got and not h.dont_know and len(h.folded) > 6
+            if asked or says_problem(self.plan, h.text) or self.assessment_of(h):
+                problem = describe(self.plan, h, asked=asked)
+                if problem and not self._information_question(h):
+                    self._set("problem", problem)
+                    got.add("problem")
+        if h.when is not None:
+            self.pref_when = h.when
         return got
 
-    def _problem(self, f: str) -> str | None:
-        """The trade's typical problem named first in what was said."""
-        best: tuple[tuple[int, int], str] | None = None
-        for p in self.plan.trade.problems:
-            at = first_match(f, list(p.words))
-            if at is not None and (best is None or at < best[0]):
-                best = (at, p.label)
-        return best[1] if best else None
-
-    def _trade_words(self, folded: str) -> bool:
-        words = [w for p in self.plan.trade.problems for w in p.words]
-        return has_any(folded, words + list(self.plan.trade.vocabulary))
-
-    def _fill_from_free_text(self, text: str) -> None:
-        self._extract(text, fold(text), Pending(Ask.FIELD, "name"))
-        if self.lead.problem is None:
-            self._set("problem", text.rstrip(" .!?"))
+    def assessment_of(self, h: Heard) -> bool:
+        """Whether this utterance alone fires an emergency trigger."""
+        said = Said.of([h])
+        return any(fires(t, said) for t in self.plan.triggers)
 
     async def _ask_llm(self, text: str, fields: list[str]) -> bool:
         assert self.extractor is not None
@@ -322,35 +275,10 @@ class Conversation:
         got = False
         for name in fields:
             value = result.fields.get(name)
-            if value and _plausible(name, value, text):
+            if value and _plausible(value, text):
                 self._set(name, value)
                 got = True
         return got
-
-    def _set_from(self, name: str, value: str, text: str) -> bool:
-        if name == "address":
-            addr = address(text, self.plan.area) or address(value, self.plan.area)
-            if addr:
-                self._set("address", str(addr))
-                return True
-            return False
-        if name == "phone":
-            number = phone_number(value)
-            if number:
-                self._set("phone", number)
-                return True
-            return False
-        if name == "name":
-            current = (self.lead.name or "").split()
-            new = spelled(value) or person_name(value, asked=True)
-            if not new:
-                return False
-            if len(new.split()) == 1 and len(current) >= 2:
-                new = " ".join([*current[:-1], new])  # "non, Dubois avec un D": the surname only
-            self._set("name", new)
-            return True
-        self._set(name, value)
-        return True
 
     def _set(self, name: str, value: str) -> None:
         setattr(self.lead, name, value)
@@ -361,12 +289,11 @@ class Conversation:
     def _clear(self, name: str) -> None:
         setattr(self.lead, name, None)
         self.confirmed.discard(name)
+        if name == "address":
+            self.place = None
 
-    def _faq(self, f: str) -> str | None:
-        for item in self.plan.faq:
-            if has_any(f, list(item.keywords)):
-                return item.answer
-        return None
+    def _faq(self, h: Heard) -> str | None:
+        return next((item.answer for item in self.plan.faq if has_any(h.folded, list(item.keywords))), None)
 
     def _silence(self) -> str:
         self.silences += 1
@@ -378,28 +305,34 @@ class Conversation:
 
     # --- what to say next ---------------------------------------------------------------------------
     def _decide(self) -> str:
-        fired = self.fired()
-        urgency = self.urgency
-        if self._should_transfer(urgency):
-            advice = " ".join(t.advice for t in fired if t.advice and self.severity_of(t) is Severity.CRITICAL)
+        a = self.assessment()
+        if self._should_transfer(a.severity):
+            advice = " ".join(dict.fromkeys(t.advice for t in a.fired if t.advice))
+            missing = [k for k in ("name", "address") if getattr(self.lead, k) is None]
+            if missing and Ask.CRITICAL not in self.asked:
+                # One question, then the transfer: the artisan needs to know where to go.
+                self.asked.add(Ask.CRITICAL)
+                self.pending = Pending(Ask.CRITICAL)
+                return f"{advice} {CRITICAL_ASK[tuple(missing)]}".strip()
             self.outcome.action = Action.TRANSFER
             self.outcome.transfer_to = self.plan.transfer.endpoint
             self.pending = None
-            return f"{advice} {TRANSFER}".strip()
-        # An emergency whose gravity depends on a question: know where to go first, then ask it.
-        for trig in fired:
-            if trig.check is not None and trig.id not in self.checks and self._in_season(trig):
-                asked_where = "where" in self.confirmed
-                if self.lead.address is None and not asked_where:
-                    self.confirmed.add("where")
-                    self._ask(Ask.NAME_ADDRESS)
-                    return ASK_ADDRESS_FIRST if self.lead.name else ASK_NAME_ADDRESS_FIRST
-                self._ask(Ask.CHECK, trigger=trig)
-                return trig.check.question
+            return TRANSFER if Ask.CRITICAL in self.asked else f"{advice} {TRANSFER}".strip()
+        trig = doubtful(a, self.now, self.checks)
+        if trig is not None and trig.check is not None:
+            if self.lead.address is None and Ask.NAME_ADDRESS not in self.asked:
+                self.asked.add(Ask.NAME_ADDRESS)
+                self._ask(Ask.NAME_ADDRESS)
+                return ASK_ADDRESS_FIRST if self.lead.name else ASK_NAME_ADDRESS_FIRST
+            self._ask(Ask.CHECK, trigger=trig)
+            return trig.check.question
+        if self.place is not None and not in_area(self.place.commune, self.plan.area):
+            town = self.place.city or ""
+            self.lead.message = f"Hors zone d'intervention ({town})"
+            self.outcome.action = Action.MESSAGE
+            return f"{out_of_area(town)} {GOODBYE}"
         question = self._next_question()
-        if question:
-            return question
-        return self._close(urgency)
+        return question or self._close(a.severity)
 
     def _should_transfer(self, urgency: Severity) -> bool:
         tr = self.plan.transfer
@@ -431,122 +364,48 @@ class Conversation:
 
     def _next_question(self) -> str:
         for fl in self.plan.fields:
-            value = getattr(self.lead, fl.name)
-            if value is None:
+            if getattr(self.lead, fl.name) is None:
                 self._ask(Ask.FIELD, fl.name)
                 return fl.question
-            if fl.name == "phone" and value == self.caller_id and "phone" not in self.confirmed:
-                self._ask(Ask.CONFIRM_CALLERID, "phone")
-                return f"Puis-je vous rappeler au {format_phone(value)} ?"
-            if fl.confirm and fl.name not in self.confirmed:
-                self._ask(Ask.CONFIRM, fl.name)
-                shown = format_phone(value) if fl.name == "phone" else value
-                return f"J'ai noté : {shown}. C'est bien ça ?"
+        to_confirm = [fl.name for fl in self.plan.fields if fl.confirm and fl.name not in self.confirmed]
+        if self.lead.phone and self.lead.phone == self.caller_id and "phone" not in self.confirmed:
+            to_confirm.append("phone")
+        if to_confirm:
+            self._ask(Ask.RECAP)
+            return self._recap_text()
         return ""
+
+    def _recap_fields(self) -> set[str]:
+        return {fl.name for fl in self.plan.fields if fl.confirm} | {"phone"}
+
+    def _recap_text(self) -> str:
+        shown = self._recap_fields()
+        return recap(self.lead.name if "name" in shown else None,
+                     self.lead.address if "address" in shown else None, self.lead.phone)
 
     def _ask_again(self, pending: Pending | None) -> str:
         if pending is None:
             return self._decide()
-        if pending.kind == Ask.CHECK and pending.trigger and pending.trigger.check:
+        if pending.kind is Ask.CHECK and pending.trigger and pending.trigger.check:
             return pending.trigger.check.question
-        if pending.kind == Ask.FIELD and pending.field:
+        if pending.kind is Ask.FIELD and pending.field:
             fl = next((x for x in self.plan.fields if x.name == pending.field), None)
             return fl.question if fl else ""
-        if pending.kind == Ask.SLOT:
+        if pending.kind is Ask.SLOT:
             return self._offer_text()
-        if pending.kind == Ask.MESSAGE:
+        if pending.kind is Ask.MESSAGE:
             return TAKE_MESSAGE
-        if pending.kind == Ask.CONFIRM_CALLERID and self.caller_id:
-            return f"Puis-je vous rappeler au {format_phone(self.caller_id)} ?"
-        if pending.kind == Ask.CONFIRM and pending.field:
-            return f"J'ai noté : {getattr(self.lead, pending.field)}. C'est bien ça ?"
-        return "Quel est votre nom et votre adresse ?"
-
-    def _close(self, urgency: Severity) -> str:
-        if (not self.open and self.plan.after_hours_action is Action.MESSAGE) or not self.plan.booking.enabled:
-            self.outcome.action = Action.MESSAGE
-            when_txt = "dès la réouverture" if not self.open else "au plus vite"
-            return f"C'est noté. L'artisan vous rappellera {when_txt}. {GOODBYE}"
-        urgent = urgency is not Severity.NORMAL
-        self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgent, pref=self.pref_when)
-        if not self.offered and self.pref_when is not None:
-            self.offered = free_slots(self.plan, self.now, self.busy, urgent=urgent, pref=None)
-        if not self.offered:
-            self.outcome.action = Action.MESSAGE
-            return f"{NO_SLOT_SOON} {GOODBYE}"
-        self.pending = Pending(Ask.SLOT)
-        lead = "C'est urgent : " if urgency is not Severity.NORMAL else ""
-        return lead + self._offer_text()
-
-    def _offer_text(self) -> str:
-        options = [say_slot(s, self.now) for s in self.offered]
-        if len(options) == 1:
-            return f"Je peux vous proposer un passage {options[0]}. Cela vous convient-il ?"
-        return "Je peux vous proposer un passage " + ", ou ".join(options) + ". Lequel vous convient ?"
-
-    def _slot_answer(self, text: str) -> str:
-        assert self.pending is not None
-        chosen = pick(text, self.offered, self.now)
-        if chosen is not None:
-            self.outcome.action = Action.BOOKING
-            self.outcome.booking = chosen
-            self.pending = None
-            sms = f" {SMS_CONFIRMATION}" if self.lead.phone else ""
-            return f"C'est réservé pour {say_slot(chosen, self.now)}.{sms} {GOODBYE}"
-        w = when(text, self.now)
-        self.pending.tries += 1
-        if w is not None or yes_no(fold(text)) is False:
-            if self.pending.tries > self.plan.max_retries:
-                self.outcome.action = Action.MESSAGE
-                return f"{CALL_BACK_FOR_BOOKING} {GOODBYE}"
-            if w is not None:
-                self.pref_when = w
-            slots = free_slots(self.plan, self.now, self.busy, urgent=self.urgency is not Severity.NORMAL, pref=w)
-            if slots:
-                self.offered = slots
-                return self._offer_text()
-            return NO_SLOT_THEN
-        if self.pending.tries > self.plan.max_retries:
-            self.outcome.action = Action.MESSAGE
-            return f"{CALL_BACK_FOR_BOOKING} {GOODBYE}"
-        return f"{NOT_UNDERSTOOD} {self._offer_text()}"
+        if pending.kind is Ask.RECAP:
+            return self._recap_text()
+        if pending.kind is Ask.MORE:
+            return OFFER_HELP
+        if pending.kind is Ask.FIX:
+            return WHAT_TO_FIX
+        return CRITICAL_ASK[("name", "address")]
 
 
-_NUMBER_START = re.compile(r"\b(\d{1,4}|un|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|"
-                           r"quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante|cent)\b", re.IGNORECASE)
-
-
-def _without_address(text: str) -> str:
-    """The text minus any address (so a street or a city is not taken for a name): clauses that
-    hold one are cut where the street number starts; a city alone after it is dropped."""
-    out: list[str] = []
-    after_address = False
-    for clause in re.split(r"[,.;!?]", text):
-        if address(clause) is not None:
-            m = _NUMBER_START.search(clause)
-            head = clause[: m.start()] if m else ""
-            if head.strip():
-                out.append(head)
-            after_address = True
-            continue
-        if after_address and len(clause.split()) <= 3:
-            continue  # "15 rue Victor Hugo, Nice": the city
-        out.append(clause)
-    return ", ".join(c.strip() for c in out if c.strip())
-
-
-QUESTION_WORDS: Final = ("quel", "quelle", "quels", "quelles", "combien", "est ce", "vous", "c est combien",
-                          "pouvez vous", "faites vous", "comment", "ou", "quand", "a quelle")
-
-
-def _is_question(text: str, folded: str) -> bool:
-    return text.rstrip().endswith("?") or folded.startswith(QUESTION_WORDS)
-
-
-def _plausible(name: str, value: str, text: str) -> bool:
+def _plausible(value: str, text: str) -> bool:
     """An LLM value is kept only if its words were actually said (no invented names)."""
     said = fold(text)
     words = [w for w in fold(value).split() if len(w) > 2]
     return bool(words) and all(w in said for w in words)
-
-

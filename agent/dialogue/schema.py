@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.dialogue.state import Action, DialplanMode, Severity, TransferMode, TransferWhen
-from agent.dialogue.understand import fold
+from agent.dialogue.places import DEPARTMENT, communes
+from agent.dialogue.text import Phrase, fold
+from agent.dialogue.times import HOLIDAY_REGIONS, public_holidays
 from agent.yamlnode import Node, read_yaml
 
 PROFILES_DIR: Final = Path(__file__).parent / "profiles"
@@ -40,25 +43,31 @@ class Check:
     if_yes: Severity
     if_no: Severity
     if_unknown: Severity
+    about_vulnerable: bool = False
+    """The question asks whether someone vulnerable is there: a caller who already said so is not asked."""
 
 
 @dataclass(frozen=True)
 class Trigger:
     id: str
     severity: Severity
-    all: tuple[tuple[str, ...], ...]
-    """Groups of phrases: every group must match (one phrase of it) for the trigger to fire."""
+    all: tuple[tuple[Phrase, ...], ...]
+    """Groups of phrases: every group must match (one phrase of it), within `window` words of each
+    other, for the trigger to fire. Phrases match on lemmas, in any order, not under a negation."""
     check: Check | None = None
     advice: str | None = None
     months: tuple[int, ...] = ()
     """When set, `severity` applies in these months only, `otherwise` in the others."""
     otherwise: Severity = Severity.NORMAL
+    unless: tuple[Phrase, ...] = ()
+    """Phrases that mean it is not this emergency ("quand je branche le grille-pain")."""
+    window: int = 12
 
 
 @dataclass(frozen=True)
 class Problem:
     label: str
-    words: tuple[str, ...]
+    words: tuple[Phrase, ...]
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class TradeProfile:
     vocabulary: tuple[str, ...]
     problems: tuple[Problem, ...]
     emergencies: tuple[Trigger, ...]
+    request_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ class Dialplan:
 
     @property
     def triggers(self) -> tuple[Trigger, ...]:
-        return self.extra_triggers + self.trade.emergencies
+        return self.extra_triggers + self.trade.emergencies + shared_rules().emergencies
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -157,13 +167,13 @@ def _phrases(node: Node, key: str, *, required: bool = True) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _groups(node: Node, key: str) -> tuple[tuple[str, ...], ...]:
+def _groups(node: Node, key: str) -> tuple[tuple[Phrase, ...], ...]:
     value = node.raw(key)
     if (not isinstance(value, list) or not value
             or not all(isinstance(g, list) and g and all(isinstance(w, str) and w.strip() for w in g) for g in value)):
         raise node.error(key, "a list of groups, each a non-empty list of phrases ([[fuite, coule], [partout]])",
                          value)
-    return tuple(tuple(g) for g in value)
+    return tuple(tuple(Phrase.of(w) for w in g) for g in value)
 
 
 def _severity(node: Node, key: str, default: str) -> Severity:
@@ -176,14 +186,17 @@ def _trigger(node: Node) -> Trigger:
         c = node.node("check")
         check = Check(question=c.text("question", required=True),
                       if_yes=_severity(c, "if_yes", "urgent"), if_no=_severity(c, "if_no", "urgent"),
-                      if_unknown=_severity(c, "if_unknown", "urgent"))
+                      if_unknown=_severity(c, "if_unknown", "urgent"),
+                      about_vulnerable=c.choice("about", "", ("", "vulnerable")) == "vulnerable")
         c.close()
     months = node.raw("months") or []
     if not isinstance(months, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
         raise node.error("months", "a list of month numbers 1-12", months)
+    unless = tuple(Phrase.of(w) for w in _phrases(node, "unless", required=False))
     trig = Trigger(id=node.text("id", required=True), severity=_severity(node, "severity", ""),
                    all=_groups(node, "all"), check=check, advice=node.opt_str("advice"), months=tuple(months),
-                   otherwise=_severity(node, "otherwise", "normal"))
+                   otherwise=_severity(node, "otherwise", "normal"), unless=unless,
+                   window=node.integer("window", 12, lo=2, hi=60))
     node.close()
     return trig
 
@@ -218,15 +231,48 @@ def load_profile(trade: str) -> TradeProfile:
     problems = []
     for i, raw in enumerate(node.raw("problems") or []):
         p = Node(str(path), f"problems[{i}]", raw)
-        problems.append(Problem(p.text("label", required=True), _phrases(p, "words")))
+        problems.append(Problem(p.text("label", required=True), tuple(Phrase.of(w) for w in _phrases(p, "words"))))
         p.close()
     triggers = tuple(_trigger(Node(str(path), f"emergencies[{i}]", raw))
                      for i, raw in enumerate(node.raw("emergencies") or []))
     profile = TradeProfile(trade=node.text("trade", required=True), label=node.text("label", required=True),
                            basket_eur=node.integer("basket_eur", 0, lo=1, hi=100000),
-                           vocabulary=_phrases(node, "vocabulary"), problems=tuple(problems), emergencies=triggers)
+                           vocabulary=_phrases(node, "vocabulary"), problems=tuple(problems), emergencies=triggers,
+                           request_words=_phrases(node, "request_words", required=False))
     node.close()
     return profile
+
+
+@dataclass(frozen=True)
+class SharedRules:
+    """What every trade shares (profiles/_shared.yaml): emergencies described by their effects, and
+    who is vulnerable and what a home must not be left without in the cold season."""
+
+    emergencies: tuple[Trigger, ...]
+    vulnerable: tuple[Phrase, ...]
+    without_heat: tuple[Phrase, ...]
+    without_essentials: tuple[Phrase, ...]
+    one_appliance: tuple[Phrase, ...]
+    cold_months: tuple[int, ...]
+    vulnerable_age: int
+    """An age said ("elle a 91 ans") at or above this makes a person vulnerable."""
+
+
+@lru_cache(maxsize=1)
+def shared_rules() -> SharedRules:
+    path = PROFILES_DIR / "_shared.yaml"
+    node = Node(str(path), "", read_yaml(path))
+    triggers = tuple(_trigger(Node(str(path), f"emergencies[{i}]", raw))
+                     for i, raw in enumerate(node.raw("emergencies") or []))
+
+    def phrases(key: str) -> tuple[Phrase, ...]:
+        return tuple(Phrase.of(w) for w in _phrases(node, key))
+
+    rules = SharedRules(triggers, phrases("vulnerable"), phrases("without_heat"), phrases("without_essentials"),
+                        phrases("one_appliance"), tuple(node.raw("cold_months") or ()),
+                        node.integer("vulnerable_age", 75, lo=50, hi=100))
+    node.close()
+    return rules
 
 
 DEFAULT_FIELDS: Final = (
@@ -246,16 +292,20 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     name = biz.text("name", required=True)
     trade = biz.choice("trade", "", TRADES)
     area = _phrases(biz, "area", required=False)
+    for i, place in enumerate(area):
+        if not DEPARTMENT.fullmatch(place) and communes().named(fold(place)) is None:
+            raise biz.error(f"area[{i}]", "a department code (06, 2A, 974) or the name of a French town", place)
     tz_name = biz.text("timezone", "Europe/Paris")
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise biz.error("timezone", "an IANA time zone such as Europe/Paris", tz_name) from None
     hours = _hours(biz, "hours")
+    region = biz.choice("public_holidays", "france", tuple(HOLIDAY_REGIONS))
     holidays_raw = biz.raw("holidays", [])
     if not isinstance(holidays_raw, list):
         raise biz.error("holidays", "a list of dates YYYY-MM-DD", holidays_raw)
-    holidays = set()
+    holidays = set(public_holidays(region, range(date.today().year - 1, date.today().year + 3)))
     for i, h in enumerate(holidays_raw):
         try:
             holidays.add(h if isinstance(h, date) else date.fromisoformat(str(h)))

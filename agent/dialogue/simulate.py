@@ -12,7 +12,7 @@ import yaml
 
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
-from agent.dialogue.understand import phone_number
+from agent.dialogue.text import phone_number
 from agent.llm.base import Extractor
 from agent.yamlnode import ConfigError, Node
 

@@ -32,12 +32,19 @@ class Ask(StrEnum):
     """The question the receptionist is waiting an answer to."""
 
     FIELD = "field"
-    CONFIRM = "confirm"
-    CONFIRM_CALLERID = "confirm-callerid"
+    RECAP = "recap"
+    """One confirmation of the address and the callback number together."""
     CHECK = "check"
     SLOT = "slot"
     MESSAGE = "message"
     NAME_ADDRESS = "name-address"
+    """Before a trade's check question: where to go first."""
+    CRITICAL = "critical"
+    """The one question before a critical transfer: name and exact address."""
+    FIX = "fix"
+    """The caller said the recap is wrong: which part, and its right value."""
+    MORE = "more"
+    """After answering an information question: does the caller want to leave a request?"""
 
 
 class TransferWhen(StrEnum):

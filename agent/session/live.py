@@ -208,7 +208,7 @@ class LiveSession:
 
 def _caller_id(number: str) -> str | None:
     """The presented number in E.164 when it is a French one; None when withheld."""
-    from agent.dialogue.understand import phone_number
+    from agent.dialogue.text import phone_number
 
     if not number or number.lower() in ("anonymous", "unknown", "restricted", "private"):
         return None

@@ -1,0 +1,146 @@
+"""One pass over what the caller said: a typed `Heard` the policy decides from.
+
+Each utterance is folded, lemmatised and read for numbers once; the candidates for every field
+(name, address, phone, time), the kind of utterance (yes/no, question, correction, closing) and
+the special calls (wrong number, canvassing, asking for the artisan) are all found here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from agent.dialogue import names
+from agent.dialogue.places import Address, address
+from agent.dialogue.text import fold, has_any, phone_number, stem, words
+from agent.dialogue.times import When, when
+
+YES: Final = ["oui", "ouais", "ouai", "exactement", "c est ca", "c est bien ca", "tout a fait", "d accord",
+              "ok", "okay", "parfait", "volontiers", "bien sur", "absolument", "ca marche", "ca me va", "voila",
+              "affirmatif", "c est correct", "tres bien", "entendu", "c est juste", "c est exact"]
+NO: Final = ["non", "pas du tout", "non merci", "ce n est pas ca", "c est pas ca", "negatif", "pas vraiment",
+             "surtout pas", "jamais", "personne"]
+DONT_KNOW: Final = ["je ne sais pas", "je sais pas", "j sais pas", "sais pas", "aucune idee", "je ne sais plus",
+                    "je n en sais rien", "je ne vois pas", "pas la moindre idee", "j arrive pas a trouver",
+                    "je ne trouve pas", "je trouve pas"]
+CLOSING: Final = ["je rappellerai", "je vous rappelle", "je vous rappellerai", "au revoir", "merci beaucoup",
+                  "c est tout", "ca ira", "bonne journee", "bonne soiree", "je passerai", "je verrai",
+                  "je vais reflechir", "non merci", "rien d autre", "ce sera tout", "c est gentil"]
+WRONG_NUMBER: Final = ["trompe de numero", "tromper de numero", "mauvais numero", "faux numero",
+                       "erreur de numero", "pas le bon numero", "c est une erreur", "je me suis trompe",
+                       "composer le mauvais"]
+SPAM: Final = ["panneaux solaires", "panneau solaire", "economies d energie", "isolation a 1 euro",
+               "offre speciale", "vous proposer", "votre contrat d energie", "sondage", "enquete de satisfaction",
+               "mutuelle", "cpf", "compte formation", "pompe a chaleur gratuite", "je suis conseiller",
+               "partenariat", "referencement", "visibilite sur internet"]
+ASK_FOR_ARTISAN: Final = ["parler a l artisan", "parler au patron", "parler a monsieur", "parler a madame",
+                          "parler au plombier", "parler a l electricien", "parler a quelqu un", "passez moi",
+                          "pouvez vous me passer", "me passer l artisan", "me passer le patron",
+                          "parler directement", "parler a une personne", "un humain", "une vraie personne"]
+QUESTION_START: Final = re.compile(
+    r"^(?:(?:oui|bonjour|bonsoir|allo|euh|alors|madame|monsieur|dites moi|excusez moi|pardon|voila|je) )*"
+    r"(?:est ce qu|est ce que|je voulais savoir|je voudrais savoir|j aimerais savoir|je me demandais|"
+    r"pouvez vous|pourriez vous|vous pourriez|vous pouvez|faites vous|vous faites|vous etes|etes vous|"
+    r"vous travaillez|travaillez vous|vous intervenez|intervenez vous|c est combien|combien|quel|quelle|quels|"
+    r"quelles|comment|quand|ou est|a quelle|avez vous|vous avez|acceptez vous|vous acceptez|vous prenez|"
+    r"prenez vous|vous reparez|reparez vous|vous emportez|vous utilisez|vous venez|venez vous|c est possible|"
+    r"vous vous occupez)\b")
+REQUEST: Final = re.compile(
+    r"\b(?:mon|ma|mes|notre|nos|chez moi|chez nous|j ai|nous avons|on a|je voudrais(?! savoir)|j aimerais"
+    r"(?! savoir)|il me faut|il nous faut|venir|passer voir|intervenir chez|me faire|nous faire|faire un devis|"
+    r"un devis|devis pour)\b")
+"""A question that is a request ("vous pourriez venir voir mon évier ?"), not a request for information."""
+CORRECTION: Final = re.compile(
+    r"^(?:non|pas du tout|c est pas ca|ce n est pas ca|erreur|pardon)\b[ ,]*(?:non )?(?:c est |plutot |pardon )?(.+)$")
+AGE: Final = re.compile(r"\b(\d{2,3}) ans\b")
+SMALL_CHILD: Final = re.compile(r"\b(?:\d+|quelques) (?:mois|semaines?)\b|\b[1-3] ans\b")
+DEGREES: Final = re.compile(r"\b(\d{1,2}) degres?\b")
+
+
+@dataclass(frozen=True)
+class Heard:
+    text: str
+    folded: str
+    digits: str
+    tokens: tuple[str, ...]
+    """Folded words."""
+    stems: tuple[str, ...]
+    yes: bool | None
+    dont_know: bool
+    question: bool
+    request: bool
+    closing: bool
+    correction: str | None
+    wrong_number: bool
+    spam: bool
+    asks_for_artisan: bool
+    introduced_name: str | None
+    address: Address | None
+    phone: str | None
+    when: When | None
+    ages: tuple[int, ...]
+    small_child: bool
+    degrees: tuple[int, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.folded
+
+    def name_answer(self) -> str | None:
+        """The name when this utterance answers "Quel est votre nom ?" (the address cut off)."""
+        return names.answered(_before_address(self.text)) if self.text else None
+
+
+def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
+    from agent.dialogue.text import digits as to_digits
+
+    text = text.strip()
+    f = fold(text)
+    d = to_digits(text)
+    ws = words(text)
+    head = " ".join(f.split()[:4])
+    corr = CORRECTION.match(f)
+    return Heard(
+        text=text, folded=f, digits=d, tokens=tuple(fold(w) for w in ws), stems=tuple(stem(w) for w in ws),
+        yes=_yes_no(head), dont_know=has_any(f, DONT_KNOW),
+        question=text.rstrip().endswith("?") or bool(QUESTION_START.search(f)),
+        request=bool(REQUEST.search(f)), closing=has_any(f, CLOSING),
+        correction=_correction(corr.group(1)) if corr else None,
+        wrong_number=has_any(f, WRONG_NUMBER), spam=has_any(f, SPAM) or has_any(d, SPAM), asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
+        introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
+        when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
+        degrees=tuple(int(x) for x in DEGREES.findall(d)))
+
+
+def _yes_no(head: str) -> bool | None:
+    """True/False for a clear yes or no at the start of the answer (the first one said wins)."""
+    first: tuple[int, bool] | None = None
+    for phrases, value in ((YES, True), (NO, False)):
+        for p in phrases:
+            m = re.search(r"\b" + re.escape(p) + r"\b", head)
+            if m and (first is None or m.start() < first[0]):
+                first = (m.start(), value)
+    return first[1] if first else None
+
+
+def _correction(rest: str) -> str | None:
+    rest = re.sub(r"\b(avec un|avec une|comme)\b.*$", "", rest).strip()
+    rest = re.sub(r"^(c est|plutot|mais|je voulais dire)\s+", "", rest)
+    return rest or None
+
+
+_NUMBER_START: Final = re.compile(r"\b(\d{1,4}|un|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|"
+                                  r"quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante|cent|au|le)\b "
+                                  r"(?:\w+ )?(?:bis |ter )?(?:rue|avenue|boulevard|bd|av|place|chemin|allee|"
+                                  r"impasse|route|quai|cours|square|traverse|montee|residence|lotissement)\b",
+                                  re.IGNORECASE)
+
+
+def _before_address(text: str) -> str:
+    """The text up to where an address starts (so a street or a town is not taken for a name)."""
+    folded_text = re.sub(r"[’'`]", " ", text)
+    m = _NUMBER_START.search(folded_text)
+    return text[: m.start()] if m else text
