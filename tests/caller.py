@@ -42,6 +42,7 @@ import yaml
 from num2words import num2words
 
 from agent.dialogue.policy import Conversation
+from agent.dialogue.problem import covers
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.simulate import Scenario, load_scenarios
 from agent.dialogue.state import Action, Severity
@@ -236,7 +237,8 @@ def score(out: Outcome, expect: dict[str, Any]) -> Outcome:
         if key == "problem" and want:
             # The trade's label first, then the caller's own words: "fuite d'eau : ça coule partout".
             got = out.lead.get(key) or ""
-            check(key, want, got, fold(got) == fold(want) or fold(got).startswith(fold(want) + " "))
+            check(key, want, got, fold(got) == fold(want) or fold(got).startswith(fold(want) + " ")
+                  or covers(got, want))
         else:
             check(key, want, out.lead.get(key))
     if "problem_words" in expect:

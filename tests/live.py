@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from agent.devphone import CLOCK_RATE_HZ, SPEECH_RMS, Phones, frame_rms, speech_files
-from agent.dialogue.schema import PROFILES_DIR
+from agent.dialogue.profiles import PROFILES_DIR
 from agent.telephony.devasterisk import ARI_USER, DevAsterisk
 from tests.signals import FRAME
 
@@ -24,7 +24,8 @@ CALLER_NUMBER = "+33612345678"
 SEED_TURNS = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
               "Marie Dubois, 15 rue Victor Hugo à Nice.",
               "Non, je ne sais pas où c'est !")
-GAS_TURN = "Allô, ça sent le gaz très fort dans ma cuisine, j'ai peur !"
+GAS_TURN = ("Allô, je m'appelle Marie Dubois, 15 rue Victor Hugo à Nice, ça sent le gaz très fort dans ma cuisine, "
+            "j'ai peur !")
 GAS_TRIGGER = {"id": "gaz", "severity": "critical", "all": [["sent le gaz", "odeur de gaz", "fuite de gaz"]],
                "advice": "N'allumez rien, ouvrez les fenêtres et sortez."}
 

@@ -45,7 +45,7 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     after = heard[int((killed - call.media_active_at + 0.5) * 8000):]
     assert (abs(after.astype(int)) > 1000).sum() > 8000, "no fallback prompt heard after the restart"
     lead = wait_lead(store, lambda r: r["name"] == "Jean Martin", phones=phones)
-    assert lead["problem"] == "canalisation bouchée"
+    assert lead["problem"] == "canalisation bouchée : Mon évier est bouché depuis ce matin"
     assert leftovers(asterisk) == ([], [])
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from agent.dialogue.schema import Booking, Dialplan
-from agent.dialogue.text import digits, fold, has_any
+from agent.dialogue.text import digits, has_any
 from agent.dialogue.times import When, when
 
 STEP_MIN: Final = 30

@@ -109,7 +109,8 @@ def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
         question=text.rstrip().endswith("?") or bool(QUESTION_START.search(f)),
         request=bool(REQUEST.search(f)), closing=has_any(f, CLOSING),
         correction=_correction(corr.group(1)) if corr else None,
-        wrong_number=has_any(f, WRONG_NUMBER), spam=has_any(f, SPAM) or has_any(d, SPAM), asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
+        wrong_number=has_any(f, WRONG_NUMBER), spam=has_any(f, SPAM) or has_any(d, SPAM),
+        asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
         introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
         when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
         degrees=tuple(int(x) for x in DEGREES.findall(d)))

@@ -28,9 +28,9 @@ NOT_NAME: Final = frozenset({"non", "la", "le", "les", "un", "une", "de", "du", 
                              "fuite", "probleme", "chez", "devant", "dehors", "dedans", "pas", "ne", "que", "qui",
                              "ca", "plus", "rien", "parce", "car", "mais", "si", "avec", "dans", "sans", "sa", "son",
                              "ses", "ma", "mes", "notre", "votre", "leur", "ce", "cette", "appareil", "vient", "viens",
-                             "sais", "peux", "voulais", "fait", "a", "ya", "telephone", "portable", "fixe",
+                             "sais", "peux", "voulais", "fait", "ya", "portable", "fixe",
                              # number words: a street number follows the name ("bruno carre vingt deux allee")
-                             "zero", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
+                             "zero", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
                              "onze", "douze", "treize", "quatorze", "quinze", "seize", "vingt", "trente", "quarante",
                              "cinquante", "soixante", "cent", "mille", "et"})
 PARTICLES: Final = frozenset({"de", "du", "des", "le", "la", "d", "van", "von", "da", "di", "el", "ben", "ait"})

@@ -96,13 +96,14 @@ STREET_TYPES: Final = ["rue", "avenue", "av", "boulevard", "bd", "place", "chemi
 STREET_FULL: Final = {"av": "avenue", "bd": "boulevard"}
 STREET_STOP: Final = {"et", "j", "je", "c", "mon", "ma", "il", "on", "pres", "vers", "code", "ville", "appartement",
                       "appt", "etage", "bat", "batiment", "escalier", "porte", "depuis", "pour", "merci", "mais",
-                      "donc", "voila", "euh", "numero", "telephone", "chez", "qui", "ou", "oui", "non", "s", "il"}
+                      "donc", "voila", "euh", "numero", "telephone", "chez", "qui", "ou", "oui", "non", "s"}
 SEPARATORS: Final = {"a", "au", "dans"}
 LINKS: Final = {"de", "du", "des", "la", "le", "l", "d", "les", "sur", "en"}
 SEP: Final = "zsepz"
 """A pause in typed text (a comma): kept through folding so a town after it is known as one."""
 _TYPES_RE: Final = "|".join(re.escape(t) for t in sorted(STREET_TYPES, key=len, reverse=True))
-_STREET: Final = re.compile(rf"\b(\d{{1,4}})(?: (bis|ter))?(?: (?:{SEP}|euh|hum))*(?: (?:de la|du|des))? ({_TYPES_RE})\b")
+_STREET: Final = re.compile(
+    rf"\b(\d{{1,4}})(?: (bis|ter))?(?: (?:{SEP}|euh|hum))*(?: (?:de la|du|des))? ({_TYPES_RE})\b")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from typing import Final
 
 from agent.dialogue import names
 from agent.dialogue.booking import Slot, in_hours
-from agent.dialogue.closing import Closing
+from agent.dialogue.closing import close, offer_text, slot_answer
 from agent.dialogue.heard import Heard, hear
+from agent.dialogue.lead import Lead, Outcome, Pending
 from agent.dialogue.phrases import (
     ASK_ADDRESS_FIRST,
     ASK_NAME_ADDRESS_FIRST,
@@ -39,9 +40,11 @@ from agent.dialogue.phrases import (
 )
 from agent.dialogue.places import Address, in_area
 from agent.dialogue.problem import describe, says_problem
-from agent.dialogue.schema import Dialplan, Trigger
+from agent.dialogue.profiles import Trigger
+from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Action, Ask, Severity, TransferWhen
 from agent.dialogue.text import fold, has_any
+from agent.dialogue.times import When
 from agent.dialogue.urgency import Assessment, Said, assess, doubtful, fires
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
@@ -51,39 +54,7 @@ LLM_FIELDS: Final = ("name", "address", "problem")
 
 
 @dataclass
-class Lead:
-    name: str | None = None
-    address: str | None = None
-    phone: str | None = None
-    problem: str | None = None
-    trade: str = ""
-    message: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {"name": self.name, "address": self.address, "phone": self.phone, "problem": self.problem,
-                "trade": self.trade}
-
-
-@dataclass
-class Outcome:
-    action: Action | None = None
-    """None while the call goes on."""
-    booking: Slot | None = None
-    transfer_to: str | None = None
-    requested: bool = False
-    """The transfer is the caller's request (not an emergency)."""
-
-
-@dataclass
-class Pending:
-    kind: Ask
-    field: str | None = None
-    trigger: Trigger | None = None
-    tries: int = 0
-
-
-@dataclass
-class Conversation(Closing):
+class Conversation:
     plan: Dialplan
     now: datetime
     caller_id: str | None = None
@@ -99,7 +70,7 @@ class Conversation(Closing):
     checks: dict[str, Severity] = field(default_factory=dict)
     """Trigger id -> severity decided by its check question."""
     offered: list[Slot] = field(default_factory=list)
-    pref_when: object = None
+    pref_when: When | None = None
     silences: int = 0
     asked: set[Ask] = field(default_factory=set)
     """Questions asked once at most (where to go first, the critical question)."""
@@ -158,7 +129,7 @@ class Conversation(Closing):
             self.outcome.action = Action.MESSAGE
             return f"{MESSAGE_TAKEN} {GOODBYE}"
         if pending is not None and pending.kind is Ask.SLOT:
-            return self._slot_answer(h)
+            return slot_answer(self, h)
         if pending is not None and pending.kind is Ask.MORE:
             self.pending = pending = None
             if h.closing or (h.yes is False and not h.request):
@@ -332,7 +303,7 @@ class Conversation(Closing):
             self.outcome.action = Action.MESSAGE
             return f"{out_of_area(town)} {GOODBYE}"
         question = self._next_question()
-        return question or self._close(a.severity)
+        return question or close(self, a.severity)
 
     def _should_transfer(self, urgency: Severity) -> bool:
         tr = self.plan.transfer
@@ -351,7 +322,7 @@ class Conversation(Closing):
         conversation goes on to an appointment."""
         if self.plan.transfer.on_failure is Action.BOOKING and self.plan.booking.enabled:
             self.outcome = Outcome()
-            return self._close(self.urgency)
+            return close(self, self.urgency)
         self.outcome.action = Action.MESSAGE
         return ""
 
@@ -392,7 +363,7 @@ class Conversation(Closing):
             fl = next((x for x in self.plan.fields if x.name == pending.field), None)
             return fl.question if fl else ""
         if pending.kind is Ask.SLOT:
-            return self._offer_text()
+            return offer_text(self)
         if pending.kind is Ask.MESSAGE:
             return TAKE_MESSAGE
         if pending.kind is Ask.RECAP:

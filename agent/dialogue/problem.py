@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from agent.dialogue.heard import Heard
-from agent.dialogue.schema import Dialplan, shared_rules
 from agent.dialogue.names import introduced
 from agent.dialogue.places import address
-from agent.dialogue.text import Phrase, fold, phone_number, stems_of
+from agent.dialogue.profiles import shared_rules
+from agent.dialogue.schema import Dialplan
+from agent.dialogue.text import PHRASE_STOP, Phrase, phone_number, stems_of
 
 MAX_WORDS: Final = 18
 """A summary fits in the artisan's SMS and the whisper."""
@@ -104,6 +105,13 @@ def describe(plan: Dialplan, h: Heard, *, asked: bool) -> str | None:
     name = label(plan, h)
     if words_ is None:
         return name
-    if name is None or fold(name) == fold(words_):
+    if name is None or covers(words_, name):
         return words_
     return f"{name} : {words_}"
+
+
+def covers(text: str, label_: str) -> bool:
+    """The caller's words already say the label ("une fuite d'eau" for "fuite d'eau")."""
+    said = set(stems_of(text)[0])
+    wanted = [s for s, f in zip(*stems_of(label_), strict=True) if f not in PHRASE_STOP]
+    return all(s in said for s in wanted)

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent.dialogue.state import Action, DialplanMode, Severity, TransferMode, TransferWhen
 from agent.dialogue.places import DEPARTMENT, communes
-from agent.dialogue.text import Phrase, fold
+from agent.dialogue.profiles import (
+    TradeProfile,
+    Trigger,
+    load_profile,
+    parse_trigger,
+    phrases_at,
+    shared_rules,
+)
+from agent.dialogue.state import Action, DialplanMode, TransferMode, TransferWhen
+from agent.dialogue.text import fold
 from agent.dialogue.times import HOLIDAY_REGIONS, public_holidays
 from agent.yamlnode import Node, read_yaml
 
-PROFILES_DIR: Final = Path(__file__).parent / "profiles"
 TRADES: Final = ("plombier", "electricien", "serrurier", "chauffagiste", "couvreur", "vitrier", "paysagiste",
                  "nettoyage")
-SEVERITIES: Final = tuple(s.value for s in reversed(Severity))
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LEAD_FIELDS: Final = ("problem", "name", "address", "phone")
 AI_DISCLOSURE: Final = ("assistant automatique", "assistant virtuel", "intelligence artificielle",
@@ -35,50 +40,6 @@ AI_DISCLOSURE: Final = ("assistant automatique", "assistant virtuel", "intellige
 SMS_PLACEHOLDERS: Final = ("business", "name", "address", "phone", "problem", "urgency", "slot", "trade")
 MAX_RECORDING_DAYS: Final = 183
 """CNIL: call recordings are kept six months at most."""
-
-
-@dataclass(frozen=True)
-class Check:
-    question: str
-    if_yes: Severity
-    if_no: Severity
-    if_unknown: Severity
-    about_vulnerable: bool = False
-    """The question asks whether someone vulnerable is there: a caller who already said so is not asked."""
-
-
-@dataclass(frozen=True)
-class Trigger:
-    id: str
-    severity: Severity
-    all: tuple[tuple[Phrase, ...], ...]
-    """Groups of phrases: every group must match (one phrase of it), within `window` words of each
-    other, for the trigger to fire. Phrases match on lemmas, in any order, not under a negation."""
-    check: Check | None = None
-    advice: str | None = None
-    months: tuple[int, ...] = ()
-    """When set, `severity` applies in these months only, `otherwise` in the others."""
-    otherwise: Severity = Severity.NORMAL
-    unless: tuple[Phrase, ...] = ()
-    """Phrases that mean it is not this emergency ("quand je branche le grille-pain")."""
-    window: int = 12
-
-
-@dataclass(frozen=True)
-class Problem:
-    label: str
-    words: tuple[Phrase, ...]
-
-
-@dataclass(frozen=True)
-class TradeProfile:
-    trade: str
-    label: str
-    basket_eur: int
-    vocabulary: tuple[str, ...]
-    problems: tuple[Problem, ...]
-    emergencies: tuple[Trigger, ...]
-    request_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,49 +119,6 @@ class Dialplan:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _phrases(node: Node, key: str, *, required: bool = True) -> tuple[str, ...]:
-    value = node.raw(key)
-    if value is None and not required:
-        return ()
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        raise node.error(key, "a non-empty list of words or phrases", value)
-    return tuple(value)
-
-
-def _groups(node: Node, key: str) -> tuple[tuple[Phrase, ...], ...]:
-    value = node.raw(key)
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(g, list) and g and all(isinstance(w, str) and w.strip() for w in g) for g in value)):
-        raise node.error(key, "a list of groups, each a non-empty list of phrases ([[fuite, coule], [partout]])",
-                         value)
-    return tuple(tuple(Phrase.of(w) for w in g) for g in value)
-
-
-def _severity(node: Node, key: str, default: str) -> Severity:
-    return Severity(node.choice(key, default, SEVERITIES))
-
-
-def _trigger(node: Node) -> Trigger:
-    check = None
-    if node.has("check"):
-        c = node.node("check")
-        check = Check(question=c.text("question", required=True),
-                      if_yes=_severity(c, "if_yes", "urgent"), if_no=_severity(c, "if_no", "urgent"),
-                      if_unknown=_severity(c, "if_unknown", "urgent"),
-                      about_vulnerable=c.choice("about", "", ("", "vulnerable")) == "vulnerable")
-        c.close()
-    months = node.raw("months") or []
-    if not isinstance(months, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
-        raise node.error("months", "a list of month numbers 1-12", months)
-    unless = tuple(Phrase.of(w) for w in _phrases(node, "unless", required=False))
-    trig = Trigger(id=node.text("id", required=True), severity=_severity(node, "severity", ""),
-                   all=_groups(node, "all"), check=check, advice=node.opt_str("advice"), months=tuple(months),
-                   otherwise=_severity(node, "otherwise", "normal"), unless=unless,
-                   window=node.integer("window", 12, lo=2, hi=60))
-    node.close()
-    return trig
-
-
 def _hours(node: Node, key: str) -> dict[int, tuple[tuple[time, time], ...]]:
     hours = node.node(key, required=True)
     out: dict[int, tuple[tuple[time, time], ...]] = {}
@@ -225,56 +143,6 @@ def _hours(node: Node, key: str) -> dict[int, tuple[tuple[time, time], ...]]:
     return out
 
 
-def load_profile(trade: str) -> TradeProfile:
-    path = PROFILES_DIR / f"{trade}.yaml"
-    node = Node(str(path), "", read_yaml(path))
-    problems = []
-    for i, raw in enumerate(node.raw("problems") or []):
-        p = Node(str(path), f"problems[{i}]", raw)
-        problems.append(Problem(p.text("label", required=True), tuple(Phrase.of(w) for w in _phrases(p, "words"))))
-        p.close()
-    triggers = tuple(_trigger(Node(str(path), f"emergencies[{i}]", raw))
-                     for i, raw in enumerate(node.raw("emergencies") or []))
-    profile = TradeProfile(trade=node.text("trade", required=True), label=node.text("label", required=True),
-                           basket_eur=node.integer("basket_eur", 0, lo=1, hi=100000),
-                           vocabulary=_phrases(node, "vocabulary"), problems=tuple(problems), emergencies=triggers,
-                           request_words=_phrases(node, "request_words", required=False))
-    node.close()
-    return profile
-
-
-@dataclass(frozen=True)
-class SharedRules:
-    """What every trade shares (profiles/_shared.yaml): emergencies described by their effects, and
-    who is vulnerable and what a home must not be left without in the cold season."""
-
-    emergencies: tuple[Trigger, ...]
-    vulnerable: tuple[Phrase, ...]
-    without_heat: tuple[Phrase, ...]
-    without_essentials: tuple[Phrase, ...]
-    one_appliance: tuple[Phrase, ...]
-    cold_months: tuple[int, ...]
-    vulnerable_age: int
-    """An age said ("elle a 91 ans") at or above this makes a person vulnerable."""
-
-
-@lru_cache(maxsize=1)
-def shared_rules() -> SharedRules:
-    path = PROFILES_DIR / "_shared.yaml"
-    node = Node(str(path), "", read_yaml(path))
-    triggers = tuple(_trigger(Node(str(path), f"emergencies[{i}]", raw))
-                     for i, raw in enumerate(node.raw("emergencies") or []))
-
-    def phrases(key: str) -> tuple[Phrase, ...]:
-        return tuple(Phrase.of(w) for w in _phrases(node, key))
-
-    rules = SharedRules(triggers, phrases("vulnerable"), phrases("without_heat"), phrases("without_essentials"),
-                        phrases("one_appliance"), tuple(node.raw("cold_months") or ()),
-                        node.integer("vulnerable_age", 75, lo=50, hi=100))
-    node.close()
-    return rules
-
-
 DEFAULT_FIELDS: Final = (
     Field("problem", "Pouvez-vous me décrire votre problème ?", False),
     Field("name", "Quel est votre nom, s'il vous plaît ?", False),
@@ -291,7 +159,7 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     biz = root.node("business", required=True)
     name = biz.text("name", required=True)
     trade = biz.choice("trade", "", TRADES)
-    area = _phrases(biz, "area", required=False)
+    area = phrases_at(biz, "area", required=False)
     for i, place in enumerate(area):
         if not DEPARTMENT.fullmatch(place) and communes().named(fold(place)) is None:
             raise biz.error(f"area[{i}]", "a department code (06, 2A, 974) or the name of a French town", place)
@@ -337,7 +205,7 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
         fields = tuple(parsed)
 
     urgency = root.node("urgency")
-    extra = tuple(_trigger(Node(file, f"urgency.triggers[{i}]", raw))
+    extra = tuple(parse_trigger(Node(file, f"urgency.triggers[{i}]", raw))
                   for i, raw in enumerate(urgency.raw("triggers", []) or []))
     urgency.close()
 
@@ -370,7 +238,7 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
         raise root.error("faq", "a list of {keywords, answer}", raw_faq)
     for i, raw in enumerate(raw_faq):
         q = Node(file, f"faq[{i}]", raw)
-        faq.append(Faq(_phrases(q, "keywords"), q.text("answer", required=True)))
+        faq.append(Faq(phrases_at(q, "keywords"), q.text("answer", required=True)))
         q.close()
 
     ret = root.node("retention")
@@ -395,7 +263,7 @@ def _transfer(tr: Node) -> Transfer:
     if tr.has("endpoint") and tr.has("targets"):
         raise tr.error("endpoint", "either endpoint (one target) or targets (a list), not both")
     if tr.has("targets"):
-        targets = _phrases(tr, "targets")
+        targets = phrases_at(tr, "targets")
         for i, t in enumerate(targets):
             if not DIAL_STRING.fullmatch(t):
                 raise tr.error(f"targets[{i}]", DIAL_STRING_EXPECTED, t)

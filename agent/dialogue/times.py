@@ -113,4 +113,4 @@ def public_holidays(region: str, years: range) -> frozenset[date]:
     subdiv = HOLIDAY_REGIONS[region]
     if subdiv == "":
         return frozenset()
-    return frozenset(holidays_lib.France(years=years, subdiv=subdiv))
+    return frozenset(holidays_lib.country_holidays("FR", subdiv=subdiv, years=years))

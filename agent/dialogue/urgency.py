@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.dialogue.heard import Heard
-from agent.dialogue.schema import Dialplan, Trigger, shared_rules
+from agent.dialogue.profiles import Trigger, shared_rules
+from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Severity
 from agent.dialogue.text import Phrase
+
 
 @dataclass(frozen=True)
 class Said:

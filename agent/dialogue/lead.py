@@ -1,0 +1,41 @@
+"""What a conversation builds: the lead, the outcome, and the question it waits an answer to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.dialogue.booking import Slot
+from agent.dialogue.profiles import Trigger
+from agent.dialogue.state import Action, Ask
+
+
+@dataclass
+class Lead:
+    name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    problem: str | None = None
+    trade: str = ""
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "address": self.address, "phone": self.phone, "problem": self.problem,
+                "trade": self.trade}
+
+
+@dataclass
+class Outcome:
+    action: Action | None = None
+    """None while the call goes on."""
+    booking: Slot | None = None
+    transfer_to: str | None = None
+    requested: bool = False
+    """The transfer is the caller's request (not an emergency)."""
+
+
+@dataclass
+class Pending:
+    kind: Ask
+    field: str | None = None
+    trigger: Trigger | None = None
+    tries: int = 0
