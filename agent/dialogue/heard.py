@@ -45,7 +45,8 @@ QUESTION_START: Final = re.compile(
     r"(?:est ce qu|est ce que|je voulais savoir|je voudrais savoir|j aimerais savoir|je me demandais|"
     r"pouvez vous|pourriez vous|vous pourriez|vous pouvez|faites vous|vous faites|vous etes|etes vous|"
     r"vous travaillez|travaillez vous|vous intervenez|intervenez vous|c est combien|combien|quel|quelle|quels|"
-    r"quelles|comment|quand|ou est|a quelle|avez vous|vous avez|acceptez vous|vous acceptez|vous prenez|"
+    r"quelles|comment (?:ca|faire|est ce|vous|on|je)|quand (?:est ce|pouvez|pourriez|venez|passez|viendrez|"
+    r"intervenez|vous|etes)|ou est|ou etes|a quelle|avez vous|vous avez|acceptez vous|vous acceptez|vous prenez|"
     r"prenez vous|vous reparez|reparez vous|vous emportez|vous utilisez|vous venez|venez vous|c est possible|"
     r"vous vous occupez)\b")
 REQUEST: Final = re.compile(

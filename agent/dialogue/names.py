@@ -61,7 +61,7 @@ def name_words(folded: str) -> str | None:
         ws.pop(0)
     name: list[str] = []
     for w in ws:
-        if w.isdigit() or len(w) == 1 or (w in NOT_NAME and w not in PARTICLES) or len(name) >= 4:
+        if w.isdigit() or len(w) == 1 or (w in NOT_NAME and w not in PARTICLES) or len(name) >= 7:
             break
         if w in FILLER and w not in PARTICLES:
             if name:
@@ -69,8 +69,13 @@ def name_words(folded: str) -> str | None:
             continue
         name.append(w)
     name = _clean(name)
+    while name and name[-1] in PARTICLES:
+        name.pop()
     if name and name[-1] in name[:-1]:  # "petit alain petit": the full name after the first mention
         name = name[name.index(name[-1]) + 1:]
+    while name and name[0] in PARTICLES and len(name) > 1 and name[1] in name[2:]:
+        name.pop(0)  # "le goff yann le goff"
+    name = name[:5]
     while name and name[-1] in PARTICLES:
         name.pop()
     if not name or all(w in PARTICLES for w in name):

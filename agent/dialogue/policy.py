@@ -140,7 +140,8 @@ class Conversation:
             # A question, not a request: answered from the FAQ or passed on to the artisan.
             self.lead.message = f"{self.lead.message} / {h.text}" if self.lead.message else h.text
             answer = self._faq(h) or QUESTION_PASSED_ON
-            if self.lead.problem is None:
+            if self.lead.problem is None and Ask.MORE not in self.asked:
+                self.asked.add(Ask.MORE)
                 self.pending = Pending(Ask.MORE)
                 return f"{answer} {OFFER_HELP}"
             return f"{answer} {self._ask_again(pending)}"
@@ -156,7 +157,10 @@ class Conversation:
         return prefix + self._decide()
 
     def _information_question(self, h: Heard) -> bool:
-        return h.question and not h.request and not self.assessment_of(h)
+        """A question asking for information, not a request (once the caller said they want to leave
+        a request, what they say to "décrivez votre problème" is the problem)."""
+        asked_problem = self.pending is not None and self.pending.field == "problem" and Ask.MORE in self.asked
+        return h.question and not h.request and not self.assessment_of(h) and not asked_problem
 
     async def _answer(self, pending: Pending | None, h: Heard) -> bool:
         """Take what this turn says; True when it answered the pending question."""

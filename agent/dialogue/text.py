@@ -63,15 +63,23 @@ def stem(word: str) -> str:
     return lemma
 
 
+COMPOUNDS: Final = re.compile(r"\b(grille|s[eè]che|lave|chauffe|porte|essuie|presse|ouvre|coupe)[- ]"
+                              r"(pain|cheveux|linge|vaisselle|plat|serviettes?|agrumes|boite|circuit)\b")
+"""Compound nouns kept whole, so their parts trigger nothing ("grille-pain" is not "grillé")."""
+
+
 def words(text: str) -> list[str]:
-    """The words of `text` with their accents (lower case), split as `fold` splits them."""
-    t = re.sub(r"[’'`]", " ", _lower(text)).replace("-", " ")
+    """The words of `text` with their accents (lower case), split as `fold` splits them (compound
+    nouns such as "grille-pain" kept as one word)."""
+    t = COMPOUNDS.sub(r"x\1\2", _lower(text))  # "xgrillepain": no trigger word starts like it
+    t = re.sub(r"[’'`]", " ", t).replace("-", " ")
     return [w for w in re.split(r"[^\w+]+", t) if w]
 
 
 NEGATIONS: Final = frozenset({"ne", "n", "pas", "rien", "jamais", "aucun", "aucune", "sans"})
 PHRASE_STOP: Final = frozenset({"le", "la", "les", "l", "de", "d", "du", "des", "un", "une", "a", "au", "aux", "en",
-                                "et", "y", "s", "se", "qu", "que", "il", "elle", "on", "c", "j", "je", "ca", "est"})
+                                "et", "y", "s", "se", "qu", "que", "qui", "il", "elle", "on", "c", "j", "je", "ca",
+                                "est", "dans", "par"})
 
 
 @dataclass(frozen=True)
