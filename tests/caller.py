@@ -154,6 +154,9 @@ class SimulatedCaller:
         plan = self.persona.plan
         if any(t.check and fold(t.check.question) in f for t in plan.triggers):
             return self._fact("check")
+        if "danger immediat" in q:
+            # The caller knows whether they are in danger.
+            return "oui, c'est dangereux" if self.persona.expect.get("urgency") == "critical" else "non, pas de danger"
         if "souhaitez vous que je prenne" in q:
             return self._fact("other")
         if "toujours la" in q:

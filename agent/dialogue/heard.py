@@ -135,9 +135,9 @@ def _correction(rest: str) -> str | None:
 
 
 _NUMBER_START: Final = re.compile(r"\b(\d{1,4}|un|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|"
-                                  r"quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante|cent|au|le)\b "
-                                  r"(?:\w+ )?(?:bis |ter )?(?:rue|avenue|boulevard|bd|av|place|chemin|allee|"
-                                  r"impasse|route|quai|cours|square|traverse|montee|residence|lotissement)\b",
+                                  r"quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante|cent|au|le)\b,? "
+                                  r"(?:\w+ )?(?:bis |ter )?(?:rue|avenue|boulevard|bd|av|place|chemin|all[ée]e|"
+                                  r"impasse|route|quai|cours|square|traverse|mont[ée]e|r[ée]sidence|lotissement)\b",
                                   re.IGNORECASE)
 
 

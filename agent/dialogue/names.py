@@ -12,6 +12,7 @@ from typing import Final
 
 import simplemma
 
+from agent.dialogue.places import communes
 from agent.dialogue.text import fold, original_case
 
 CIVILITIES: Final = frozenset({"monsieur", "madame", "mademoiselle", "mme", "mr", "mlle", "docteur", "dr"})
@@ -140,6 +141,8 @@ def answered(text: str) -> str | None:
     best: tuple[int, str, str] | None = None
     for clause in _clauses(text):
         name = name_words(fold(clause))
+        if name and communes().named(name) is not None and best is not None:
+            continue  # "Fanny Leroux, ..., Cesson-Sévigné": the town after the name
         if name and (best is None or len(name.split()) >= best[0]):
             best = (len(name.split()), name, clause)
     if best is None:

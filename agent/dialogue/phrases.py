@@ -40,6 +40,9 @@ CRITICAL_ASK: Final = {
     ("name",): "Votre nom, pour que l'artisan sache qui il rappelle ?",
 }
 """The one question before a critical transfer (never more than one turn before it starts)."""
+DANGER_CHECK: Final = ("Y a-t-il un danger immédiat : odeur de gaz, fumée, eau sur l'électricité, ou une personne "
+                       "fragile ou bloquée ?")
+"""Asked once when words of possible danger were said but no emergency was recognised."""
 OFFER_HELP: Final = "Souhaitez-vous que je prenne votre demande pour l'artisan ?"
 OUT_OF_AREA: Final = ("Nous n'intervenons pas à {town}, je suis désolé. Je transmets tout de même votre demande "
                       "à l'artisan, qui pourra vous conseiller.")

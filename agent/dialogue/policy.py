@@ -23,6 +23,7 @@ from agent.dialogue.phrases import (
     ASK_ADDRESS_FIRST,
     ASK_NAME_ADDRESS_FIRST,
     CRITICAL_ASK,
+    DANGER_CHECK,
     GOODBYE,
     HEAR_NOTHING,
     MESSAGE_TAKEN,
@@ -45,7 +46,7 @@ from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Action, Ask, Severity, TransferWhen
 from agent.dialogue.text import fold, has_any
 from agent.dialogue.times import When
-from agent.dialogue.urgency import Assessment, Said, assess, doubtful, fires
+from agent.dialogue.urgency import DANGER, Assessment, Said, assess, doubtful, fires
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,11 @@ class Conversation:
         if kind is Ask.CRITICAL:
             self.pending = None
             return True
+        if kind is Ask.DANGER:
+            if h.yes is True:
+                self.checks[DANGER] = Severity.CRITICAL
+            self.pending = None  # whatever the answer, asked once
+            return True
         wanted = {pending.field or ""} if kind is Ask.FIELD else {"name", "address"}
         answered = bool(got & wanted) or (kind is Ask.NAME_ADDRESS and (self.lead.address is not None or h.dont_know))
         if not answered and self.extractor is not None and wanted & set(LLM_FIELDS) and not h.dont_know \
@@ -294,6 +300,13 @@ class Conversation:
             self.pending = None
             return TRANSFER if Ask.CRITICAL in self.asked else f"{advice} {TRANSFER}".strip()
         trig = doubtful(a, self.now, self.checks)
+        if trig is None and a.doubtful and a.severity is not Severity.CRITICAL and not self.checks \
+                and Ask.DANGER not in self.asked \
+                and self.plan.transfer.when is not TransferWhen.NEVER and self._transfer_allowed():
+            # Words of possible danger, no emergency recognised: when in doubt, ask (once).
+            self.asked.add(Ask.DANGER)
+            self.pending = Pending(Ask.DANGER)
+            return DANGER_CHECK
         if trig is not None and trig.check is not None:
             if self.lead.address is None and Ask.NAME_ADDRESS not in self.asked:
                 self.asked.add(Ask.NAME_ADDRESS)
@@ -376,6 +389,8 @@ class Conversation:
             return OFFER_HELP
         if pending.kind is Ask.FIX:
             return WHAT_TO_FIX
+        if pending.kind is Ask.DANGER:
+            return DANGER_CHECK
         return CRITICAL_ASK[("name", "address")]
 
 

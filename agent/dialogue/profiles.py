@@ -134,6 +134,8 @@ class SharedRules:
     without_heat: tuple[Phrase, ...]
     without_essentials: tuple[Phrase, ...]
     one_appliance: tuple[Phrase, ...]
+    doubt: tuple[Phrase, ...]
+    """Words that make a call doubtful: the caller is asked once about an immediate danger."""
     cold_months: tuple[int, ...]
     vulnerable_age: int
     """An age said ("elle a 91 ans") at or above this makes a person vulnerable."""
@@ -150,7 +152,7 @@ def shared_rules() -> SharedRules:
         return tuple(Phrase.of(w) for w in phrases_at(node, key))
 
     rules = SharedRules(triggers, phrases("vulnerable"), phrases("without_heat"), phrases("without_essentials"),
-                        phrases("one_appliance"), tuple(node.raw("cold_months") or ()),
+                        phrases("one_appliance"), phrases("doubt"), tuple(node.raw("cold_months") or ()),
                         node.integer("vulnerable_age", 75, lo=50, hi=100))
     node.close()
     return rules

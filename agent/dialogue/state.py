@@ -41,6 +41,8 @@ class Ask(StrEnum):
     """Before a trade's check question: where to go first."""
     CRITICAL = "critical"
     """The one question before a critical transfer: name and exact address."""
+    DANGER = "danger"
+    """Words of possible danger, no emergency recognised: is there an immediate danger?"""
     FIX = "fix"
     """The caller said the recap is wrong: which part, and its right value."""
     MORE = "more"

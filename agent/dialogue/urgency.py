@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from agent.dialogue.heard import Heard
 from agent.dialogue.profiles import Trigger, shared_rules
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Severity
 from agent.dialogue.text import Phrase
+
+GAP = 64
+"""Filler put between two utterances, wider than any trigger's window."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,9 @@ class Said:
         stems: list[str] = []
         folded: list[str] = []
         for h in heard:
-            if stems:
-                stems.append("|")
-                folded.append("|")
+            if stems:  # utterances apart: a trigger's words are found within one utterance
+                stems += ["|"] * GAP
+                folded += ["|"] * GAP
             stems += h.stems
             folded += h.tokens
         return Said(stems, folded)
@@ -71,6 +75,12 @@ class Assessment:
     """Someone vulnerable (baby, elderly, ill, disabled, pregnant) is concerned."""
     reason: str
     """Which rule gave the severity (for the trace: never a caller's words)."""
+    doubtful: bool = False
+    """Words of possible danger were said but no emergency recognised: ask once."""
+
+
+DANGER: Final = "danger"
+"""The key of the generic danger question's answer in `checks`."""
 
 
 def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[str, Severity]) -> Assessment:
@@ -88,8 +98,10 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
         levels.append((Severity.CRITICAL if vulnerable else Severity.URGENT, "cold-home"))
     elif without_essentials:
         levels.append((Severity.URGENT, "no-essentials"))
+    if checks.get(DANGER) is Severity.CRITICAL:
+        levels.append((Severity.CRITICAL, "danger-confirmed"))
     severity, reason = max(levels, key=lambda lv: lv[0].rank, default=(Severity.NORMAL, ""))
-    return Assessment(severity, fired, vulnerable, reason)
+    return Assessment(severity, fired, vulnerable, reason, doubtful=said.any(rules.doubt))
 
 
 def severity_of(trig: Trigger, now: datetime, checks: dict[str, Severity], vulnerable: bool) -> Severity:
