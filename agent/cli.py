@@ -42,6 +42,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from agent.dialogue.chat import chat, dialplan_ref, parse_caller_id, parse_now
+
+    plan = dialplan_ref(args.dialplan)
+    return chat(plan, now=parse_now(args.now, plan), caller_id=parse_caller_id(args.caller_id), asr=args.asr,
+                as_json=args.json)
+
+
 def cmd_render_prompts(args: argparse.Namespace) -> int:
     from agent.app import render_fallback
     from agent.config import load_config
@@ -123,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: ask the LLM for what rules missed (slower); none: rules only")
     p.add_argument("--models", default="models")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("chat", help="talk with a dialplan in the terminal (the caller types)")
+    p.add_argument("dialplan", metavar="DIALPLAN", help="a trade (plombier, electricien, ...) or a dialplan file")
+    p.add_argument("--asr", action="store_true", help="turn what is typed into ASR text (numbers as words, ...)")
+    p.add_argument("--caller-id", help="the calling number (+33612345678, or anonymous)")
+    p.add_argument("--now", help="the time of the call, ISO 8601 (default: now in the dialplan's time zone)")
+    p.add_argument("--json", action="store_true", help="one JSON object per reply (a stable test interface)")
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("render-prompts", help="render the fixed prompts and phrases (incl. the dialplan fallback)")
     p.add_argument("--config", required=True)

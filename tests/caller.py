@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from num2words import num2words
 
+from agent.dialogue.chat import asr_form
 from agent.dialogue.policy import Conversation
 from agent.dialogue.problem import covers
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
@@ -54,30 +54,6 @@ HELDBACK = HERE / "heldback" / "personas.yaml"
 SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
 MAX_TURNS = 14
 FORMS = ("typed", "asr")
-
-
-# --- what an ASR prints -------------------------------------------------------------------------
-def _say_digits(run: str) -> str:
-    """How a French caller says a run of digits: phone numbers by pairs, postcodes as 2 + 3,
-    a leading zero as "zéro"."""
-    if len(run) == 10 and run.startswith("0"):
-        return " ".join(_say_digits(run[i:i + 2]) for i in range(0, 10, 2))
-    if len(run) == 5:
-        return f"{_say_digits(run[:2])} {_say_digits(run[2:])}"
-    if len(run) > 1 and run.startswith("0"):
-        return "zéro " + _say_digits(run[1:])
-    return num2words(int(run), lang="fr")
-
-
-def asr_form(text: str) -> str:
-    """Lower case, no punctuation, numbers as words, hyphens as spaces (what Vosk prints)."""
-    t = text.lower().replace("œ", "oe")
-    t = re.sub(r"\+33 ?", "zéro ", t)
-    t = re.sub(r"\b\d+(?: \d\d){4}\b", lambda m: m.group(0).replace(" ", ""), t)  # 06 12 34 56 78
-    t = re.sub(r"\d+", lambda m: f" {_say_digits(m.group(0))} ", t)
-    t = t.replace("-", " ")
-    t = re.sub(r"[^\w' ]", " ", t)
-    return " ".join(t.split())
 
 
 # --- personas --------------------------------------------------------------------------------------
