@@ -121,3 +121,23 @@ def test_a_bad_scenario_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("dialplan: plombier\nnow: hier\nturns: [bonjour]\n")
     out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "simulate", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2 and "now: expected an ISO 8601 time" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_when_in_doubt_the_caller_is_asked_once_about_an_immediate_danger() -> None:
+    from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK
+    from agent.dialogue.state import Action, Severity
+
+    def conv() -> Conversation:
+        return Conversation(builtin_dialplan("electricien"), NOW, "+33612345678")
+
+    yes = conv()
+    replies = asyncio.run(converse(yes, ["La lumière de la cuisine grésille et j'ai un peu peur", "Oui !"]))
+    assert replies[1] == DANGER_CHECK and replies[2] == CRITICAL_ASK[("name", "address")]
+    assert yes.urgency is Severity.CRITICAL
+    no = conv()
+    replies = asyncio.run(converse(no, ["La lumière de la cuisine grésille et j'ai un peu peur", "Non", "Paul Girard"]))
+    assert replies[1] == DANGER_CHECK and DANGER_CHECK not in replies[2:] and no.urgency is Severity.NORMAL
+    assert not no.done and no.outcome.action is not Action.TRANSFER
+    routine = conv()
+    replies = asyncio.run(converse(routine, ["Je voudrais faire installer deux prises dans le garage"]))
+    assert replies[1] != DANGER_CHECK

@@ -28,7 +28,8 @@ DONT_KNOW: Final = ["je ne sais pas", "je sais pas", "j sais pas", "sais pas", "
                     "je ne trouve pas", "je trouve pas"]
 CLOSING: Final = ["je rappellerai", "je vous rappelle", "je vous rappellerai", "au revoir", "merci beaucoup",
                   "c est tout", "ca ira", "bonne journee", "bonne soiree", "je passerai", "je verrai",
-                  "je vais reflechir", "non merci", "rien d autre", "ce sera tout", "c est gentil"]
+                  "je vais reflechir", "non merci", "rien d autre", "ce sera tout", "c est gentil", "je reflechis",
+                  "je vais en parler", "d accord merci", "ok merci", "merci bien"]
 WRONG_NUMBER: Final = ["trompe de numero", "tromper de numero", "mauvais numero", "faux numero",
                        "erreur de numero", "pas le bon numero", "c est une erreur", "je me suis trompe",
                        "composer le mauvais"]
@@ -48,7 +49,7 @@ QUESTION_START: Final = re.compile(
     r"quelles|comment (?:ca|faire|est ce|vous|on|je)|quand (?:est ce|pouvez|pourriez|venez|passez|viendrez|"
     r"intervenez|vous|etes)|ou est|ou etes|a quelle|avez vous|vous avez|acceptez vous|vous acceptez|vous prenez|"
     r"prenez vous|vous reparez|reparez vous|vous emportez|vous utilisez|vous venez|venez vous|c est possible|"
-    r"vous vous occupez)\b")
+    r"vous vous occupez|vous \w+ez)\b")
 REQUEST: Final = re.compile(
     r"\b(?:mon|ma|mes|notre|nos|chez moi|chez nous|j ai|nous avons|on a|je voudrais(?! savoir)|j aimerais"
     r"(?! savoir)|il me faut|il nous faut|venir|passer voir|intervenir chez|me faire|nous faire|faire un devis|"

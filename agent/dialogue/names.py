@@ -136,8 +136,6 @@ def _common_words(name: str, m: re.Match[str]) -> bool:
 def answered(text: str) -> str | None:
     """The name in an answer to "Quel est votre nom ?": the fullest one said."""
     found = introduced(text)
-    if found:
-        return _with_spelling(text, found)
     best: tuple[int, str, str] | None = None
     for clause in _clauses(text):
         name = name_words(fold(clause))
@@ -145,6 +143,9 @@ def answered(text: str) -> str | None:
             continue  # "Fanny Leroux, ..., Cesson-Sévigné": the town after the name
         if name and (best is None or len(name.split()) >= best[0]):
             best = (len(name.split()), name, clause)
+    if found and (best is None or fold(found).split()[-1] != best[1].split()[-1]
+                  or len(best[1].split()) <= len(fold(found).split())):
+        return _with_spelling(text, found)  # "c'est Monsieur Lebreton, Alain Lebreton": the fuller one
     if best is None:
         letters = spelled(text)
         return letters

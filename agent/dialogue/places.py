@@ -202,6 +202,12 @@ def _town(name: list[str], tail: list[str], depts: tuple[str, ...]) -> tuple[Com
         words_after.append(w)
         if len(words_after) >= table.max_words:
             break
+    article = {"au": "le", "aux": "les"}.get(next((w for w in tail if w in SEPARATORS), ""), "")
+    if words_after and article:
+        for k in range(len(words_after), 0, -1):  # "au Bouscat" is "à Le Bouscat"
+            c = table.named(" ".join([article, *words_after[:k]]), depts)
+            if c is not None:
+                return c, postcode if postcode in c.postcodes else None, " ".join(words_after[:k])
     if words_after:
         for k in range(len(words_after), 0, -1):
             c = table.named(" ".join(words_after[:k]), depts)

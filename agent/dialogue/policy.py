@@ -224,7 +224,7 @@ class Conversation:
             self._set("phone", h.phone)
             got.add("phone")
         asking_name = asking == "name" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL)
-        name = h.introduced_name or (h.name_answer() if asking_name else None)
+        name = (h.name_answer() if asking_name else None) or h.introduced_name
         if kind in (Ask.RECAP, Ask.FIX) and (h.correction or kind is Ask.FIX) and not got and name is None:
             name = names.answered(h.correction or h.text) if "name" in self._recap_fields() else None
         if name and says_problem(self.plan, name):
@@ -300,7 +300,8 @@ class Conversation:
             self.pending = None
             return TRANSFER if Ask.CRITICAL in self.asked else f"{advice} {TRANSFER}".strip()
         trig = doubtful(a, self.now, self.checks)
-        if trig is None and a.doubtful and a.severity is not Severity.CRITICAL and not self.checks \
+        in_doubt = a.doubtful or a.severity is Severity.URGENT
+        if trig is None and in_doubt and a.severity is not Severity.CRITICAL and not self.checks \
                 and Ask.DANGER not in self.asked \
                 and self.plan.transfer.when is not TransferWhen.NEVER and self._transfer_allowed():
             # Words of possible danger, no emergency recognised: when in doubt, ask (once).
