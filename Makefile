@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run demo test test-fast check lint typecheck asterisk deps venv models bench-engines clean
+.PHONY: run demo test test-fast understanding check lint typecheck asterisk deps venv models bench-engines clean
 
 # SIP_PORT / HTTP_PORT choose the loopback ports (default: 5060 if free, any free HTTP port).
 run: deps venv asterisk
@@ -21,6 +21,10 @@ test: deps venv asterisk
 # The quick subset for iteration: everything but the tests that need a real Asterisk and phones.
 test-fast: venv
 	$(BIN)/pytest -m "not asterisk" $(PYTEST_ARGS)
+
+# The understanding figures (README "Understanding"): our calls and the held-back set, typed and as ASR text.
+understanding: venv
+	$(BIN)/python -m tests.caller --heldback
 
 check: lint typecheck test
 
