@@ -50,7 +50,7 @@ from agent.dialogue.text import fold, format_phone
 
 HERE = Path(__file__).parent
 PERSONAS = sorted((HERE / "scenarios" / "personas").glob("*.yaml"))
-HELDBACK = HERE / "heldback" / "personas.yaml"
+HELDBACK = sorted((HERE / "heldback").glob("*.yaml"))
 SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
 MAX_TURNS = 14
 FORMS = ("typed", "asr")
@@ -231,8 +231,15 @@ def score(out: Outcome, expect: dict[str, Any]) -> Outcome:
     return out
 
 
+_RUNS: dict[tuple[str, str], Outcome] = {}
+
+
 def run_persona(p: Persona, form: str) -> Outcome:
-    return score(asyncio.run(_run_persona(p, form == "asr")), p.expect)
+    """One persona's call, scored (each is run once per form and process: the figures reuse it)."""
+    key = (p.id, form)
+    if key not in _RUNS:
+        _RUNS[key] = score(asyncio.run(_run_persona(p, form == "asr")), p.expect)
+    return _RUNS[key]
 
 
 def scenario_as(sc: Scenario, form: str) -> Scenario:
@@ -242,6 +249,13 @@ def scenario_as(sc: Scenario, form: str) -> Scenario:
 
 
 def run_scenario(sid: str, sc: Scenario, form: str) -> Outcome:
+    """One written scenario, scored (cached like `run_persona`)."""
+    if (sid, form) not in _RUNS:
+        _RUNS[(sid, form)] = _run_scenario(sid, sc, form)
+    return _RUNS[(sid, form)]
+
+
+def _run_scenario(sid: str, sc: Scenario, form: str) -> Outcome:
     from agent.dialogue.simulate import run_sync
 
     r = run_sync(scenario_as(sc, form))
@@ -266,6 +280,11 @@ def fixed_scenarios() -> list[tuple[str, Scenario]]:
 
 def all_personas() -> list[Persona]:
     return [p for path in PERSONAS for p in load_personas(path)]
+
+
+def heldback() -> list[Persona]:
+    """The held-back personas (tests/heldback/): scored as a whole, never tuned on."""
+    return [p for path in HELDBACK for p in load_personas(path)]
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -330,7 +349,7 @@ def main(argv: list[str]) -> int:
     show = "-v" in argv
     sets = [("project scenarios + personas", all_personas(), fixed_scenarios())]
     if "--heldback" in argv:
-        sets.append(("held-back personas", load_personas(HELDBACK), []))
+        sets.append(("held-back personas", heldback(), []))
     for title, personas, scenarios in sets:
         for form in FORMS:
             outs = run_all(personas, scenarios, form)

@@ -141,3 +141,6 @@ def test_when_in_doubt_the_caller_is_asked_once_about_an_immediate_danger() -> N
     routine = conv()
     replies = asyncio.run(converse(routine, ["Je voudrais faire installer deux prises dans le garage"]))
     assert replies[1] != DANGER_CHECK
+    frail = conv()  # someone vulnerable concerned: in doubt too
+    replies = asyncio.run(converse(frail, ["Ma mère a quatre-vingt-dix ans et une prise ne marche plus chez elle"]))
+    assert replies[1] == DANGER_CHECK

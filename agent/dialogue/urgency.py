@@ -76,7 +76,8 @@ class Assessment:
     reason: str
     """Which rule gave the severity (for the trace: never a caller's words)."""
     doubtful: bool = False
-    """Words of possible danger were said but no emergency recognised: ask once."""
+    """Words of possible danger were said, or someone vulnerable is concerned: if no emergency was
+    recognised, the caller is asked once about an immediate danger."""
 
 
 DANGER: Final = "danger"
@@ -101,7 +102,8 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     if checks.get(DANGER) is Severity.CRITICAL:
         levels.append((Severity.CRITICAL, "danger-confirmed"))
     severity, reason = max(levels, key=lambda lv: lv[0].rank, default=(Severity.NORMAL, ""))
-    return Assessment(severity, fired, vulnerable, reason, doubtful=said.any(rules.doubt))
+    # Words of possible danger, or someone vulnerable concerned: when in doubt, ask.
+    return Assessment(severity, fired, vulnerable, reason, doubtful=vulnerable or said.any(rules.doubt))
 
 
 def severity_of(trig: Trigger, now: datetime, checks: dict[str, Severity], vulnerable: bool) -> Severity:
