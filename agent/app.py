@@ -16,6 +16,7 @@ from typing import Final
 from agent.asr.base import Transcriber
 from agent.config import Config
 from agent.dialogue.phrases import FALLBACK
+from agent.dialogue.schema import Dialplan
 from agent.session.live import SessionDeps
 from agent.session.prompts import PhraseBook
 from agent.session.router import Sessions
@@ -47,6 +48,16 @@ def render_fallback(config: Config, book: PhraseBook) -> None:
     render_beep(config.paths.prompts)
 
 
+def warm_up(plan: Dialplan) -> None:
+    """Understand one utterance with the dialplan once, so every table is loaded before a call."""
+    from datetime import datetime
+
+    from agent.dialogue.policy import Conversation
+
+    asyncio.run(Conversation(plan, datetime.now(plan.timezone)).turn(
+        "Bonjour, c'est Madame Martin au 3 rue de la Paix à Saint-Paul-de-Vence, ça coule au 06 12 34 56 78"))
+
+
 def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Transcriber | None = None) -> Service:
     """Everything but the event loop; blocking (model loading, rendering): run it in a thread.
     `transcriber` replaces the installed recogniser (tests put a stand-in in the loop)."""
@@ -57,6 +68,7 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
     book = PhraseBook(tts, config.paths.cache, config.media.rate)
     for plan in config.dialplans.all():
         book.prepare_dialplan(plan)
+        warm_up(plan)  # the communes table and the lemma data load here, not on the first caller
     render_fallback(config, book)
     if transcriber is not None:
         mode = f"ASR: {transcriber.name} (given by the caller of build)"

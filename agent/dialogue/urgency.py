@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Final
 
 from agent.dialogue.heard import Heard
@@ -19,52 +20,57 @@ from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Severity
 from agent.dialogue.text import Phrase
 
-GAP = 64
-"""Filler put between two utterances, wider than any trigger's window."""
+Words = tuple[tuple[str, ...], tuple[str, ...]]
+"""One utterance as (stems, folded words)."""
 
 
 @dataclass(frozen=True)
 class Said:
-    """Everything the caller said so far, as one stream of stems and folded words."""
+    """Everything the caller said so far, utterance by utterance: a trigger's words are found
+    within one utterance (an address given later is not where an emergency happens)."""
 
-    stems: list[str]
-    folded: list[str]
+    utterances: tuple[Words, ...]
 
     @staticmethod
     def of(heard: Sequence[Heard]) -> Said:
-        stems: list[str] = []
-        folded: list[str] = []
-        for h in heard:
-            if stems:  # utterances apart: a trigger's words are found within one utterance
-                stems += ["|"] * GAP
-                folded += ["|"] * GAP
-            stems += h.stems
-            folded += h.tokens
-        return Said(stems, folded)
-
-    def positions(self, phrase: Phrase) -> list[int]:
-        out = []
-        start = 0
-        while start < len(self.stems):
-            at = phrase.find(self.stems[start:], self.folded[start:])
-            if at is None:
-                break
-            out.append(start + at)
-            start += at + 1
-        return out
+        return Said(tuple((h.stems, h.tokens) for h in heard))
 
     def any(self, phrases: Sequence[Phrase]) -> bool:
-        return any(p.find(self.stems, self.folded) is not None for p in phrases)
+        return any(_found(p, u) for u in self.utterances for p in phrases)
 
 
 def fires(trig: Trigger, said: Said) -> bool:
-    """Every group of the trigger is said within its window of the others, and no `unless` phrase."""
+    """Every group of the trigger is said within its window of the others in one utterance, and no
+    `unless` phrase anywhere in the call."""
     if trig.unless and said.any(trig.unless):
         return False
-    spots = [sorted(p for phrase in group for p in said.positions(phrase)) for group in trig.all]
+    return any(_fires_in(trig, u) for u in said.utterances)
+
+
+@lru_cache(maxsize=65536)
+def _fires_in(trig: Trigger, words: Words) -> bool:
+    spots = [sorted(p for phrase in group for p in _positions(phrase, words)) for group in trig.all]
     if not all(spots):
         return False
     return any(all(any(abs(q - p) <= trig.window for q in other) for other in spots[1:]) for p in spots[0])
+
+
+@lru_cache(maxsize=262144)
+def _found(phrase: Phrase, words: Words) -> bool:
+    return phrase.find(list(words[0]), list(words[1])) is not None
+
+
+def _positions(phrase: Phrase, words: Words) -> list[int]:
+    stems, folded = list(words[0]), list(words[1])
+    out = []
+    start = 0
+    while start < len(stems):
+        at = phrase.find(stems[start:], folded[start:])
+        if at is None:
+            break
+        out.append(start + at)
+        start += at + 1
+    return out
 
 
 @dataclass(frozen=True)
