@@ -7,7 +7,8 @@ Open Licence 2.0 of Etalab), file data/communes.json. Run once when the pinned v
     scripts/build_communes.py            # fetches the package with `npm pack` (npm registry)
     scripts/build_communes.py FILE.json  # or converts a communes.json already on disk
 
-Output: one line per current commune, tab-separated: name, department code, postcodes (comma
+Output: one line per current commune, tab-separated: name, the name folded as the dialogue folds
+text (lower case, no accents, spaces for dashes and apostrophes), department code, postcodes (comma
 separated), population. Delegated and associated communes, which have no postcode of their own,
 are left out; Paris, Lyon and Marseille keep their arrondissements' postcodes on the commune.
 """
@@ -21,6 +22,9 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from agent.dialogue.text import fold
 
 PACKAGE = "@etalab/decoupage-administratif@6.0.0"
 OUT = Path(__file__).resolve().parents[1] / "agent" / "dialogue" / "data" / "communes.tsv.gz"
@@ -43,7 +47,7 @@ def main(argv: list[str]) -> int:
     for c in communes:
         if c.get("type") != "commune-actuelle" or not c.get("codesPostaux"):
             continue
-        rows.append("\t".join((c["nom"], c["departement"], ",".join(sorted(c["codesPostaux"])),
+        rows.append("\t".join((c["nom"], fold(c["nom"]), c["departement"], ",".join(sorted(c["codesPostaux"])),
                                str(c.get("population") or 0))))
     rows.sort()
     header = f"# {PACKAGE} data/communes.json, Licence Ouverte 2.0 (Etalab); built by scripts/build_communes.py\n"

@@ -36,11 +36,12 @@ class Commune:
 
 
 class Communes:
-    def __init__(self, rows: list[Commune]) -> None:
+    def __init__(self, rows: list[tuple[str, Commune]]) -> None:
+        """`rows`: (the name folded as `fold` does, the commune)."""
         self.by_name: dict[str, list[Commune]] = {}
         self.by_postcode: dict[str, list[Commune]] = {}
-        for c in rows:
-            self.by_name.setdefault(fold(c.name), []).append(c)
+        for folded, c in rows:
+            self.by_name.setdefault(folded, []).append(c)
             for pc in c.postcodes:
                 self.by_postcode.setdefault(pc, []).append(c)
         self.names = list(self.by_name)
@@ -68,8 +69,8 @@ def communes() -> Communes:
         for line in f:
             if line.startswith("#") or not line.strip():
                 continue
-            name, dept, postcodes, population = line.rstrip("\n").split("\t")
-            rows.append(Commune(name, dept, tuple(postcodes.split(",")), int(population)))
+            name, folded, dept, postcodes, population = line.rstrip("\n").split("\t")
+            rows.append((folded, Commune(name, dept, tuple(postcodes.split(",")), int(population))))
     return Communes(rows)
 
 
