@@ -306,8 +306,12 @@ def figures(outs: list[Outcome]) -> dict[str, Any]:
             k = "fields" if key in FIELD_KEYS else key
             totals[k] += 1
             counts[k] += key not in o.wrong
+    per_level = {level.value: (sum(1 for o in outs if _expected(o, "urgency") == level.value and o.urgency is level),
+                               sum(1 for o in outs if _expected(o, "urgency") == level.value))
+                 for level in Severity}
     return {
         "calls": len(outs),
+        "urgency_by_level": per_level,
         "critical_recall": (len(put_through), len(crit_want)),
         "critical_precision": (len(right_crit), len(crit_got)),
         **{k: (counts[k], totals[k]) for k in ("fields", "urgency", "action", "booking", "turns") if totals[k]},
@@ -341,6 +345,7 @@ def format_figures(title: str, fig: dict[str, Any]) -> str:
     lines = [f"{title} ({fig['calls']} calls)"]
     lines += [f"  {k:20} {pct(fig[k])}" for k in ("critical_recall", "critical_precision", "fields", "urgency",
                                                    "action", "booking", "turns") if k in fig]
+    lines.append("  urgency by level     " + ", ".join(f"{k} {pct(v)}" for k, v in fig["urgency_by_level"].items()))
     lines.append(f"  {'turns_per_call':20} {fig['turns_per_call']}")
     return "\n".join(lines)
 
