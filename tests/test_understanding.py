@@ -21,8 +21,8 @@ from tests.caller import (
 PERSONAS = all_personas()
 TARGET = 0.95
 """Fields and action right in at least this share of the calls (typed and ASR); critical recall 100%."""
-HELD_BACK_FLOOR = {"critical_missed": 4, "action": 0.92}
-"""Where the held-back sets stand (20/24 critical put through, action 63/68): the goal is
+HELD_BACK_FLOOR = {"critical_missed": 5, "action": 0.94}
+"""Where the held-back sets stand (43/48 critical put through, action 131/138): the goal is
 TARGET and no critical call missed, not reached yet; a rule change that does worse fails."""
 
 
