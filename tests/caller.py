@@ -1,7 +1,7 @@
 """A simulated caller: answers whatever the receptionist asks from a persona's facts, as a person
 would, typed or as an ASR would print it; and the scoring of the understanding figures.
 
-A persona (tests/scenarios/personas/*.yaml, held back: tests/heldback/personas.yaml):
+A persona (tests/scenarios/personas/*.yaml, held back: tests/heldback/personas-6.yaml):
 
     - id: plb-...                       # unique
       trade: plombier                   # a trade (its built-in dialplan) or a dialplan file

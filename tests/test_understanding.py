@@ -21,9 +21,9 @@ from tests.caller import (
 PERSONAS = all_personas()
 TARGET = 0.95
 """Fields and action right in at least this share of the calls (typed and ASR); critical recall 100%."""
-HELD_BACK_FLOOR = {"critical_missed": 5, "action": 0.94}
-"""Where the held-back sets stand (43/48 critical put through, action 131/138): the goal is
-TARGET and no critical call missed, not reached yet; a rule change that does worse fails."""
+HELD_BACK_FLOOR = {"critical_missed": 0, "action": TARGET}
+"""The held-back set (tests/heldback/personas-6.yaml and -7) meets the goal: every critical call put
+through, the action right in at least TARGET of the calls; a rule change that does worse fails."""
 
 
 def test_the_corpus_has_at_least_two_hundred_calls_and_a_held_back_fifth() -> None:

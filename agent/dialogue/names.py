@@ -70,18 +70,23 @@ def name_words(folded: str) -> str | None:
             continue
         name.append(w)
     name = _clean(name)
-    while name and name[-1] in PARTICLES:
+    while name and name[-1] in PARTICLES and not _particle_surname(name):
         name.pop()
     if name and name[-1] in name[:-1]:  # "petit alain petit": the full name after the first mention
         name = name[name.index(name[-1]) + 1:]
     while name and name[0] in PARTICLES and len(name) > 1 and name[1] in name[2:]:
         name.pop(0)  # "le goff yann le goff"
     name = name[:5]
-    while name and name[-1] in PARTICLES:
+    while name and name[-1] in PARTICLES and not _particle_surname(name):
         name.pop()
     if not name or all(w in PARTICLES for w in name):
         return None
     return " ".join(name)
+
+
+def _particle_surname(name: list[str]) -> bool:
+    """ "anaïs le du": a surname that is itself a particle word, after "Le"/"La" and a first name."""
+    return len(name) >= 3 and name[-2] in ("le", "la") and name[-3] not in PARTICLES
 
 
 def spelled(text: str) -> str | None:

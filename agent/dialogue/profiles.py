@@ -132,6 +132,8 @@ class SharedRules:
     emergencies: tuple[Trigger, ...]
     vulnerable: tuple[Phrase, ...]
     without_heat: tuple[Phrase, ...]
+    heating_failure: Trigger
+    """A heating appliance said with what is wrong with it: the home is without heating too."""
     without_essentials: tuple[Phrase, ...]
     one_appliance: tuple[Phrase, ...]
     doubt: tuple[Phrase, ...]
@@ -151,7 +153,12 @@ def shared_rules() -> SharedRules:
     def phrases(key: str) -> tuple[Phrase, ...]:
         return tuple(Phrase.of(w) for w in phrases_at(node, key))
 
-    rules = SharedRules(triggers, phrases("vulnerable"), phrases("without_heat"), phrases("without_essentials"),
+    failure = node.node("heating_failure")
+    heating_failure = Trigger(id="heating-failure", severity=Severity.URGENT, all=_groups(failure, "all"),
+                              window=failure.integer("window", 8, lo=2, hi=60))
+    failure.close()
+    rules = SharedRules(triggers, phrases("vulnerable"), phrases("without_heat"), heating_failure,
+                        phrases("without_essentials"),
                         phrases("one_appliance"), phrases("doubt"), tuple(node.raw("cold_months") or ()),
                         node.integer("vulnerable_age", 75, lo=50, hi=100))
     node.close()

@@ -38,6 +38,15 @@ class Said:
     def any(self, phrases: Sequence[Phrase]) -> bool:
         return any(_found(p, u) for u in self.utterances for p in phrases)
 
+    def now(self, phrases: Sequence[Phrase]) -> bool:
+        """Said of the present, not of when something happens ("quand il fait froid, ça craque")."""
+        return any(not HABITUAL & set(u[1][max(0, at - 3):at])
+                   for u in self.utterances for p in phrases for at in _positions(p, u))
+
+
+HABITUAL: Final = frozenset({"quand", "lorsque", "lorsqu", "chaque", "si", "des"})
+"""Words that put what follows in a condition or a habit."""
+
 
 def fires(trig: Trigger, said: Said) -> bool:
     """Every group of the trigger is said within its window of the others in one utterance, and no
@@ -99,8 +108,9 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     cold = now.month in rules.cold_months
     levels: list[tuple[Severity, str]] = [(severity_of(t, now, checks, vulnerable), t.id) for t in fired]
     one_appliance = said.any(rules.one_appliance)
-    without_heat = said.any(rules.without_heat) or any(d <= 16 for h in heard for d in h.degrees)
-    without_essentials = said.any(rules.without_essentials) and not one_appliance
+    without_heat = (said.now(rules.without_heat) or fires(rules.heating_failure, said)
+                    or any(d <= 16 for h in heard for d in h.degrees))
+    without_essentials = said.now(rules.without_essentials) and not one_appliance
     if cold and (without_heat or without_essentials):
         levels.append((Severity.CRITICAL if vulnerable else Severity.URGENT, "cold-home"))
     elif without_essentials:
