@@ -7,12 +7,15 @@ dialplan, the store with its retention, the ARI controller with the session fact
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from agent.actions.outbox import Outbox, RetryPolicy, Sender
+from agent.actions.routes import HttpRoute, Route, SipRoute, SpoolRoute
 from agent.asr.base import Transcriber
 from agent.config import Config
 from agent.dialogue.phrases import FALLBACK
@@ -40,6 +43,19 @@ class Service:
     ari: AriClient
     mode_note: str
     """One line saying which recogniser answers (or that calls are voice messages), for the log."""
+    sender: Sender | None = None
+    """Delivers the SMS outbox; None when no route is configured."""
+
+
+def sms_route(config: Config, ari: AriClient) -> Route | None:
+    sms = config.sms
+    if sms.route == "sip" and sms.sip is not None:
+        return SipRoute(sms.sip, ari.request)
+    if sms.route == "http" and sms.http is not None:
+        return HttpRoute(sms.http)
+    if sms.route == "spool" and sms.spool is not None:
+        return SpoolRoute(sms.spool)
+    return None
 
 
 def render_fallback(config: Config, book: PhraseBook) -> None:
@@ -84,12 +100,17 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
     extractor = production_llm(config.paths.models) if transcriber is not None else None
     config.paths.messages.mkdir(parents=True, exist_ok=True)
     store = Store(config.paths.store)
+    ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
+    route = sms_route(config, ari)
+    sender = None if route is None else Sender(
+        store, route, RetryPolicy(config.sms.max_attempts, config.sms.first_retry_s, config.sms.max_retry_s),
+        config.dialplans.all())
     deps = SessionDeps(store=store, book=book, transcriber=transcriber, extractor=extractor, timing=config.call,
                        messages_dir=config.paths.messages, prompts_dir=config.paths.prompts,
-                       plan_for=config.dialplans.for_did)
-    ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
+                       plan_for=config.dialplans.for_did,
+                       outbox=Outbox(route.name if route is not None else "none", sender))
     controller = Controller(ari, config.media, Sessions(deps))
-    return Service(config, deps, controller, ari, mode)
+    return Service(config, deps, controller, ari, mode, sender)
 
 
 def retention_rules(config: Config) -> list[Retention]:
@@ -119,6 +140,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
     log.info("%s", service.mode_note)
     runner = asyncio.create_task(service.controller.run(stop))
     retention = asyncio.create_task(_retention(service, stop))
+    sender = asyncio.create_task(service.sender.run(stop)) if service.sender is not None else None
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -133,6 +155,12 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
     finally:
         stopper.cancel()
         retention.cancel()
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        if service.sender is not None:
+            await service.sender.route.close()
         await service.ari.close()
         await asyncio.to_thread(service.deps.store.close)
 

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlparse
 
+from agent.actions.routes import (
+    SMS_ROUTES,
+    SPOOL_FORMATS,
+    HttpSettings,
+    SipSettings,
+    SpoolSettings,
+)
 from agent.audio.vad import (
     DEFAULT_AGGRESSIVENESS,
     DEFAULT_HANGOVER_MS,
@@ -89,6 +96,21 @@ def did_key(did: str) -> str:
 
 
 @dataclass(frozen=True)
+class SmsConfig:
+    """How SMS leave the box (`sms:`): one route, and how hard to try."""
+
+    route: str = "none"
+    sip: SipSettings | None = None
+    http: HttpSettings | None = None
+    spool: SpoolSettings | None = None
+    max_attempts: int = 8
+    """Tries before a message is given up and shown as failed."""
+    first_retry_s: float = 5.0
+    max_retry_s: float = 600.0
+    """The wait between tries doubles from first_retry_s up to this cap, seconds."""
+
+
+@dataclass(frozen=True)
 class Config:
     file: str
     ari: AriConfig
@@ -97,6 +119,7 @@ class Config:
     call: CallTiming
     media: MediaSettings
     log_level: str
+    sms: SmsConfig = SmsConfig()
 
 
 def _parse_media(media: Node) -> MediaSettings:
@@ -191,9 +214,75 @@ def parse_config(data: object, file: str) -> Config:
 
     log_level = root.choice("log_level", "info", ("debug", "info", "warning", "error"))
     dialplans = _parse_dialplans(root.node("dialplans", required=True), Path(file).parent)
+    sms = _parse_sms(root.node("sms"))
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
-                  log_level=log_level)
+                  log_level=log_level, sms=sms)
+
+
+def _secret(node: Node, what: str) -> str:
+    """A secret from `secret_file` or `secret_env`, never from the YAML ("" when neither is set)."""
+    if node.has("secret"):
+        raise node.error("secret", f"no {what} in the YAML: use secret_file or secret_env")
+    file_name = node.opt_str("secret_file")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise node.error("secret_file", f"a readable file holding the {what}",
+                             f"{file_name} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    env_name = node.opt_str("secret_env")
+    if env_name:
+        value = os.environ.get(env_name, "")
+        if not value:
+            raise node.error("secret_env", f"the environment variable {env_name} set to the {what}")
+        return value
+    return ""
+
+
+def _parse_sms(node: Node) -> SmsConfig:
+    route = node.choice("route", "none", SMS_ROUTES)
+    retry = node.node("retry")
+    attempts = retry.integer("max_attempts", 8, lo=1, hi=100)
+    first = retry.number("first_delay_seconds", 5.0, lo=0.1, hi=3600.0)
+    cap = retry.number("max_delay_seconds", 600.0, lo=1.0, hi=86400.0)
+    retry.close()
+    sip = http = spool = None
+    if route == "sip":
+        n = node.node("sip")
+        to = n.text("to", "pjsip:{number}")
+        if not to.startswith("pjsip:"):
+            raise n.error("to", 'a PJSIP message destination, e.g. "pjsip:gsm-gateway/sip:{number}@192.168.1.50"', to)
+        sip = SipSettings(to=to, sender=n.text("from", "pjsip:standardiste"))
+        n.close()
+    elif route == "http":
+        n = node.node("http", required=True)
+        url = n.text("url", required=True)
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise n.error("url", "the SMS provider's http:// or https:// URL", url)
+        if parsed.username or parsed.password or "secret" in parsed.query.lower():
+            raise n.error("url", "a URL without credentials: put the secret in secret_file and use {secret} "
+                          "in headers or body", "(a URL with credentials)")
+        headers = n.raw("headers", {}) or {}
+        if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in headers.items()):
+            raise n.error("headers", "a mapping of header names to text templates", headers)
+        http = HttpSettings(url=url, body=n.text("body", '{"to": "{to}", "text": "{text}"}'), headers=headers,
+                            content_type=n.text("content_type", "application/json"), secret=_secret(n, "API secret"),
+                            timeout_s=n.number("timeout_seconds", 10.0, lo=1.0, hi=120.0))
+        n.close()
+    elif route == "spool":
+        n = node.node("spool", required=True)
+        directory = Path(n.text("directory", required=True))
+        if not directory.is_dir():
+            raise n.error("directory", "an existing spool directory (gammu-smsd OutboxPath, smstools outgoing)",
+                          str(directory))
+        spool = SpoolSettings(directory, n.choice("format", "gammu", SPOOL_FORMATS))
+        n.close()
+    node.close()
+    return SmsConfig(route=route, sip=sip, http=http, spool=spool, max_attempts=attempts, first_retry_s=first,
+                     max_retry_s=cap)
 
 
 def _dialplan(node: Node, key: str, base: Path) -> Dialplan:

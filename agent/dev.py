@@ -39,10 +39,14 @@ def check_config(file: str) -> str:
     data = read_yaml(file)
     if isinstance(data, dict) and "business" in data:
         plan = load_dialplan(file)
-        return f"{file}: OK (dialplan for {plan.business}, {plan.trade.label})"
+        return "\n".join([f"{file}: OK (dialplan for {plan.business}, {plan.trade.label})",
+                          *(f"warning: {w}" for w in plan.sms.warnings)])
     config = load_config(file)
     plans = ", ".join(p.business for p in config.dialplans.all())
-    return f"{file}: OK (answers for {plans})"
+    warnings = [f"warning: {w}" for p in config.dialplans.all() for w in p.sms.warnings]
+    if config.sms.route == "none":
+        warnings.append(f"warning: {file}: sms.route: none: no SMS is sent to the artisan or the callers")
+    return "\n".join([f"{file}: OK (answers for {plans}, SMS route: {config.sms.route})", *warnings])
 
 
 def write_ari_user(secret_file: Path, username: str) -> str:

@@ -171,9 +171,14 @@ class ArtisanAccount(pj.Account):  # type: ignore[misc]
         self.incoming: list[PhoneCall] = []
         self._due: list[tuple[float, PhoneCall]] = []
         self.registered = False
+        self.messages: list[str] = []
+        """Bodies of the SIP MESSAGEs (SMS) received."""
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.registered = prm.code == 200 and self.getInfo().regIsActive
+
+    def onInstantMessage(self, prm: pj.OnInstantMessageParam) -> None:
+        self.messages.append(prm.msgBody)
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = PhoneCall(self, self.record_dir / f"artisan-{len(self.incoming)}.wav", None, None, prm.callId)

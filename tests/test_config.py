@@ -87,6 +87,21 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ari:\n  password_file: {secret}\nlog_level: loud\n", "log_level", "one of debug, info"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nextra: 1\n", "extra", "no such key"),
         ("ari: {{url: http://x\n", "", "valid YAML"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms: {{route: carrier-pigeon}}\n",
+         "sms.route", "one of none, sip, http, spool"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: http\n  http:\n"
+         "    url: https://user:pw@sms.example/send\n", "sms.http.url", "a URL without credentials"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: http\n  http:\n"
+         "    url: https://sms.example/send\n    secret: abc\n", "sms.http.secret", "no API secret in the YAML"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: http\n  http:\n"
+         "    url: https://sms.example/send\n    secret_env: NO_SUCH_VARIABLE_HERE\n", "sms.http.secret_env",
+         "the environment variable NO_SUCH_VARIABLE_HERE"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: spool\n  spool:\n"
+         "    directory: /nonexistent/outbox\n", "sms.spool.directory", "an existing spool directory"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: sip\n  sip:\n"
+         "    to: \"sip:{{number}}@gw\"\n", "sms.sip.to", "a PJSIP message destination"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  retry: {{max_attempts: 0}}\n",
+         "sms.retry.max_attempts", "an integer from 1 to 100"),
         ("paths: {{}}\n", "ari", "a section"),
     ],
 )

@@ -14,7 +14,7 @@ import pytest
 
 from agent.devphone import CLOCK_RATE_HZ, agent_quiet, converse, speech_seconds, turn_latencies
 from agent.telephony.call import CallOutcome
-from agent.telephony.devasterisk import ARTISAN_USER, DevAsterisk
+from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER, DevAsterisk
 from tests.harness import InProcessAgent
 from tests.live import (
     CALLER_NUMBER,
@@ -200,8 +200,12 @@ BOOKING_TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Marti
                  "Oui c'est ça.", "Le premier.")
 
 
-def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, phones, softphone,
+def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, phones, softphone, artisan,
                                                              tmp_path: Path) -> None:
+    # The caller's mobile: the softphone endpoint registered, so Asterisk can reach it with an SMS.
+    mobile = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", SOFTPHONE_USER, asterisk.softphone_password,
+                            tmp_path)
+    assert phones.wait_until(lambda: mobile.registered, 10), "the caller's mobile did not register"
     live(BOOKING_TURNS)
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)
@@ -214,6 +218,15 @@ def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, pho
     held = store_rows(db(tmp_path), "SELECT start, end FROM bookings")
     assert len(held) == 1 and held[0]["start"] == lead["booking_start"] and held[0]["end"] > held[0]["start"]
     print(f"\nturn latency at the phone (s): {[round(x, 2) for x in turn_latencies(call, call.heard())]}")
+    # Issue 10: the SMS, as SIP MESSAGEs through Asterisk (the `sip` route), exactly as queued.
+    assert phones.wait_until(lambda: bool(artisan.messages) and bool(mobile.messages), 10), "no SMS received"
+    queued = {r["kind"]: r for r in store_rows(db(tmp_path), "SELECT * FROM outbox")}
+    assert artisan.messages == [queued["artisan"]["body"]] and mobile.messages == [queued["caller"]["body"]]
+    assert artisan.messages[0].startswith("[normal] Jean Martin, 06 12 34 56 78, 12 avenue Jean Médecin")
+    assert mobile.messages[0].startswith("Plomberie Martin : RDV confirmé ")
+    assert phones.wait_until(lambda: [r["state"] for r in store_rows(db(tmp_path), "SELECT state FROM outbox")]
+                             == ["sent", "sent"], 5)
+    phones.remove_account(mobile)
     assert leftovers(asterisk) == ([], [])
 
 

@@ -60,6 +60,9 @@ CORRECTION: Final = re.compile(
 AGE: Final = re.compile(r"\b(\d{2,3}) ans\b")
 SMALL_CHILD: Final = re.compile(r"\b(?:\d+|quelques) (?:mois|semaines?)\b|\b[1-3] ans\b")
 DEGREES: Final = re.compile(r"\b(\d{1,2}) degres?\b")
+REFUSES_SMS: Final = re.compile(r"\b(?:pas|aucun|jamais|sans|ni) (?:de |d |d un |un )?"
+                                r"(?:s ?m ?s|textos?|messages? ecrits?)\b|\bne m envoyez (?:pas|rien|aucun)\b")
+"""The caller does not want the confirmation SMS ("pas de SMS", "ne m'envoyez rien")."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Heard:
     ages: tuple[int, ...]
     small_child: bool
     degrees: tuple[int, ...]
+    refuses_sms: bool = False
 
     @property
     def empty(self) -> bool:
@@ -115,7 +119,7 @@ def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
         asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
         introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
         when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
-        degrees=tuple(int(x) for x in DEGREES.findall(d)))
+        degrees=tuple(int(x) for x in DEGREES.findall(d)), refuses_sms=bool(REFUSES_SMS.search(f)))
 
 
 def _yes_no(head: str) -> bool | None:

@@ -17,6 +17,8 @@ class Lead:
     problem: str | None = None
     trade: str = ""
     message: str | None = None
+    sms_refused: bool = False
+    """The caller said they want no SMS."""
 
     def as_dict(self) -> dict[str, str | None]:
         return {"name": self.name, "address": self.address, "phone": self.phone, "problem": self.problem,

@@ -243,6 +243,10 @@ class Conversation:
                     got.add("problem")
         if h.when is not None:
             self.pref_when = h.when
+        if h.refuses_sms and not self.lead.sms_refused:
+            self.lead.sms_refused = True
+            if self.on_field is not None:
+                self.on_field("sms_refused", "1")
         return got
 
     def assessment_of(self, h: Heard) -> bool:

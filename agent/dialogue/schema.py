@@ -24,6 +24,7 @@ from agent.dialogue.profiles import (
     phrases_at,
     shared_rules,
 )
+from agent.dialogue.sms_texts import SmsTexts, parse_sms
 from agent.dialogue.state import Action, DialplanMode, TransferMode, TransferWhen
 from agent.dialogue.text import fold
 from agent.dialogue.times import HOLIDAY_REGIONS, public_holidays
@@ -37,7 +38,6 @@ AI_DISCLOSURE: Final = ("assistant automatique", "assistant virtuel", "intellige
                         "agent conversationnel", "repondeur automatique", "assistante automatique",
                         "assistante virtuelle")
 """One of these must be in the greeting: the caller is told a machine answers (EU AI Act art. 50)."""
-SMS_PLACEHOLDERS: Final = ("business", "name", "address", "phone", "problem", "urgency", "slot", "trade")
 MAX_RECORDING_DAYS: Final = 183
 """CNIL: call recordings are kept six months at most."""
 
@@ -105,8 +105,7 @@ class Dialplan:
     transfer: Transfer
     booking: Booking
     after_hours_action: Action
-    sms_caller: str
-    sms_artisan: str
+    sms: SmsTexts
     faq: tuple[Faq, ...]
     recordings_days: int
     leads_days: int
@@ -149,10 +148,6 @@ DEFAULT_FIELDS: Final = (
     Field("address", "À quelle adresse faut-il intervenir ? Le numéro, la rue et la ville.", True),
     Field("phone", "À quel numéro l'artisan peut-il vous rappeler ?", True),
 )
-DEFAULT_SMS_CALLER: Final = ("{business} : nous avons bien reçu votre demande ({problem}). "
-                             "Nous vous recontactons au plus vite. Rendez-vous : {slot}")
-DEFAULT_SMS_ARTISAN: Final = "[{urgency}] {name} - {phone} - {address} - {problem} - RDV : {slot}"
-
 
 def parse_dialplan(data: Any, file: str) -> Dialplan:
     root = Node(file, "", data)
@@ -225,12 +220,9 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     after_action = Action(after.choice("action", "booking", ("booking", "message")))
     after.close()
 
-    sms = root.node("sms")
-    sms_caller = sms.text("caller", DEFAULT_SMS_CALLER)
-    sms_artisan = sms.text("artisan", DEFAULT_SMS_ARTISAN)
-    _placeholders(sms, "caller", sms_caller, SMS_PLACEHOLDERS)
-    _placeholders(sms, "artisan", sms_artisan, SMS_PLACEHOLDERS)
-    sms.close()
+    sms_node = root.node("sms")
+    sms = parse_sms(sms_node, name)
+    sms_node.close()
 
     faq = []
     raw_faq = root.raw("faq", []) or []
@@ -250,9 +242,8 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     root.close()
     return Dialplan(file=file, business=name, trade=load_profile(trade), area=area, timezone=tz, hours=hours,
                     holidays=frozenset(holidays), greeting=greeting, fields=fields, extra_triggers=extra,
-                    transfer=transfer, booking=booking, after_hours_action=after_action, sms_caller=sms_caller,
-                    sms_artisan=sms_artisan, faq=tuple(faq), recordings_days=recordings, leads_days=leads,
-                    max_retries=max_retries, mode=mode)
+                    transfer=transfer, booking=booking, after_hours_action=after_action, sms=sms, faq=tuple(faq),
+                    recordings_days=recordings, leads_days=leads, max_retries=max_retries, mode=mode)
 
 
 DIAL_STRING: Final = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.+@-]+")

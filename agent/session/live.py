@@ -14,10 +14,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from agent.actions.outbox import Outbox
 from agent.asr.base import AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, UtteranceEnded
@@ -53,6 +54,8 @@ class SessionDeps:
     prompts_dir: Path
     """Where per-call audio Asterisk itself plays (the artisan's whisper) is written."""
     plan_for: Callable[[str], Dialplan]
+    outbox: Outbox = field(default_factory=lambda: Outbox("none"))
+    """The SMS a call causes are queued with its end (and "non joint" when a transfer fails)."""
 
 
 class LiveSession:
@@ -71,7 +74,10 @@ class LiveSession:
         self.call_id = await store.open_call(channel_id=call.channel_id, did=call.info.did, caller_id=caller or "",
                                              dialplan=self.plan.file, trade=self.plan.trade.trade,
                                              business=self.plan.business)
-        call.at_end(lambda c: store.end_call(self.call_id, str(c.outcome), c.trace.as_dict()))
+        outbox = self.deps.outbox
+        call.at_end(lambda c: store.end_call(self.call_id, str(c.outcome), c.trace.as_dict(),
+                                             then=outbox.after_call(self.plan, self.call_id))
+                    .add_done_callback(lambda _f: outbox.poke()))
         taker = MessageTaker(self.deps, self.plan, self.call_id)
         if self.deps.transcriber is None or self.plan.mode is DialplanMode.MESSAGE:
             await taker.run(call, intro=taker.intro_text())

@@ -10,7 +10,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.actions import transfer as actions
-from agent.actions.notify import notify
 from agent.dialogue.phrases import NOT_REACHED, TRANSFER_FAILED, whisper
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import Dialplan
@@ -73,7 +72,7 @@ class TransferFlow:
         log.info("call %s: transfer failed (%s)", call.tag, failure.value)
         store = self.deps.store
         store.set_lead(self.call_id, status=LeadStatus.TRANSFER_FAILED, reason=failure.value)
-        notify(store, self.call_id, "transfer_failed")
+        self.deps.outbox.unreached(store, self.plan, self.call_id)
         if self.conv is not None:
             follow = self.conv.after_failed_transfer()
             if follow:

@@ -183,8 +183,10 @@ class Store:
                          (start, end, time.time(), call_id))
         return self.submit(write)
 
-    def end_call(self, call_id: int, outcome: str, trace: list[dict[str, object]]) -> Future[None]:
-        """The call's end and its trace (appended to: a blind transfer's return adds a second part)."""
+    def end_call(self, call_id: int, outcome: str, trace: list[dict[str, object]],
+                 then: Callable[[sqlite3.Connection], None] | None = None) -> Future[None]:
+        """The call's end and its trace (appended to: a blind transfer's return adds a second part);
+        `then` runs in the same transaction (the SMS the call causes are queued with its end)."""
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> None:
@@ -193,6 +195,8 @@ class Store:
             events = [*json.loads(row["events"]), *trace] if row else trace
             conn.execute("INSERT OR REPLACE INTO traces (call_id, events) VALUES (?, ?)",
                          (call_id, json.dumps(events)))
+            if then is not None:
+                then(conn)
         return self.submit(write)
 
     # --- reads (any thread) ---------------------------------------------------------------------------

@@ -60,6 +60,8 @@ def call_detail(conn: sqlite3.Connection, call_id: int) -> dict[str, Any] | None
     actions = conn.execute("SELECT at, kind, target, result, reason FROM actions WHERE call_id = ? ORDER BY id",
                            (call_id,)).fetchall()
     trace = conn.execute("SELECT events FROM traces WHERE call_id = ?", (call_id,)).fetchone()
+    sms = conn.execute("SELECT kind, route, state, attempts, created_at, sent_at, last_error, body FROM outbox "
+                       "WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
     return {
         "call": {k: call[k] for k in call.keys()} | {"started_at": _iso(call["started_at"]),
                                                      "ended_at": _iso(call["ended_at"])},
@@ -68,6 +70,8 @@ def call_detail(conn: sqlite3.Connection, call_id: int) -> dict[str, Any] | None
                   for t in turns],
         "actions": [{k: a[k] for k in a.keys()} | {"at": _iso(a["at"])} for a in actions],
         "trace": json.loads(trace["events"]) if trace else [],
+        "sms": [{k: m[k] for k in m.keys()} | {"created_at": _iso(m["created_at"]), "sent_at": _iso(m["sent_at"])}
+                for m in sms],
     }
 
 
@@ -87,6 +91,9 @@ def format_call(detail: dict[str, Any]) -> str:
                                          if lead[k]))
     for a in detail["actions"]:
         lines.append(f"action: {a['kind']} {a['target']} -> {a['result']} {a['reason']}".rstrip())
+    for m in detail.get("sms", []):
+        lines.append(f"sms {m['kind']} via {m['route']}: {m['state']} after {m['attempts']} tries"
+                     f"{' (' + m['last_error'] + ')' if m['last_error'] else ''}: {m['body']}")
     if detail["trace"]:
         lines.append("")
         lines.append("trace (ms from the start of the call):")

@@ -25,7 +25,19 @@ class Who(StrEnum):
 
 
 LEAD_COLUMNS: Final = ("name", "address", "phone", "problem", "trade", "urgency", "action", "status", "reason",
-                       "recording", "message", "booking_start", "booking_end")
+                       "recording", "message", "booking_start", "booking_end", "sms_refused")
+
+
+class SmsState(StrEnum):
+    """Where an SMS in the outbox stands."""
+
+    PENDING = "pending"
+    """Waiting for its next try (`next_at`)."""
+    SENDING = "sending"
+    """Handed to the route; a crash here leaves it to be tried again (with the same key)."""
+    SENT = "sent"
+    FAILED = "failed"
+    """Given up after the route's retry limit, or refused for good by the route."""
 
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
@@ -89,6 +101,26 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
             created_at REAL NOT NULL
         )""",
         "CREATE INDEX bookings_start ON bookings (start)",
+    ),
+    2: (
+        # SMS waiting to be sent, written in the same transaction as the event that causes them.
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,          -- idempotency: one message per lead and kind
+            call_id INTEGER REFERENCES calls (id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,                -- artisan, artisan_unreached, caller, digest, test
+            route TEXT NOT NULL,               -- sip, http, spool
+            recipient TEXT NOT NULL,           -- E.164 number, or a SIP endpoint
+            body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at REAL NOT NULL,             -- unix time of the next try
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            last_error TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX outbox_due ON outbox (state, next_at)",
+        "ALTER TABLE leads ADD COLUMN sms_refused INTEGER NOT NULL DEFAULT 0",
     ),
 }
 SCHEMA_VERSION: Final = max(MIGRATIONS)

@@ -234,6 +234,10 @@ class DevAsterisk:
             f"  store: {store or self.run_dir / 'standardiste.db'}",
             f"  cache: {cache or DEFAULT_CACHE / 'phrases'}",
             "dialplans:", f"  default: {dialplan}",
+            # SMS as SIP MESSAGEs through this Asterisk: to the artisan's phone (the dialplan's
+            # artisan_to), and every caller's mobile is the dev softphone.
+            "sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"', '    from: "pjsip:standardiste"',
+            "  retry:", "    max_attempts: 4", "    first_delay_seconds: 1",
         ]
         if call:
             lines.append("call:")

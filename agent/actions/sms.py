@@ -1,0 +1,133 @@
+"""Which SMS a call causes, written to the outbox inside the transaction of that event.
+
+- The artisan gets the lead card after every qualified lead: at once when it is urgent or critical
+  (a critical call that could not be put through first gets "URGENT non joint"), in the day's digest
+  when it is normal and the dialplan asks for one.
+- The caller gets the confirmation (the booking's date and time, or "l'artisan vous rappelle"),
+  only to a French mobile number, never when the number was withheld or the caller refused.
+
+Each message has an idempotency key (call and kind): it is queued once whatever happens, and the
+sender (agent/actions/outbox.py) delivers it with retries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Final
+
+from agent.dialogue.booking import MONTH_NAMES, WEEKDAY_NAMES
+from agent.dialogue.schema import Dialplan
+from agent.dialogue.sms_texts import render
+from agent.dialogue.text import format_phone, is_mobile
+from agent.store.outbox import enqueue
+from agent.store.schema import LeadStatus
+
+URGENCY_LABEL: Final = {"normal": "normal", "urgent": "URGENT", "critical": "CRITIQUE"}
+CALLER_CONFIRMED: Final = (LeadStatus.BOOKED, LeadStatus.MESSAGE, LeadStatus.TRANSFER_FAILED)
+"""Outcomes the caller gets an SMS about (put through: they spoke to the artisan; info: no lead)."""
+
+
+def _lead(conn: sqlite3.Connection, call_id: int) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT l.*, c.caller_id AS presented FROM leads l JOIN calls c ON c.id = l.call_id WHERE l.call_id = ?",
+        (call_id,)).fetchone()
+    return row
+
+
+def values(plan: Dialplan, lead: sqlite3.Row, *, for_caller: bool) -> dict[str, str]:
+    phone = lead["phone"] or lead["presented"] or ""
+    start = lead["booking_start"]
+    slot = ""
+    if start:
+        when = datetime.fromtimestamp(start, plan.timezone)
+        slot = long_slot(when) if for_caller else short_slot(when)
+    return {"business": plan.business, "name": lead["name"] or "", "address": lead["address"] or "",
+            "phone": format_phone(phone) if phone else "", "problem": lead["problem"] or lead["message"] or "",
+            "urgency": URGENCY_LABEL.get(lead["urgency"], lead["urgency"]), "slot": slot or "à convenir",
+            "trade": plan.trade.label}
+
+
+def long_slot(when: datetime) -> str:
+    """For the caller, who reads it later: "mercredi 2 décembre à 14 h 30"."""
+    hour = f"{when.hour} h" + (f" {when.minute:02d}" if when.minute else "")
+    return f"{WEEKDAY_NAMES[when.weekday()]} {when.day} {MONTH_NAMES[when.month - 1]} à {hour}"
+
+
+def short_slot(when: datetime) -> str:
+    """For the artisan's card, where room is short: "mer 2/12 14h30"."""
+    return f"{WEEKDAY_NAMES[when.weekday()][:3]} {when.day}/{when.month} {when.hour}h{when.minute:02d}"
+
+
+def qualified(lead: sqlite3.Row) -> bool:
+    """Something the artisan can act on: not an information call, and a problem or a message heard."""
+    return lead["status"] != LeadStatus.INFO and bool(lead["problem"] or lead["message"] or lead["recording"])
+
+
+def caller_number(lead: sqlite3.Row) -> str | None:
+    """Where the caller's confirmation may go: a mobile they gave or called from; never when the caller
+    withheld their number or said no."""
+    if not lead["presented"] or lead["sms_refused"]:
+        return None
+    for number in (lead["phone"], lead["presented"]):
+        if number and is_mobile(number):
+            return str(number)
+    return None
+
+
+def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, route: str) -> list[str]:
+    """Queue the SMS the call's outcome causes (in the caller's transaction); the kinds queued."""
+    lead = _lead(conn, call_id)
+    if lead is None or not qualified(lead):
+        return []
+    if lead["action"] == "transfer" and lead["status"] == LeadStatus.NEW:
+        return []  # still being put through (a blind transfer's first part): its end decides
+    queued = []
+    to_artisan = plan.sms.artisan_to
+    in_digest = plan.sms.digest is not None and lead["urgency"] == "normal"
+    if to_artisan and not in_digest and enqueue(
+            conn, key=f"{call_id}:artisan", call_id=call_id, kind="artisan", route=route, recipient=to_artisan,
+            body=render(plan.sms.artisan, values(plan, lead, for_caller=False))):
+        queued.append("artisan")
+    to_caller = caller_number(lead) if plan.sms.to_caller else None
+    if to_caller and lead["status"] in CALLER_CONFIRMED:
+        template = plan.sms.caller if lead["status"] == LeadStatus.BOOKED else plan.sms.caller_callback
+        if enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind="caller", route=route, recipient=to_caller,
+                   body=render(template, values(plan, lead, for_caller=True))):
+            queued.append("caller")
+    return queued
+
+
+def unreached(conn: sqlite3.Connection, plan: Dialplan, call_id: int, route: str) -> bool:
+    """A critical call the artisan did not answer: "URGENT non joint", at once, before the card."""
+    lead = _lead(conn, call_id)
+    if lead is None or not plan.sms.artisan_to:
+        return False
+    return enqueue(conn, key=f"{call_id}:artisan_unreached", call_id=call_id, kind="artisan_unreached", route=route,
+                   recipient=plan.sms.artisan_to, body=render(plan.sms.artisan_unreached,
+                                                              values(plan, lead, for_caller=False)))
+
+
+def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, route: str) -> bool:
+    """Once a day at the dialplan's digest time: one SMS with the normal leads since the last one."""
+    at = plan.sms.digest
+    if at is None or not plan.sms.artisan_to:
+        return False
+    local = now.astimezone(plan.timezone)
+    due = datetime.combine(local.date(), at, plan.timezone)
+    if local < due:
+        return False
+    key = f"digest:{plan.file}:{local.date().isoformat()}"
+    if conn.execute("SELECT 1 FROM outbox WHERE key = ?", (key,)).fetchone():
+        return False
+    since = (due - timedelta(days=1)).timestamp()
+    rows = conn.execute(
+        "SELECT l.*, c.caller_id AS presented FROM leads l JOIN calls c ON c.id = l.call_id "
+        "WHERE c.dialplan = ? AND l.urgency = 'normal' AND l.created_at >= ? AND l.created_at < ? ORDER BY l.id",
+        (plan.file, since, due.timestamp())).fetchall()
+    leads = [r for r in rows if qualified(r)]
+    if not leads:
+        return False
+    lines = [render("{name} {phone} : {problem} (RDV {slot})", values(plan, r, for_caller=False)) for r in leads]
+    body = f"{plan.business} : {len(leads)} demande(s) normale(s) - " + " ; ".join(lines)
+    return enqueue(conn, key=key, call_id=None, kind="digest", route=route, recipient=plan.sms.artisan_to, body=body)
