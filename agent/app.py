@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from agent.actions.agenda import Calendars
+from agent.actions.calendar import CalDavCalendar, CalendarRoute
 from agent.actions.outbox import Outbox, RetryPolicy, Sender
 from agent.actions.routes import HttpRoute, Route, SipRoute, SpoolRoute
 from agent.asr.base import Transcriber
@@ -102,13 +104,17 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
     store = Store(config.paths.store)
     ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
     route = sms_route(config, ari)
-    sender = None if route is None else Sender(
-        store, route, RetryPolicy(config.sms.max_attempts, config.sms.first_retry_s, config.sms.max_retry_s),
+    calendar = CalDavCalendar(config.calendar) if config.calendar is not None else None
+    routes: list[Route] = [r for r in (route, CalendarRoute(calendar) if calendar else None) if r is not None]
+    sender = None if not routes else Sender(
+        store, routes, RetryPolicy(config.sms.max_attempts, config.sms.first_retry_s, config.sms.max_retry_s),
         config.dialplans.all())
     deps = SessionDeps(store=store, book=book, transcriber=transcriber, extractor=extractor, timing=config.call,
                        messages_dir=config.paths.messages, prompts_dir=config.paths.prompts,
                        plan_for=config.dialplans.for_did,
-                       outbox=Outbox(route.name if route is not None else "none", sender))
+                       outbox=Outbox(route.name if route is not None else "none", sender,
+                                     calendar=calendar is not None),
+                       calendars=Calendars(calendar))
     controller = Controller(ari, config.media, Sessions(deps))
     return Service(config, deps, controller, ari, mode, sender)
 
@@ -160,7 +166,8 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         if service.sender is not None:
-            await service.sender.route.close()
+            await service.sender.close()
+        service.deps.calendars.close()
         await service.ari.close()
         await asyncio.to_thread(service.deps.store.close)
 

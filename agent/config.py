@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlparse
 
+from agent.actions.calendar import CalDavSettings
 from agent.actions.routes import (
     SMS_ROUTES,
     SPOOL_FORMATS,
@@ -120,6 +121,8 @@ class Config:
     media: MediaSettings
     log_level: str
     sms: SmsConfig = SmsConfig()
+    calendar: CalDavSettings | None = None
+    """The artisan's CalDAV calendar; None: the store's own agenda (`calendar.kind: local`)."""
 
 
 def _parse_media(media: Node) -> MediaSettings:
@@ -215,9 +218,43 @@ def parse_config(data: object, file: str) -> Config:
     log_level = root.choice("log_level", "info", ("debug", "info", "warning", "error"))
     dialplans = _parse_dialplans(root.node("dialplans", required=True), Path(file).parent)
     sms = _parse_sms(root.node("sms"))
+    calendar = _parse_calendar(root.node("calendar"))
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
-                  log_level=log_level, sms=sms)
+                  log_level=log_level, sms=sms, calendar=calendar)
+
+
+def _parse_calendar(node: Node) -> CalDavSettings | None:
+    kind = node.choice("kind", "local", ("local", "caldav"))
+    settings = None
+    if kind == "caldav":
+        n = node.node("caldav", required=True)
+        url = n.text("url", required=True)
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.password:
+            raise n.error("url", "the CalDAV server's http:// or https:// URL, without credentials", url)
+        if n.has("password"):
+            raise n.error("password", "no password in the YAML: use password_file or password_env")
+        password = ""
+        if n.opt_str("password_file"):
+            try:
+                password = Path(n.text("password_file")).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise n.error("password_file", "a readable file holding the CalDAV password",
+                              f"{n.text('password_file')} ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+                              ) from None
+        elif n.opt_str("password_env"):
+            password = os.environ.get(n.text("password_env"), "")
+            if not password:
+                raise n.error("password_env", f"the environment variable {n.text('password_env')} set")
+        else:
+            raise n.error("password_file", "a file holding the CalDAV password (or password_env)")
+        settings = CalDavSettings(url=url, username=n.text("username", required=True), password=password,
+                                  calendar=n.text("calendar", required=True),
+                                  timeout_s=n.number("timeout_seconds", 5.0, lo=0.5, hi=60.0))
+        n.close()
+    node.close()
+    return settings
 
 
 def _secret(node: Node, what: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -20,14 +21,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 DEMO_CALLER: Final = "+33612345678"
 DEMO_TURNS: Final = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
                      "Marie Dubois, 15 rue Victor Hugo à Nice.",
                      "Non, je ne sais pas où c'est !")
 """The seed's sample call (tests/scenarios/seed.yaml)."""
+BOOKING_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.",
+                        "12 avenue Jean Médecin à Nice.", "Oui c'est ça.", "Le premier.")
+"""The second call: a normal request booked in the artisan's agenda."""
 WHISPER_WAIT_S: Final = 40.0
+SMS_WAIT_S: Final = 10.0
 
 
 def _printer(store: Path, stop: threading.Event) -> None:
@@ -76,6 +81,41 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def _show_sms(phones: Any, artisan: Any, caller: Any, artisan_count: int) -> None:
+    """Wait for the SMS (SIP MESSAGEs through Asterisk) and print what each phone received."""
+    phones.wait_until(lambda: len(artisan.messages) >= artisan_count, SMS_WAIT_S)
+    phones.pump(1.0)  # the caller's confirmation follows the artisan's card
+    for who, acc in (("l'artisan", artisan), ("l'appelant", caller)):
+        for body in acc.messages:
+            print(f"  [SMS reçu par {who}] {body}", flush=True)
+        acc.messages.clear()
+
+
+def _demo_calendar(root: Path) -> Any:
+    """The demo artisan's calendar: a Radicale CalDAV server on loopback (a dev dependency)."""
+    from agent.devcalendar import Radicale
+
+    if root.exists():
+        shutil.rmtree(root)  # a fresh agenda for each demo
+    server = Radicale(root).start()
+    server.calendar()
+    return server
+
+
+def _events(calendar: Any) -> list[str]:
+    try:
+        found = calendar.calendar().search(event=True)
+    except Exception as exc:
+        return [f"  (the calendar could not be read: {type(exc).__name__})"]
+    out = []
+    for ev in found:
+        c = ev.icalendar_component
+        start = c.get("dtstart").dt.astimezone()
+        description = str(c.get("description")).replace("\n", "\n    ")
+        out.append(f"  {start:%d/%m/%Y %H:%M}  {c.get('summary')}\n    {description}")
+    return out
+
+
 def run_demo(run_dir: Path) -> int:
     from agent.app import build, serve
     from agent.config import load_config
@@ -91,12 +131,14 @@ def run_demo(run_dir: Path) -> int:
     store = run_dir / "standardiste.db"
     ast = dev_asterisk(run_dir / "demo", sip_port=0)
     ast.render()
-    config = load_config(ast.controller_config(ast.run_dir / "standardiste.yaml", store=store))
+    calendar = _demo_calendar(ast.run_dir / "radicale")
+    config = load_config(ast.controller_config(ast.run_dir / "standardiste.yaml", store=store,
+                                               extra=calendar.config_lines()))
     work = Path(tempfile.mkdtemp(prefix="sd-demo-"))
     scripted = None
     if french_asr(config.paths.models) is None:
         scripted = work / "caller-words.json"
-        scripted.write_text(json.dumps({"utterances": list(DEMO_TURNS)}, ensure_ascii=False))
+        scripted.write_text(json.dumps({"calls": [list(DEMO_TURNS), list(BOOKING_TURNS)]}, ensure_ascii=False))
         print("Note: no French speech model is installed (`make models`), so the recogniser is GIVEN the caller's\n"
               "known words for each utterance. Everything else is real: Asterisk, the phones, the voice\n"
               "activity detection, the dialogue, the synthesised French, the transfer and the store.\n", flush=True)
@@ -121,7 +163,12 @@ def run_demo(run_dir: Path) -> int:
             print("error: the demo artisan phone could not register")
             return 1
         artisan.answer_after_s = 1.5
-        caller = phones.account(server, SOFTPHONE_USER, ast.softphone_password)
+        # The caller's mobile registers too, so that the confirmation SMS reaches it; it answers nothing.
+        caller = phones.artisan(server, SOFTPHONE_USER, ast.softphone_password, work)
+        caller.answer_code = None
+        if not phones.wait_until(lambda: caller.registered, 10):
+            print("error: the demo caller phone could not register")
+            return 1
         print("The demo artisan's phone is registered (PJSIP/artisan). A caller dials in:\n", flush=True)
         printer.start()
         call = phones.call(caller, ast.sip_uri, work / "caller-heard.wav", caller_number=DEMO_CALLER)
@@ -142,9 +189,18 @@ def run_demo(run_dir: Path) -> int:
         phones.wait_until(lambda: leg.ended, 5)
         latencies = turn_latencies(call, call.heard())
         traced = service.controller.finished[-1].trace.marks if service.controller.finished else []
+        _show_sms(phones, artisan, caller, 1)
+        print("\nA second caller, with a blocked sink, books a visit:\n", flush=True)
+        second = phones.call(caller, ast.sip_uri, work / "caller-heard-2.wav", caller_number=DEMO_CALLER)
+        if not phones.wait_until(lambda: second.confirmed, 10):
+            print(f"error: the second call was not answered (SIP {second.status})")
+            return 1
+        converse(phones, second, speech_files(work, BOOKING_TURNS))
+        phones.wait_until(lambda: second.ended, 30)
+        _show_sms(phones, artisan, caller, 2)
         printing.set()
         printer.join(2)
-        print("\nReply latency, per caller turn:\n"
+        print("\nReply latency, per caller turn (first call):\n"
               "  at the caller's phone (the caller stops speaking -> the reply is heard): "
               + ", ".join(f"{x * 1000:.0f} ms" for x in latencies) + "\n"
               "  inside the receptionist (end of utterance decided -> first reply frame sent): "
@@ -157,11 +213,16 @@ def run_demo(run_dir: Path) -> int:
         served.result(30)
         loop.call_soon_threadsafe(loop.stop)
         ast.stop()
+        events = _events(calendar)
+        calendar.stop()
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     lead = leads(conn)[-1]
     conn.close()
     print(f"\nThe lead, read back from the store ({store}):")
     print(json.dumps(lead, ensure_ascii=False, indent=2))
+    print(f"\nThe artisan's calendar (a CalDAV server, Radicale, at {calendar.url}):")
+    for line in events or ["  (no event: see the outbox with .venv/bin/standardiste call ID)"]:
+        print(line)
     print("\nAll leads: .venv/bin/standardiste leads --json")
     return 0

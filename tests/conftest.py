@@ -137,3 +137,16 @@ def softphone(phones, asterisk: DevAsterisk):  # type: ignore[no-untyped-def]
     yield acc
     phones.hang_up_all()
     phones.remove_account(acc)
+
+
+@pytest.fixture
+def radicale(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """A real CalDAV server (Radicale) on loopback with the artisan's calendar; stopped after the test."""
+    from agent.devcalendar import Radicale
+
+    server = Radicale(tmp_path / "radicale").start()
+    try:
+        server.calendar()
+        yield server
+    finally:
+        server.stop()

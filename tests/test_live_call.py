@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent.devcalendar import Radicale
 from agent.devphone import CLOCK_RATE_HZ, agent_quiet, converse, speech_seconds, turn_latencies
 from agent.telephony.call import CallOutcome
 from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER, DevAsterisk
@@ -40,10 +41,10 @@ def live(asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
     made: list[InProcessAgent] = []
 
     def start(turns: tuple[str, ...] | list[str] | None, *, knobs: dict[str, Any] | None = None,
-              **dialplan: Any) -> InProcessAgent:
+              extra: list[str] | None = None, **dialplan: Any) -> InProcessAgent:
         plan = dialplan_file(tmp_path, **dialplan)
         config = asterisk.controller_config(tmp_path / "standardiste.yaml", dialplan=str(plan),
-                                            store=tmp_path / "store.db")
+                                            store=tmp_path / "store.db", extra=extra)
         asr = scripted(tmp_path, turns, **(knobs or {})) if turns is not None else None
         agent = InProcessAgent(asterisk, config=config, scripted_asr=asr).start()
         made.append(agent)
@@ -201,12 +202,12 @@ BOOKING_TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Marti
 
 
 def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, phones, softphone, artisan,
-                                                             tmp_path: Path) -> None:
+                                                             radicale: Radicale, tmp_path: Path) -> None:
     # The caller's mobile: the softphone endpoint registered, so Asterisk can reach it with an SMS.
     mobile = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", SOFTPHONE_USER, asterisk.softphone_password,
                             tmp_path)
     assert phones.wait_until(lambda: mobile.registered, 10), "the caller's mobile did not register"
-    live(BOOKING_TURNS)
+    live(BOOKING_TURNS, extra=radicale.config_lines())  # the artisan's calendar: a real CalDAV server
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)
     converse(phones, call, utterance_wavs(tmp_path, BOOKING_TURNS))
@@ -224,9 +225,17 @@ def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, pho
     assert artisan.messages == [queued["artisan"]["body"]] and mobile.messages == [queued["caller"]["body"]]
     assert artisan.messages[0].startswith("[normal] Jean Martin, 06 12 34 56 78, 12 avenue Jean Médecin")
     assert mobile.messages[0].startswith("Plomberie Martin : RDV confirmé ")
-    assert phones.wait_until(lambda: [r["state"] for r in store_rows(db(tmp_path), "SELECT state FROM outbox")]
-                             == ["sent", "sent"], 5)
+    assert phones.wait_until(lambda: [r["state"] for r in store_rows(
+        db(tmp_path), "SELECT state FROM outbox WHERE route != 'calendar'")] == ["sent", "sent"], 5)
     phones.remove_account(mobile)
+    # The booking is an event in the artisan's calendar, with the lead card.
+    assert phones.wait_until(lambda: store_rows(db(tmp_path), "SELECT state FROM outbox WHERE kind = 'event'")
+                             [0]["state"] == "sent", 5)
+    events = radicale.calendar().search(event=True)
+    assert len(events) == 1
+    event = events[0].icalendar_component
+    assert event.get("dtstart").dt.timestamp() == lead["booking_start"]
+    assert "Jean Martin" in str(event.get("summary")) and str(event.get("location")).startswith("12 avenue Jean")
     assert leftovers(asterisk) == ([], [])
 
 

@@ -1,4 +1,5 @@
-"""The outbox sender: delivers the SMS the store holds, with capped exponential backoff.
+"""The outbox sender: delivers the SMS (and the calendar's bookings) the store holds, with capped
+exponential backoff.
 
 At start it puts back to pending what a previous process was sending when it stopped; then it
 claims due messages (marked `sending` in the same transaction), hands each to its route, and
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import Final
 
 from agent.actions import sms as sms_rules
+from agent.actions.calendar import CALENDAR_ROUTE
 from agent.actions.routes import Route, RouteError
 from agent.dialogue.schema import Dialplan
 from agent.store.db import Store
@@ -47,10 +49,11 @@ class RetryPolicy:
 
 
 class Sender:
-    def __init__(self, store: Store, route: Route, policy: RetryPolicy, plans: Sequence[Dialplan] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, routes: Route | Sequence[Route], policy: RetryPolicy,
+                 plans: Sequence[Dialplan] = (), clock: Callable[[], float] = time.time) -> None:
         self.store = store
-        self.route = route
+        self.routes = {r.name: r for r in ([routes] if not isinstance(routes, Sequence) else routes)}
+        self.sms_route = next((name for name in self.routes if name != CALENDAR_ROUTE), None)
         self.policy = policy
         self.plans = list(plans)
         self.clock = clock
@@ -83,7 +86,7 @@ class Sender:
     async def tick(self) -> int:
         """Queue due digests, then send what is due; returns how many were tried."""
         now = self.clock()
-        for plan in self.plans:
+        for plan in self.plans if self.sms_route else ():
             await self.store.run(self._digest(plan, datetime.fromtimestamp(now, plan.timezone)))
         due = await self.store.run(lambda conn: claim_due(conn, now))
         for message in due:
@@ -91,35 +94,45 @@ class Sender:
         return len(due)
 
     def _digest(self, plan: Dialplan, when: datetime) -> Callable[[sqlite3.Connection], bool]:
-        return lambda conn: sms_rules.digest(conn, plan, when, self.route.name)
+        route = self.sms_route or ""
+        return lambda conn: sms_rules.digest(conn, plan, when, route)
 
     async def _send(self, message: Sms) -> None:
+        route = self.routes.get(message.route)
         try:
-            await asyncio.wait_for(self.route.send(message.key, message.recipient, message.body), SEND_TIMEOUT_S)
+            if route is None:
+                raise RouteError(f"route {message.route} is not configured any more", retryable=False)
+            await asyncio.wait_for(route.send(message.key, message.recipient, message.body), SEND_TIMEOUT_S)
         except (RouteError, TimeoutError) as exc:
             retryable = exc.retryable if isinstance(exc, RouteError) else True
             error = str(exc) or type(exc).__name__
             if retryable and message.attempts < self.policy.max_attempts:
                 wait = self.policy.delay(message.attempts)
                 await self.store.run(lambda conn: mark_retry(conn, message.id, self.clock() + wait, error))
-                log.warning("sms %s (%s) via %s: %s; try %d of %d in %.0f s", message.key, message.kind,
-                            self.route.name, error, message.attempts + 1, self.policy.max_attempts, wait)
+                log.warning("outbox %s (%s) via %s: %s; try %d of %d in %.0f s", message.key, message.kind,
+                            message.route, error, message.attempts + 1, self.policy.max_attempts, wait)
             else:
                 await self.store.run(lambda conn: mark_failed(conn, message.id, error))
-                log.error("sms %s (%s) via %s: given up after %d tries: %s", message.key, message.kind,
-                          self.route.name, message.attempts, error)
+                log.error("outbox %s (%s) via %s: given up after %d tries: %s", message.key, message.kind,
+                          message.route, message.attempts, error)
             return
         await self.store.run(lambda conn: mark_sent(conn, message.id))
-        log.info("sms %s (%s) sent via %s", message.key, message.kind, self.route.name)
+        log.info("outbox %s (%s) sent via %s", message.key, message.kind, message.route)
+
+    async def close(self) -> None:
+        for route in self.routes.values():
+            await route.close()
 
 
 class Outbox:
     """What the call sessions use: queue a call's SMS in the transaction of its event, and wake the
     sender. With no route configured nothing is queued, and the call's actions say so."""
 
-    def __init__(self, route: str, sender: Sender | None = None) -> None:
+    def __init__(self, route: str, sender: Sender | None = None, *, calendar: bool = False) -> None:
         self.route = route
         self.sender = sender
+        self.calendar = calendar
+        """Bookings go to a CalDAV calendar (through the outbox), not only to the store."""
 
     @property
     def enabled(self) -> bool:
@@ -133,6 +146,14 @@ class Outbox:
                 return
             for kind in sms_rules.after_call(conn, plan, call_id, self.route):
                 _note(conn, call_id, "sms", "queued", kind)
+        return write
+
+    def booking(self, plan: Dialplan, call_id: int, start: datetime, end: datetime) -> Callable[
+            [sqlite3.Connection], None]:
+        """To run inside the booking's write (Store.hold_slot): the event for the calendar, queued."""
+        def write(conn: sqlite3.Connection) -> None:
+            if self.calendar and sms_rules.event(conn, plan, call_id, start, end):
+                _note(conn, call_id, "calendar", "queued", "event")
         return write
 
     def unreached(self, store: Store, plan: Dialplan, call_id: int) -> None:

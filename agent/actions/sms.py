@@ -131,3 +131,23 @@ def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, route: str) 
     lines = [render("{name} {phone} : {problem} (RDV {slot})", values(plan, r, for_caller=False)) for r in leads]
     body = f"{plan.business} : {len(leads)} demande(s) normale(s) - " + " ; ".join(lines)
     return enqueue(conn, key=key, call_id=None, kind="digest", route=route, recipient=plan.sms.artisan_to, body=body)
+
+
+def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetime, end: datetime) -> bool:
+    """The booking's event for the artisan's calendar, with the lead card, queued under a stable UID."""
+    from agent.actions.calendar import CALENDAR_ROUTE, EventCard
+
+    lead = _lead(conn, call_id)
+    if lead is None:
+        return False
+    started = conn.execute("SELECT started_at FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
+    v = values(plan, lead, for_caller=False)
+    uid = f"standardiste-{call_id}-{int(started)}@{plan.trade.trade}"
+    card = EventCard(uid=uid, start=start, end=end,
+                     summary=f"[{v['urgency']}] {v['name']} : {v['problem']}"[:120],
+                     description="\n".join([f"Problème : {v['problem']}", f"Nom : {v['name']}",
+                                            f"Adresse : {v['address']}", f"Téléphone : {v['phone']}",
+                                            f"Urgence : {v['urgency']}", f"Pris par Standardiste (appel {call_id})"]),
+                     location=v["address"])
+    return enqueue(conn, key=f"{call_id}:event", call_id=call_id, kind="event", route=CALENDAR_ROUTE,
+                   recipient=uid, body=card.to_json())

@@ -8,6 +8,7 @@ the k-th text. Everything around it (VAD, the dialogue, TTS, Asterisk) is real. 
 FILE (YAML or JSON)::
 
     utterances: ["Bonjour, j'ai une fuite ...", "Marie Dubois", ...]
+    calls: [[...], [...]]   # instead of utterances: the n-th call gets the n-th list (the demo's two calls)
     fail_at: 3        # optional fault knob: the 3rd utterance raises AsrError
     delay_ms: 0       # optional fault knob: each final result comes this much later
 """
@@ -33,14 +34,23 @@ class ScriptedTranscriber:
     """Added before each final result (fault knob: a slow recogniser)."""
     name: str = "scripted (known text per utterance, not speech recognition)"
     language: str = "fr"
+    calls: tuple[tuple[str, ...], ...] = ()
+    """When set, the n-th call's utterances (the last list for any call after)."""
+    sessions: int = 0
 
     def session(self, rate: int, phrases: list[str] | None = None) -> ScriptedSession:
-        return ScriptedSession(self)
+        self.sessions += 1
+        texts = self.calls[min(self.sessions, len(self.calls)) - 1] if self.calls else self.utterances
+        return ScriptedSession(self, texts)
 
     @classmethod
     def load(cls, path: Path) -> ScriptedTranscriber:
         node = Node(str(path), "", read_yaml(path))
-        raw = node.raw("utterances")
+        calls = node.raw("calls")
+        if calls is not None and (not isinstance(calls, list) or not calls or not all(
+                isinstance(c, list) and all(isinstance(u, str) for u in c) for c in calls)):
+            raise node.error("calls", "a list of calls, each a list of what the caller says", calls)
+        raw = node.raw("utterances", [] if calls else None)
         if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
             raise node.error("utterances", "a list of what the caller says, one string per utterance", raw)
         fail_at = node.raw("fail_at")
@@ -48,12 +58,13 @@ class ScriptedTranscriber:
             raise node.error("fail_at", "a utterance number from 1", fail_at)
         delay = node.integer("delay_ms", 0, lo=0, hi=60000)
         node.close()
-        return cls(tuple(raw), fail_at, delay / 1000)
+        return cls(tuple(raw), fail_at, delay / 1000, calls=tuple(tuple(c) for c in calls or ()))
 
 
 class ScriptedSession:
-    def __init__(self, engine: ScriptedTranscriber) -> None:
+    def __init__(self, engine: ScriptedTranscriber, texts: Sequence[str]) -> None:
         self.engine = engine
+        self.texts = texts
         self.count = 0
         self.frames = 0
 
@@ -70,6 +81,6 @@ class ScriptedSession:
             await asyncio.sleep(self.engine.delay_s)
         if self.engine.fail_at is not None and self.count >= self.engine.fail_at:
             raise AsrError(f"scripted failure at utterance {self.count} (fault knob)")
-        texts: Sequence[str] = self.engine.utterances
+        texts = self.texts
         text = texts[self.count - 1] if self.count <= len(texts) else ""
         return Transcript(text, final=True, confidence=1.0)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from agent.dialogue.schema import Booking, Dialplan
 from agent.dialogue.text import digits, has_any
@@ -23,6 +23,20 @@ MONTH_NAMES: Final = ["janvier", "février", "mars", "avril", "mai", "juin", "ju
 class Slot:
     start: datetime
     end: datetime
+
+
+class Agenda(Protocol):
+    """The artisan's agenda as one call sees it (the session provides it; see agent/actions/agenda.py)."""
+
+    def busy(self) -> Sequence[Slot] | None:
+        """What is taken: the calendar's busy times, the bookings, the slots other calls are offering.
+        None when the calendar could not be read within its budget: offer a callback, not a slot."""
+
+    def hold(self, slots: Sequence[Slot]) -> None:
+        """These slots are offered to this caller: no other call is offered them while it lasts."""
+
+    async def still_free(self, slot: Slot) -> bool:
+        """Checked again just before the booking is confirmed (someone may have taken it meanwhile)."""
 
 
 def free_slots(plan: Dialplan, now: datetime, busy: Sequence[Slot], *, urgent: bool, pref: When | None,

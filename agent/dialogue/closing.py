@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from agent.dialogue.booking import free_slots, pick, say_slot
+from agent.dialogue.booking import Slot, free_slots, pick, say_slot
 from agent.dialogue.phrases import (
+    AGENDA_UNAVAILABLE,
     CALL_BACK_FOR_BOOKING,
     GOODBYE,
     NO_SLOT_SOON,
     NO_SLOT_THEN,
     NOT_UNDERSTOOD,
+    SLOT_JUST_TAKEN,
     SMS_CONFIRMATION,
 )
 from agent.dialogue.state import Action, Ask, Severity
@@ -27,15 +30,31 @@ def close(conv: Conversation, urgency: Severity) -> str:
         when_txt = "dès la réouverture" if not conv.open else "au plus vite"
         return f"C'est noté. L'artisan vous rappellera {when_txt}. {GOODBYE}"
     urgent = urgency is not Severity.NORMAL
-    conv.offered = free_slots(conv.plan, conv.now, conv.busy, urgent=urgent, pref=conv.pref_when)
+    busy = _busy(conv)
+    if busy is None:  # the artisan's calendar could not be read in time: no slot is guessed
+        conv.outcome.action = Action.MESSAGE
+        if conv.on_field is not None:
+            conv.on_field("reason", "agenda unavailable")
+        return f"{AGENDA_UNAVAILABLE} {GOODBYE}"
+    conv.offered = free_slots(conv.plan, conv.now, busy, urgent=urgent, pref=conv.pref_when)
     if not conv.offered and conv.pref_when is not None:
-        conv.offered = free_slots(conv.plan, conv.now, conv.busy, urgent=urgent, pref=None)
+        conv.offered = free_slots(conv.plan, conv.now, busy, urgent=urgent, pref=None)
     if not conv.offered:
         conv.outcome.action = Action.MESSAGE
         return f"{NO_SLOT_SOON} {GOODBYE}"
+    _hold(conv)
     conv._ask(Ask.SLOT)
     lead = "C'est urgent : " if urgent else ""
     return lead + offer_text(conv)
+
+
+def _busy(conv: Conversation) -> Sequence[Slot] | None:
+    return conv.agenda.busy() if conv.agenda is not None else conv.busy
+
+
+def _hold(conv: Conversation) -> None:
+    if conv.agenda is not None:
+        conv.agenda.hold(conv.offered)
 
 def offer_text(conv: Conversation) -> str:
     options = [say_slot(s, conv.now) for s in conv.offered]
@@ -43,10 +62,19 @@ def offer_text(conv: Conversation) -> str:
         return f"Je peux vous proposer un passage {options[0]}. Cela vous convient-il ?"
     return "Je peux vous proposer un passage " + ", ou ".join(options) + ". Lequel vous convient ?"
 
-def slot_answer(conv: Conversation, h: Heard) -> str:
+async def slot_answer(conv: Conversation, h: Heard) -> str:
     """The caller's choice among the slots offered (or another day they would like)."""
     assert conv.pending is not None
     chosen = pick(h.text, conv.offered, conv.now)
+    if chosen is not None and conv.agenda is not None and not await conv.agenda.still_free(chosen):
+        # Taken in the artisan's calendar since it was offered: the next free ones.
+        conv.offered = [s for s in free_slots(conv.plan, conv.now, [*(_busy(conv) or ()), chosen],
+                                              urgent=conv.urgency is not Severity.NORMAL, pref=None)]
+        if not conv.offered:
+            conv.outcome.action = Action.MESSAGE
+            return f"{SLOT_JUST_TAKEN} {CALL_BACK_FOR_BOOKING} {GOODBYE}"
+        _hold(conv)
+        return f"{SLOT_JUST_TAKEN} {offer_text(conv)}"
     if chosen is not None:
         conv.outcome.action = Action.BOOKING
         conv.outcome.booking = chosen
@@ -60,10 +88,11 @@ def slot_answer(conv: Conversation, h: Heard) -> str:
             return f"{CALL_BACK_FOR_BOOKING} {GOODBYE}"
         if h.when is not None:
             conv.pref_when = h.when
-        slots = free_slots(conv.plan, conv.now, conv.busy, urgent=conv.urgency is not Severity.NORMAL,
+        slots = free_slots(conv.plan, conv.now, _busy(conv) or (), urgent=conv.urgency is not Severity.NORMAL,
                            pref=h.when)
         if slots:
             conv.offered = slots
+            _hold(conv)
             return offer_text(conv)
         return NO_SLOT_THEN
     if conv.pending.tries > conv.plan.max_retries:

@@ -28,6 +28,9 @@ QUESTION_PASSED_ON: Final = "Je transmettrai votre question à l'artisan."
 NO_SLOT_SOON: Final = ("Je n'ai pas de créneau libre rapidement : l'artisan vous rappellera pour convenir "
                        "d'un passage.")
 NO_SLOT_THEN: Final = "Je n'ai rien de libre à ce moment-là. Quel autre jour vous arrangerait ?"
+AGENDA_UNAVAILABLE: Final = ("Je ne peux pas consulter l'agenda de l'artisan en ce moment : il vous rappellera "
+                              "pour fixer le rendez-vous.")
+SLOT_JUST_TAKEN: Final = "Ce créneau vient d'être pris."
 CALL_BACK_FOR_BOOKING: Final = "L'artisan vous rappellera pour convenir d'un rendez-vous."
 SMS_CONFIRMATION: Final = "Vous allez recevoir une confirmation par SMS."
 ASK_NAME_ADDRESS_FIRST: Final = ("Je comprends, je m'en occupe tout de suite. "

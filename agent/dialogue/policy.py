@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Final
 
 from agent.dialogue import names
-from agent.dialogue.booking import Slot, in_hours
+from agent.dialogue.booking import Agenda, Slot, in_hours
 from agent.dialogue.closing import close, offer_text, slot_answer
 from agent.dialogue.heard import Heard, hear
 from agent.dialogue.lead import Lead, Outcome, Pending
@@ -62,6 +62,8 @@ class Conversation:
     extractor: Extractor | None = None
     busy: Sequence[Slot] = ()
     on_field: Callable[[str, str], None] | None = None
+    agenda: Agenda | None = None
+    """The artisan's live agenda (calendar, bookings, other calls' offers); `busy` alone when None."""
     lead: Lead = field(default_factory=Lead)
     outcome: Outcome = field(default_factory=Outcome)
     heard: list[Heard] = field(default_factory=list)
@@ -130,7 +132,7 @@ class Conversation:
             self.outcome.action = Action.MESSAGE
             return f"{MESSAGE_TAKEN} {GOODBYE}"
         if pending is not None and pending.kind is Ask.SLOT:
-            return slot_answer(self, h)
+            return await slot_answer(self, h)
         if pending is not None and pending.kind is Ask.MORE:
             self.pending = pending = None
             if h.closing or (h.yes is False and not h.request):

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from agent.actions.agenda import Calendars, CallAgenda
 from agent.actions.outbox import Outbox
 from agent.asr.base import AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, UtteranceEnded
-from agent.dialogue.booking import Slot
 from agent.dialogue.phrases import ACKNOWLEDGEMENTS
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import Dialplan
@@ -56,6 +56,8 @@ class SessionDeps:
     plan_for: Callable[[str], Dialplan]
     outbox: Outbox = field(default_factory=lambda: Outbox("none"))
     """The SMS a call causes are queued with its end (and "non joint" when a transfer fails)."""
+    calendars: Calendars = field(default_factory=lambda: Calendars(None))
+    """The artisan's calendar (CalDAV, or none: the store's bookings) and the slots calls hold."""
 
 
 class LiveSession:
@@ -87,10 +89,11 @@ class LiveSession:
     async def _converse(self, call: Call, caller: str | None, taker: MessageTaker) -> None:
         assert self.deps.transcriber is not None and call.media is not None
         store = self.deps.store
-        busy = [Slot(datetime.fromtimestamp(s, self.plan.timezone), datetime.fromtimestamp(e, self.plan.timezone))
-                for s, e in store.busy_slots(time.time())]
-        conv = Conversation(self.plan, datetime.now(self.plan.timezone), caller, self.deps.extractor, busy,
-                            on_field=self._on_field)
+        now = datetime.now(self.plan.timezone)
+        agenda = CallAgenda(self.plan, self.call_id, store, self.deps.calendars, now)
+        agenda.start()  # the calendar is read while the greeting plays
+        call.at_end(lambda _c: agenda.release())
+        conv = Conversation(self.plan, now, caller, self.deps.extractor, on_field=self._on_field, agenda=agenda)
         asr = self.deps.transcriber.session(call.media.rate)
         call.media.on_speech_frame = self._feed.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
@@ -132,7 +135,10 @@ class LiveSession:
             return await TransferFlow(self.deps, self.plan, self.call_id, conv).run(call, taker)
         if conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None:
             slot = conv.outcome.booking
-            store.hold_slot(self.call_id, slot.start.timestamp(), slot.end.timestamp())
+            outbox = self.deps.outbox
+            store.hold_slot(self.call_id, slot.start.timestamp(), slot.end.timestamp(),
+                            then=outbox.booking(self.plan, self.call_id, slot.start, slot.end)
+                            ).add_done_callback(lambda _f: outbox.poke())
             store.add_action(self.call_id, "booking", slot.start.isoformat(), "held")
         return ""
 

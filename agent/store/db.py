@@ -174,13 +174,17 @@ class Store:
                          (call_id, now, kind, target, result, reason))
         return self.submit(write)
 
-    def hold_slot(self, call_id: int, start: float, end: float) -> Future[None]:
-        """A booked slot, held in the store (so the next caller is not offered it)."""
+    def hold_slot(self, call_id: int, start: float, end: float,
+                  then: Callable[[sqlite3.Connection], None] | None = None) -> Future[None]:
+        """A booked slot, held in the store (so the next caller is not offered it); `then` runs in the
+        same transaction (the calendar's event is queued with the booking)."""
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO bookings (call_id, start, end, created_at) VALUES (?, ?, ?, ?)",
                          (call_id, start, end, time.time()))
             conn.execute("UPDATE leads SET booking_start = ?, booking_end = ?, updated_at = ? WHERE call_id = ?",
                          (start, end, time.time(), call_id))
+            if then is not None:
+                then(conn)
         return self.submit(write)
 
     def end_call(self, call_id: int, outcome: str, trace: list[dict[str, object]],

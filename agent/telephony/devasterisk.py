@@ -223,7 +223,8 @@ class DevAsterisk:
         return re.sub(r"@@(\w+)@@", lambda m: values[m.group(1)], text)
 
     def controller_config(self, path: Path, *, dialplan: str = "plombier", store: Path | None = None,
-                          cache: Path | None = None, models: Path | None = None, **call: object) -> Path:
+                          cache: Path | None = None, models: Path | None = None, extra: list[str] | None = None,
+                          **call: object) -> Path:
         """A controller config pointing at this Asterisk (YAML written by hand: no dependency).
         `dialplan` is a built-in trade or a file; phrases are cached where every run shares them."""
         lines = [
@@ -239,6 +240,7 @@ class DevAsterisk:
             "sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"', '    from: "pjsip:standardiste"',
             "  retry:", "    max_attempts: 4", "    first_delay_seconds: 1",
         ]
+        lines += extra or []  # more top-level sections (the tests' and the demo's calendar)
         if call:
             lines.append("call:")
             lines += [f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {v}" for k, v in call.items()]

@@ -1,0 +1,154 @@
+"""Issue 10, the calendar: free slots from a real CalDAV server (Radicale), a callback when it is
+down, offered slots held per call, the check before booking, and the event written with its lead
+card, through the outbox, once the server is back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from agent.actions.agenda import Calendars, CallAgenda
+from agent.actions.calendar import CalDavCalendar, CalDavSettings, CalendarRoute
+from agent.actions.outbox import Outbox, RetryPolicy, Sender
+from agent.devcalendar import CALENDAR, PASSWORD, USER, Radicale
+from agent.dialogue.phrases import AGENDA_UNAVAILABLE, SLOT_JUST_TAKEN
+from agent.dialogue.policy import Conversation
+from agent.dialogue.schema import builtin_dialplan
+from agent.dialogue.state import Action
+from agent.store.db import Store
+from agent.store.outbox import messages
+from agent.store.schema import LeadStatus
+
+PLAN = builtin_dialplan("plombier")
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=PLAN.timezone)  # a Tuesday
+TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.", "12 avenue Jean Médecin à Nice.",
+         "Oui c'est ça.")
+
+
+def _calendar(server: Radicale) -> CalDavCalendar:
+    return CalDavCalendar(CalDavSettings(server.url, USER, PASSWORD, CALENDAR, timeout_s=2))
+
+
+async def _offer(agenda: CallAgenda) -> tuple[Conversation, str]:
+    """A normal call up to the slots offered."""
+    conv = Conversation(PLAN, NOW, "+33612345678", agenda=agenda)
+    conv.start()
+    agenda.start()
+    await asyncio.sleep(0)
+    reply = ""
+    for text in TURNS:
+        if agenda._task is not None:
+            await agenda._task
+        reply = await conv.turn(text)
+    return conv, reply
+
+
+def test_busy_events_make_their_slots_unavailable(radicale: Radicale, tmp_path: Path) -> None:
+    first_free = datetime(2026, 12, 1, 10, 30, tzinfo=PLAN.timezone)
+    cal = radicale.calendar()
+    cal.save_event(dtstart=first_free, dtend=first_free + timedelta(hours=3), uid="chantier-1", summary="Chantier")
+    store = Store(tmp_path / "s.db")
+    calendars = Calendars(_calendar(radicale))
+
+    async def go() -> Conversation:
+        conv, reply = await _offer(CallAgenda(PLAN, 1, store, calendars, NOW))
+        assert "Je peux vous proposer un passage" in reply, reply
+        return conv
+    conv = asyncio.run(go())
+    assert conv.offered and all(s.start >= first_free + timedelta(hours=3, minutes=30) or
+                                s.end + timedelta(minutes=30) <= first_free for s in conv.offered)
+    store.close()
+
+
+def test_a_calendar_that_is_down_gets_the_caller_a_callback(radicale: Radicale, tmp_path: Path) -> None:
+    radicale.stop()
+    store = Store(tmp_path / "s.db")
+    got: dict[str, str] = {}
+
+    async def go() -> tuple[Conversation, str]:
+        agenda = CallAgenda(PLAN, 1, store, Calendars(_calendar(radicale)), NOW)
+        conv = Conversation(PLAN, NOW, "+33612345678", agenda=agenda, on_field=lambda k, v: got.update({k: v}))
+        conv.start()
+        agenda.start()
+        reply = ""
+        for text in TURNS:
+            if agenda._task is not None:
+                await asyncio.wait([agenda._task])
+            reply = await conv.turn(text)
+        return conv, reply
+    conv, reply = asyncio.run(go())
+    assert AGENDA_UNAVAILABLE in reply and conv.outcome.action is Action.MESSAGE
+    assert got["reason"] == "agenda unavailable"
+    store.close()
+
+
+def test_two_calls_are_never_offered_the_same_slot(radicale: Radicale, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    calendars = Calendars(_calendar(radicale))
+
+    async def go() -> tuple[Conversation, Conversation]:
+        a, _ = await _offer(CallAgenda(PLAN, 1, store, calendars, NOW))
+        b, _ = await _offer(CallAgenda(PLAN, 2, store, calendars, NOW))
+        return a, b
+    a, b = asyncio.run(go())
+    assert a.offered and b.offered and not {s.start for s in a.offered} & {s.start for s in b.offered}
+    store.close()
+
+
+def test_a_slot_taken_in_the_calendar_meanwhile_is_not_booked(radicale: Radicale, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+
+    async def go() -> tuple[Conversation, str, str]:
+        conv, _ = await _offer(CallAgenda(PLAN, 1, store, Calendars(_calendar(radicale)), NOW))
+        taken = conv.offered[0]
+        # The artisan adds a job on their phone while the caller thinks.
+        radicale.calendar().save_event(dtstart=taken.start, dtend=taken.end, uid="perso", summary="Dentiste")
+        reply = await conv.turn("Le premier.")
+        return conv, reply, taken.start.isoformat()
+    conv, reply, taken = asyncio.run(go())
+    assert reply.startswith(SLOT_JUST_TAKEN) and conv.outcome.action is None
+    assert all(s.start.isoformat() != taken for s in conv.offered)
+    store.close()
+
+
+def test_the_booking_reaches_the_calendar_once_it_is_back(radicale: Radicale, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    calendar = _calendar(radicale)
+
+    async def book() -> int:
+        call_id = await store.open_call(channel_id="1.1", did="", caller_id="+33612345678", dialplan=PLAN.file,
+                                        trade="plombier", business=PLAN.business)
+        store.set_lead(call_id, name="Jean Martin", address="12 avenue Jean Médecin, Nice", phone="+33612345678",
+                       problem="canalisation bouchée : Mon évier est bouché", status=LeadStatus.BOOKED).result()
+        start = datetime(2026, 12, 2, 8, 0, tzinfo=PLAN.timezone)
+        store.hold_slot(call_id, start.timestamp(), (start + timedelta(hours=1)).timestamp(),
+                        then=Outbox("none", calendar=True).booking(PLAN, call_id, start,
+                                                                  start + timedelta(hours=1))).result()
+        return call_id
+    radicale.stop()
+    call_id = asyncio.run(book())
+    sender = Sender(store, [CalendarRoute(calendar)], RetryPolicy(max_attempts=10, first_retry_s=0.05,
+                                                                  max_retry_s=0.1))
+    asyncio.run(sender.tick())
+    row = store.read(lambda c: messages(c, call_id))[0]
+    assert (row["kind"], row["state"], row["attempts"]) == ("event", "pending", 1)
+    radicale.start()
+
+    async def drain() -> None:
+        for _ in range(40):
+            await sender.tick()
+            if store.read(lambda c: messages(c, call_id))[0]["state"] == "sent":
+                return
+            await asyncio.sleep(0.1)
+    asyncio.run(drain())
+    row = store.read(lambda c: messages(c, call_id))[0]
+    assert row["state"] == "sent"
+    event = calendar.get(row["recipient"])
+    assert event is not None and event["start"] == datetime(2026, 12, 2, 8, 0, tzinfo=PLAN.timezone)
+    assert event["summary"] == "[normal] Jean Martin : canalisation bouchée : Mon évier est bouché"
+    assert "Téléphone : 06 12 34 56 78" in event["description"] and event["location"] == "12 avenue Jean Médecin, Nice"
+    # Written again (a retry after a crash): the same event, not a second one.
+    asyncio.run(CalendarRoute(calendar).send(row["key"], row["recipient"], row["body"]))
+    assert len(radicale.calendar().search(event=True)) == 1
+    store.close()
