@@ -9,11 +9,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agent.actions.agenda import Calendars, CallAgenda
+from agent.actions.bookings import apply_booking
 from agent.actions.calendar import CalDavCalendar, CalDavSettings, CalendarRoute
 from agent.actions.outbox import Outbox, RetryPolicy, Sender
 from agent.devcalendar import CALENDAR, PASSWORD, USER, Radicale
+from agent.dialogue.booking import Slot
+from agent.dialogue.lead import Outcome
 from agent.dialogue.phrases import AGENDA_UNAVAILABLE, SLOT_JUST_TAKEN
 from agent.dialogue.policy import Conversation
+from agent.dialogue.returning import Upcoming
 from agent.dialogue.schema import builtin_dialplan
 from agent.dialogue.state import Action
 from agent.store.db import Store
@@ -152,3 +156,112 @@ def test_the_booking_reaches_the_calendar_once_it_is_back(radicale: Radicale, tm
     asyncio.run(CalendarRoute(calendar).send(row["key"], row["recipient"], row["body"]))
     assert len(radicale.calendar().search(event=True)) == 1
     store.close()
+
+
+# --- a returning caller ---------------------------------------------------------------------------
+def _booked_call(store: Store, outbox: Outbox, start: datetime) -> int:
+    async def first() -> int:
+        call_id = await store.open_call(channel_id="1.1", did="", caller_id="+33612345678", dialplan=PLAN.file,
+                                        trade="plombier", business=PLAN.business)
+        store.set_lead(call_id, name="Jean Martin", address="12 avenue Jean Médecin, Nice", phone="+33612345678",
+                       problem="canalisation bouchée", status=LeadStatus.BOOKED).result()
+        outcome = Outcome(Action.BOOKING, booking=Slot(start, start + timedelta(hours=1)))
+        done = apply_booking(store, outbox, PLAN, call_id, outcome)
+        assert done is not None
+        done.result()
+        return call_id
+    return asyncio.run(first())
+
+
+def _returning(store: Store, calendars: Calendars, says: list[str]) -> tuple[Conversation, list[str], int]:
+    async def call() -> tuple[Conversation, list[str], int]:
+        call_id = await store.open_call(channel_id="2.1", did="", caller_id="+33612345678", dialplan=PLAN.file,
+                                        trade="plombier", business=PLAN.business)
+        row = store.upcoming_booking("+33612345678", PLAN.file, NOW.timestamp())
+        assert row is not None
+        upcoming = Upcoming(row["call_id"], Slot(datetime.fromtimestamp(row["booking_start"], PLAN.timezone),
+                                                 datetime.fromtimestamp(row["booking_end"], PLAN.timezone)),
+                            row["name"], row["address"], row["problem"])
+        agenda = CallAgenda(PLAN, call_id, store, calendars, NOW)
+        agenda.start()
+        conv = Conversation(PLAN, NOW, "+33612345678", agenda=agenda, upcoming=upcoming)
+        replies = [conv.start()]
+        if agenda._task is not None:
+            await agenda._task
+        for text in says:
+            replies.append(await conv.turn(text))
+        return conv, replies, call_id
+    return asyncio.run(call())
+
+
+def _drain(store: Store, sender: Sender) -> None:
+    async def go() -> None:
+        for _ in range(40):
+            await sender.tick()
+            if not store.read(lambda c: c.execute("SELECT count(*) FROM outbox WHERE route = 'calendar' "
+                                                  "AND state != 'sent'").fetchone()[0]):
+                return
+            await asyncio.sleep(0.05)
+    asyncio.run(go())
+
+
+def test_a_returning_caller_moves_the_booking_and_the_event_moves(radicale: Radicale, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    calendar = _calendar(radicale)
+    outbox = Outbox("http", calendar=True)
+    sender = Sender(store, [CalendarRoute(calendar)], RetryPolicy(first_retry_s=0.05, max_retry_s=0.1))
+    old = datetime(2026, 12, 3, 8, 0, tzinfo=PLAN.timezone)
+    first = _booked_call(store, outbox, old)
+    _drain(store, sender)
+    conv, replies, second = _returning(store, Calendars(calendar), ["Oui, je voudrais le déplacer", "Le premier."])
+    assert "Vous avez rendez-vous jeudi 3 décembre à 8 h. Voulez-vous le déplacer ou l'annuler ?" in replies[0]
+    assert "Je peux vous proposer un passage" in replies[1] and replies[2].startswith("C'est réservé")
+    assert conv.outcome.action is Action.BOOKING and conv.outcome.moves == first
+    new = conv.outcome.booking
+    assert new is not None and new.start != old
+    done = apply_booking(store, outbox, PLAN, second, conv.outcome)
+    assert done is not None
+    done.result()
+    _drain(store, sender)
+    uid = store.read(lambda c: messages(c, first))[0]["recipient"]
+    event = calendar.get(uid)
+    assert event is not None and event["start"] == new.start  # the same event, moved
+    assert len(radicale.calendar().search(event=True)) == 1
+    held = store.read(lambda c: [tuple(r) for r in c.execute("SELECT call_id, start FROM bookings")])
+    assert held == [(first, new.start.timestamp())]
+    kinds = {m["kind"]: m for m in store.read(lambda c: messages(c, second))}
+    assert kinds["artisan_moved"]["body"].startswith("RDV déplacé au ")
+    assert "RDV confirmé" in kinds["caller"]["body"]
+    store.close()
+
+
+def test_a_returning_caller_cancels_and_the_event_is_removed(radicale: Radicale, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    calendar = _calendar(radicale)
+    outbox = Outbox("http", calendar=True)
+    sender = Sender(store, [CalendarRoute(calendar)], RetryPolicy(first_retry_s=0.05, max_retry_s=0.1))
+    first = _booked_call(store, outbox, datetime(2026, 12, 3, 8, 0, tzinfo=PLAN.timezone))
+    _drain(store, sender)
+    conv, replies, second = _returning(store, Calendars(calendar), ["Il faut l'annuler, c'est réparé"])
+    assert conv.outcome.action is Action.CANCEL and "est annulé" in replies[1]
+    done = apply_booking(store, outbox, PLAN, second, conv.outcome)
+    assert done is not None
+    done.result()
+    _drain(store, sender)
+    assert radicale.calendar().search(event=True) == []
+    assert store.read(lambda c: c.execute("SELECT count(*) FROM bookings").fetchone()[0]) == 0
+    assert store.read(lambda c: c.execute("SELECT status FROM leads WHERE call_id = ?", (first,)).fetchone()[0]) \
+        == "cancelled"
+    assert [m["kind"] for m in store.read(lambda c: messages(c, second)) if m["route"] != "calendar"] == [
+        "artisan_cancelled"]
+    store.close()
+
+
+def test_a_returning_caller_calling_about_something_else_is_heard_as_anyone() -> None:
+    upcoming = Upcoming(1, Slot(datetime(2026, 12, 3, 8, 0, tzinfo=PLAN.timezone),
+                                datetime(2026, 12, 3, 9, 0, tzinfo=PLAN.timezone)), "Jean Martin", None, None)
+    conv = Conversation(PLAN, NOW, "+33612345678", upcoming=upcoming)
+    conv.start()
+    reply = asyncio.run(conv.turn("Non, c'est pour autre chose, j'ai une fuite sous l'évier"))
+    assert conv.outcome.moves is None and conv.lead.problem is not None and "fuite" in conv.lead.problem.lower()
+    assert "rendez-vous" not in reply

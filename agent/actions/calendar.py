@@ -123,6 +123,25 @@ class CalDavCalendar:
                 self._calendar = None
                 raise CalendarError(type(exc).__name__) from None
 
+    def delete(self, uid: str) -> None:
+        """Remove the event with this UID (already gone is fine)."""
+        with self._lock:
+            try:
+                cal = self._cal()
+            except Exception as exc:
+                self._calendar = None
+                raise CalendarError(type(exc).__name__) from None
+            from caldav.lib.error import NotFoundError
+
+            try:
+                ev = cal.event_by_uid(uid)
+                ev.delete()
+            except NotFoundError:
+                return  # not there (any more)
+            except Exception as exc:
+                self._calendar = None
+                raise CalendarError(type(exc).__name__) from None
+
     def get(self, uid: str) -> dict[str, Any] | None:
         """The event with this UID as a dict (tests, the dashboard), None if absent."""
         with self._lock:
@@ -187,7 +206,10 @@ class CalendarRoute:
         import asyncio
 
         try:
-            await asyncio.to_thread(self.calendar.put, EventCard.from_json(body))
+            if json.loads(body).get("delete"):
+                await asyncio.to_thread(self.calendar.delete, to)
+            else:
+                await asyncio.to_thread(self.calendar.put, EventCard.from_json(body))
         except CalendarError as exc:
             raise RouteError(f"calendar: {exc}", retryable=True) from None
 

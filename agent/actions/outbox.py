@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -27,7 +28,7 @@ from agent.actions.calendar import CALENDAR_ROUTE
 from agent.actions.routes import Route, RouteError
 from agent.dialogue.schema import Dialplan
 from agent.store.db import Store
-from agent.store.outbox import Sms, claim_due, mark_failed, mark_retry, mark_sent, recover
+from agent.store.outbox import Sms, claim_due, enqueue, mark_failed, mark_retry, mark_sent, recover
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,29 @@ class Outbox:
         def write(conn: sqlite3.Connection) -> None:
             if self.calendar and sms_rules.event(conn, plan, call_id, start, end):
                 _note(conn, call_id, "calendar", "queued", "event")
+        return write
+
+    def moved(self, plan: Dialplan, booked_by: int, call_id: int, start: datetime, end: datetime) -> Callable[
+            [sqlite3.Connection], None]:
+        """To run inside Store.move_booking: the event moved (same UID), the artisan and the caller told."""
+        def write(conn: sqlite3.Connection) -> None:
+            if self.calendar and sms_rules.event(conn, plan, booked_by, start, end,
+                                                 key=f"{booked_by}:event:moved:{call_id}"):
+                _note(conn, call_id, "calendar", "queued", "event moved")
+            for kind in sms_rules.moved(conn, plan, booked_by, call_id, self.route):
+                _note(conn, call_id, "sms", "queued", kind)
+        return write
+
+    def cancelled(self, plan: Dialplan, booked_by: int, call_id: int) -> Callable[[sqlite3.Connection], None]:
+        """To run inside Store.cancel_booking: the event removed, the artisan told."""
+        def write(conn: sqlite3.Connection) -> None:
+            if self.calendar:
+                uid = sms_rules.event_uid(conn, plan, booked_by)
+                if enqueue(conn, key=f"{booked_by}:event:cancelled", call_id=call_id, kind="event_cancelled",
+                           route=CALENDAR_ROUTE, recipient=uid, body=json.dumps({"delete": uid})):
+                    _note(conn, call_id, "calendar", "queued", "event removed")
+            for kind in sms_rules.cancelled(conn, plan, booked_by, call_id, self.route):
+                _note(conn, call_id, "sms", "queued", kind)
         return write
 
     def unreached(self, store: Store, plan: Dialplan, call_id: int) -> None:

@@ -133,21 +133,58 @@ def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, route: str) 
     return enqueue(conn, key=key, call_id=None, kind="digest", route=route, recipient=plan.sms.artisan_to, body=body)
 
 
-def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetime, end: datetime) -> bool:
-    """The booking's event for the artisan's calendar, with the lead card, queued under a stable UID."""
+def event_uid(conn: sqlite3.Connection, plan: Dialplan, call_id: int) -> str:
+    """The calendar event's UID for the booking a call made: stable, unique to the call."""
+    started = conn.execute("SELECT started_at FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
+    return f"standardiste-{call_id}-{int(started)}@{plan.trade.trade}"
+
+
+def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetime, end: datetime,
+          key: str | None = None) -> bool:
+    """The booking's event for the artisan's calendar, with the lead card, queued under a stable UID
+    (a moved booking writes the same UID again, under its own key)."""
     from agent.actions.calendar import CALENDAR_ROUTE, EventCard
 
     lead = _lead(conn, call_id)
     if lead is None:
         return False
-    started = conn.execute("SELECT started_at FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
     v = values(plan, lead, for_caller=False)
-    uid = f"standardiste-{call_id}-{int(started)}@{plan.trade.trade}"
+    uid = event_uid(conn, plan, call_id)
     card = EventCard(uid=uid, start=start, end=end,
                      summary=f"[{v['urgency']}] {v['name']} : {v['problem']}"[:120],
                      description="\n".join([f"Problème : {v['problem']}", f"Nom : {v['name']}",
                                             f"Adresse : {v['address']}", f"Téléphone : {v['phone']}",
                                             f"Urgence : {v['urgency']}", f"Pris par Standardiste (appel {call_id})"]),
                      location=v["address"])
-    return enqueue(conn, key=f"{call_id}:event", call_id=call_id, kind="event", route=CALENDAR_ROUTE,
+    return enqueue(conn, key=key or f"{call_id}:event", call_id=call_id, kind="event", route=CALENDAR_ROUTE,
                    recipient=uid, body=card.to_json())
+
+
+def moved(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, route: str) -> list[str]:
+    """A returning caller moved the booking `booked_by` made (its lead holds the new time): the
+    artisan is told, the caller gets the new date."""
+    lead = _lead(conn, booked_by)
+    if lead is None or route == "none":
+        return []
+    queued = []
+    if plan.sms.artisan_to and enqueue(conn, key=f"{call_id}:artisan_moved", call_id=call_id, kind="artisan_moved",
+                                       route=route, recipient=plan.sms.artisan_to,
+                                       body=render(plan.sms.artisan_moved, values(plan, lead, for_caller=False))):
+        queued.append("artisan_moved")
+    current = conn.execute("SELECT caller_id FROM calls WHERE id = ?", (call_id,)).fetchone()
+    to_caller = caller_number(lead) if plan.sms.to_caller and current and current[0] else None
+    if to_caller and enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind="caller", route=route,
+                             recipient=to_caller, body=render(plan.sms.caller, values(plan, lead, for_caller=True))):
+        queued.append("caller")
+    return queued
+
+
+def cancelled(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, route: str) -> list[str]:
+    """A returning caller cancelled the booking `booked_by` made: the artisan is told."""
+    lead = _lead(conn, booked_by)
+    if lead is None or route == "none" or not plan.sms.artisan_to:
+        return []
+    ok = enqueue(conn, key=f"{call_id}:artisan_cancelled", call_id=call_id, kind="artisan_cancelled", route=route,
+                 recipient=plan.sms.artisan_to,
+                 body=render(plan.sms.artisan_cancelled, values(plan, lead, for_caller=False)))
+    return ["artisan_cancelled"] if ok else []

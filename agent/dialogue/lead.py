@@ -33,6 +33,10 @@ class Outcome:
     transfer_to: str | None = None
     requested: bool = False
     """The transfer is the caller's request (not an emergency)."""
+    moves: int | None = None
+    """The booking replaces the one this call made (a returning caller moved it)."""
+    cancels: int | None = None
+    """The booking this call made is cancelled (Action.CANCEL)."""
 
 
 @dataclass

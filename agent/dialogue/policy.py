@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from agent.dialogue import names
+from agent.dialogue import names, returning
 from agent.dialogue.booking import Agenda, Slot, in_hours
 from agent.dialogue.closing import close, offer_text, slot_answer
 from agent.dialogue.heard import Heard, hear
@@ -42,6 +42,7 @@ from agent.dialogue.phrases import (
 from agent.dialogue.places import Address, in_area
 from agent.dialogue.problem import describe, says_problem
 from agent.dialogue.profiles import Trigger
+from agent.dialogue.returning import Upcoming
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Action, Ask, Severity, TransferWhen
 from agent.dialogue.text import fold, has_any
@@ -64,6 +65,8 @@ class Conversation:
     on_field: Callable[[str, str], None] | None = None
     agenda: Agenda | None = None
     """The artisan's live agenda (calendar, bookings, other calls' offers); `busy` alone when None."""
+    upcoming: Upcoming | None = None
+    """The caller's next booking (a returning caller), greeted with it."""
     lead: Lead = field(default_factory=Lead)
     outcome: Outcome = field(default_factory=Outcome)
     heard: list[Heard] = field(default_factory=list)
@@ -88,6 +91,8 @@ class Conversation:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
+        if self.upcoming is not None:
+            return returning.greeting(self, self.upcoming)
         return f"{self.plan.greeting} {self._next_question()}".strip()
 
     @property
@@ -133,6 +138,8 @@ class Conversation:
             return f"{MESSAGE_TAKEN} {GOODBYE}"
         if pending is not None and pending.kind is Ask.SLOT:
             return await slot_answer(self, h)
+        if pending is not None and pending.kind is Ask.UPCOMING and (about := returning.answer(self, h)):
+            return about
         if pending is not None and pending.kind is Ask.MORE:
             self.pending = pending = None
             if h.closing or (h.yes is False and not h.request):

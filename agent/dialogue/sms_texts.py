@@ -31,6 +31,8 @@ DEFAULT_CALLER_CALLBACK: Final = ("{business} : nous avons bien reçu votre dema
                                   "au plus vite.")
 DEFAULT_ARTISAN: Final = "[{urgency}] {name}, {phone}, {address} : {problem}. RDV {slot}"
 DEFAULT_ARTISAN_UNREACHED: Final = "URGENT non joint : {name}, {phone}, {address} : {problem}"
+DEFAULT_ARTISAN_MOVED: Final = "RDV déplacé au {slot} : {name}, {phone}, {address} : {problem}"
+DEFAULT_ARTISAN_CANCELLED: Final = "RDV annulé ({slot}) : {name}, {phone}, {address}"
 
 TYPICAL: Final = {"business": "", "name": "Jean-Pierre Martin", "address": "12 rue de la République, 06000 Nice",
                   "phone": "06 12 34 56 78", "problem": "fuite d'eau : ça coule sous l'évier depuis ce matin",
@@ -50,6 +52,10 @@ class SmsTexts:
     """The lead card, to the artisan."""
     artisan_unreached: str
     """To the artisan at once when a critical call could not be put through."""
+    artisan_moved: str
+    """To the artisan when a returning caller moved their booking ({slot}: the new one)."""
+    artisan_cancelled: str
+    """To the artisan when a returning caller cancelled their booking."""
     artisan_to: str | None
     """The artisan's mobile (E.164), or a SIP endpoint ("PJSIP/artisan"); None: no SMS to the artisan."""
     to_caller: bool
@@ -113,7 +119,8 @@ def render(template: str, values: dict[str, str]) -> str:
 def parse_sms(node: Node, business: str) -> SmsTexts:
     texts = {}
     for key, default in (("caller", DEFAULT_CALLER), ("caller_callback", DEFAULT_CALLER_CALLBACK),
-                         ("artisan", DEFAULT_ARTISAN), ("artisan_unreached", DEFAULT_ARTISAN_UNREACHED)):
+                         ("artisan", DEFAULT_ARTISAN), ("artisan_unreached", DEFAULT_ARTISAN_UNREACHED),
+                         ("artisan_moved", DEFAULT_ARTISAN_MOVED), ("artisan_cancelled", DEFAULT_ARTISAN_CANCELLED)):
         text = node.text(key, default)
         for ph in re.findall(r"{([^{}]*)}", text):
             if ph not in PLACEHOLDERS:
@@ -146,5 +153,6 @@ def parse_sms(node: Node, business: str) -> SmsTexts:
             raise node.error("digest", 'a time of day "HH:MM" for one SMS of the day\'s normal leads', raw_digest)
         digest = time(int(m.group(1)), int(m.group(2)))
     return SmsTexts(caller=texts["caller"], caller_callback=texts["caller_callback"], artisan=texts["artisan"],
-                    artisan_unreached=texts["artisan_unreached"], artisan_to=artisan_to,
+                    artisan_unreached=texts["artisan_unreached"], artisan_moved=texts["artisan_moved"],
+                    artisan_cancelled=texts["artisan_cancelled"], artisan_to=artisan_to,
                     to_caller=node.flag("to_caller", True), digest=digest, warnings=tuple(warnings))

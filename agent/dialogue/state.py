@@ -26,6 +26,8 @@ class Action(StrEnum):
     MESSAGE = "message"
     INFO = "info"
     """No lead: a wrong number, a sales call, a question answered."""
+    CANCEL = "cancel"
+    """A returning caller cancelled their booking."""
 
 
 class Ask(StrEnum):
@@ -45,6 +47,8 @@ class Ask(StrEnum):
     """Words of possible danger, no emergency recognised: is there an immediate danger?"""
     FIX = "fix"
     """The caller said the recap is wrong: which part, and its right value."""
+    UPCOMING = "upcoming"
+    """A returning caller with a booking: move it, cancel it, or something else?"""
     MORE = "more"
     """After answering an information question: does the caller want to leave a request?"""
 

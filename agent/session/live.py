@@ -19,12 +19,15 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.actions.agenda import Calendars, CallAgenda
+from agent.actions.bookings import apply_booking
 from agent.actions.outbox import Outbox
 from agent.asr.base import AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, UtteranceEnded
+from agent.dialogue.booking import Slot
 from agent.dialogue.phrases import ACKNOWLEDGEMENTS
 from agent.dialogue.policy import Conversation
+from agent.dialogue.returning import Upcoming
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Action, DialplanMode
 from agent.errors import StageError
@@ -93,7 +96,8 @@ class LiveSession:
         agenda = CallAgenda(self.plan, self.call_id, store, self.deps.calendars, now)
         agenda.start()  # the calendar is read while the greeting plays
         call.at_end(lambda _c: agenda.release())
-        conv = Conversation(self.plan, now, caller, self.deps.extractor, on_field=self._on_field, agenda=agenda)
+        conv = Conversation(self.plan, now, caller, self.deps.extractor, on_field=self._on_field, agenda=agenda,
+                            upcoming=self._upcoming(caller, now))
         asr = self.deps.transcriber.session(call.media.rate)
         call.media.on_speech_frame = self._feed.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
@@ -133,14 +137,20 @@ class LiveSession:
         store = self.deps.store
         if conv.outcome.action is Action.TRANSFER:
             return await TransferFlow(self.deps, self.plan, self.call_id, conv).run(call, taker)
-        if conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None:
-            slot = conv.outcome.booking
-            outbox = self.deps.outbox
-            store.hold_slot(self.call_id, slot.start.timestamp(), slot.end.timestamp(),
-                            then=outbox.booking(self.plan, self.call_id, slot.start, slot.end)
-                            ).add_done_callback(lambda _f: outbox.poke())
-            store.add_action(self.call_id, "booking", slot.start.isoformat(), "held")
+        apply_booking(store, self.deps.outbox, self.plan, self.call_id, conv.outcome)
         return ""
+
+    def _upcoming(self, caller: str | None, now: datetime) -> Upcoming | None:
+        """The caller's next booking with this business, if they have one (a returning caller)."""
+        if not caller:
+            return None
+        row = self.deps.store.upcoming_booking(caller, self.plan.file, now.timestamp())
+        if row is None:
+            return None
+        tz = self.plan.timezone
+        return Upcoming(row["call_id"], Slot(datetime.fromtimestamp(row["booking_start"], tz),
+                                             datetime.fromtimestamp(row["booking_end"], tz)),
+                        row["name"], row["address"], row["problem"])
 
     def _on_field(self, name: str, value: str) -> None:
         """Each field the dialogue understands is committed at once (queued to the store's writer)."""
@@ -148,7 +158,9 @@ class LiveSession:
 
     def _save_outcome(self, conv: Conversation) -> None:
         status = {Action.BOOKING: LeadStatus.BOOKED, Action.MESSAGE: LeadStatus.MESSAGE,
-                  Action.INFO: LeadStatus.INFO, Action.TRANSFER: LeadStatus.NEW}
+                  Action.INFO: LeadStatus.INFO, Action.TRANSFER: LeadStatus.NEW, Action.CANCEL: LeadStatus.INFO}
+        if conv.outcome.moves is not None:
+            status[Action.BOOKING] = LeadStatus.INFO  # the booking stays the first call's lead
         action = conv.outcome.action
         self.deps.store.set_lead(self.call_id, urgency=conv.urgency, action=action,
                                  status=status[action] if action else LeadStatus.NEW, message=conv.lead.message)

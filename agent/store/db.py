@@ -187,6 +187,27 @@ class Store:
                 then(conn)
         return self.submit(write)
 
+    def move_booking(self, call_id: int, start: float, end: float,
+                     then: Callable[[sqlite3.Connection], None] | None = None) -> Future[None]:
+        """The booking `call_id` made moves to start-end (a returning caller); `then` in the same transaction."""
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE bookings SET start = ?, end = ? WHERE call_id = ?", (start, end, call_id))
+            conn.execute("UPDATE leads SET booking_start = ?, booking_end = ?, updated_at = ? WHERE call_id = ?",
+                         (start, end, time.time(), call_id))
+            if then is not None:
+                then(conn)
+        return self.submit(write)
+
+    def cancel_booking(self, call_id: int, then: Callable[[sqlite3.Connection], None] | None = None) -> Future[None]:
+        """The booking `call_id` made is cancelled: its slot is free again, its lead says so."""
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM bookings WHERE call_id = ?", (call_id,))
+            conn.execute("UPDATE leads SET status = ?, updated_at = ? WHERE call_id = ?",
+                         (LeadStatus.CANCELLED.value, time.time(), call_id))
+            if then is not None:
+                then(conn)
+        return self.submit(write)
+
     def end_call(self, call_id: int, outcome: str, trace: list[dict[str, object]],
                  then: Callable[[sqlite3.Connection], None] | None = None) -> Future[None]:
         """The call's end and its trace (appended to: a blind transfer's return adds a second part);
@@ -210,6 +231,17 @@ class Store:
             return fn(conn)
         finally:
             conn.close()
+
+    def upcoming_booking(self, caller: str, dialplan: str, after: float) -> dict[str, Any] | None:
+        """The next booking a caller made with this dialplan (by the number they called from or gave)."""
+        def find(c: sqlite3.Connection) -> dict[str, Any] | None:
+            row = c.execute(
+                "SELECT l.call_id, l.booking_start, l.booking_end, l.name, l.address, l.problem FROM leads l "
+                "JOIN calls c ON c.id = l.call_id WHERE l.status = ? AND l.booking_start > ? AND c.dialplan = ? "
+                "AND (c.caller_id = ? OR l.phone = ?) ORDER BY l.booking_start LIMIT 1",
+                (LeadStatus.BOOKED.value, after, dialplan, caller, caller)).fetchone()
+            return dict(row) if row else None
+        return self.read(find)
 
     def busy_slots(self, since: float) -> list[tuple[float, float]]:
         return self.read(lambda c: [(r["start"], r["end"]) for r in c.execute(

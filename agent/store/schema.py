@@ -17,6 +17,8 @@ class LeadStatus(StrEnum):
     MESSAGE = "message"
     INFO = "info"
     """No lead: wrong number, sales call, a question answered."""
+    CANCELLED = "cancelled"
+    """Booked, then cancelled by the caller calling back."""
 
 
 class Who(StrEnum):
