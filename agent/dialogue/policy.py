@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Final
 
 from agent.dialogue import names, returning
+from agent.dialogue.asking import ask_again
 from agent.dialogue.booking import Agenda, Slot, in_hours
-from agent.dialogue.closing import close, offer_text, slot_answer
+from agent.dialogue.closing import close, slot_answer
 from agent.dialogue.heard import Heard, hear
 from agent.dialogue.lead import Lead, Outcome, Pending
 from agent.dialogue.phrases import (
@@ -386,26 +387,7 @@ class Conversation:
                      self.lead.address if "address" in shown else None, self.lead.phone)
 
     def _ask_again(self, pending: Pending | None) -> str:
-        if pending is None:
-            return self._decide()
-        if pending.kind is Ask.CHECK and pending.trigger and pending.trigger.check:
-            return pending.trigger.check.question
-        if pending.kind is Ask.FIELD and pending.field:
-            fl = next((x for x in self.plan.fields if x.name == pending.field), None)
-            return fl.question if fl else ""
-        if pending.kind is Ask.SLOT:
-            return offer_text(self)
-        if pending.kind is Ask.MESSAGE:
-            return TAKE_MESSAGE
-        if pending.kind is Ask.RECAP:
-            return self._recap_text()
-        if pending.kind is Ask.MORE:
-            return OFFER_HELP
-        if pending.kind is Ask.FIX:
-            return WHAT_TO_FIX
-        if pending.kind is Ask.DANGER:
-            return DANGER_CHECK
-        return CRITICAL_ASK[("name", "address")]
+        return self._decide() if pending is None else ask_again(self, pending)
 
 
 def _plausible(value: str, text: str) -> bool:

@@ -1,0 +1,37 @@
+"""A pending question asked again: after a silence, or once a side question was answered."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.dialogue.closing import offer_text
+from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK, OFFER_HELP, TAKE_MESSAGE, WHAT_TO_FIX
+from agent.dialogue.state import Ask
+
+if TYPE_CHECKING:
+    from agent.dialogue.lead import Pending
+    from agent.dialogue.policy import Conversation
+
+
+def ask_again(conv: Conversation, pending: Pending) -> str:
+    """The question still pending, asked again (after a silence, an answer to a side question)."""
+    if pending.kind is Ask.CHECK and pending.trigger and pending.trigger.check:
+        return pending.trigger.check.question
+    if pending.kind is Ask.FIELD and pending.field:
+        fl = next((x for x in conv.plan.fields if x.name == pending.field), None)
+        return fl.question if fl else ""
+    if pending.kind is Ask.SLOT:
+        return offer_text(conv)
+    if pending.kind is Ask.MESSAGE:
+        return TAKE_MESSAGE
+    if pending.kind is Ask.RECAP:
+        return conv._recap_text()
+    if pending.kind is Ask.MORE:
+        return OFFER_HELP
+    if pending.kind is Ask.FIX:
+        return WHAT_TO_FIX
+    if pending.kind is Ask.DANGER:
+        return DANGER_CHECK
+    if pending.kind is Ask.UPCOMING:
+        return "Voulez-vous déplacer votre rendez-vous, l'annuler, ou est-ce pour autre chose ?"
+    return CRITICAL_ASK[("name", "address")]
