@@ -46,7 +46,8 @@ def check_config(file: str) -> str:
     warnings = [f"warning: {w}" for p in config.dialplans.all() for w in p.sms.warnings]
     if config.sms.route == "none":
         warnings.append(f"warning: {file}: sms.route: none: no SMS is sent to the artisan or the callers")
-    return "\n".join([f"{file}: OK (answers for {plans}, SMS route: {config.sms.route})", *warnings])
+    calendar = f"CalDAV calendar {config.calendar.calendar!r}" if config.calendar else "local agenda"
+    return "\n".join([f"{file}: OK (answers for {plans}, SMS route: {config.sms.route}, {calendar})", *warnings])
 
 
 def write_ari_user(secret_file: Path, username: str) -> str:
