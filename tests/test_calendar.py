@@ -265,3 +265,40 @@ def test_a_returning_caller_calling_about_something_else_is_heard_as_anyone() ->
     reply = asyncio.run(conv.turn("Non, c'est pour autre chose, j'ai une fuite sous l'évier"))
     assert conv.outcome.moves is None and conv.lead.problem is not None and "fuite" in conv.lead.problem.lower()
     assert "rendez-vous" not in reply
+
+
+def test_a_calendar_that_does_not_answer_in_time_gets_the_caller_a_callback(tmp_path: Path) -> None:
+    """A server that accepts the connection and never answers: the lookup's budget decides."""
+    import socket
+    import threading
+    import time
+
+    from agent.actions.agenda import CALENDAR_LOOKUP_BUDGET_S
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(listener.accept()[0]) for _ in range(8)], daemon=True).start()
+    slow = CalDavCalendar(CalDavSettings(f"http://127.0.0.1:{listener.getsockname()[1]}/", USER, PASSWORD,
+                                         CALENDAR, timeout_s=10))
+    store = Store(tmp_path / "s.db")
+
+    async def go() -> tuple[str, float]:
+        agenda = CallAgenda(PLAN, 1, store, Calendars(slow), NOW)
+        conv = Conversation(PLAN, NOW, "+33612345678", agenda=agenda)
+        conv.start()
+        t0 = time.monotonic()
+        agenda.start()
+        assert agenda._task is not None
+        await asyncio.wait([agenda._task])
+        waited = time.monotonic() - t0
+        reply = ""
+        for text in TURNS:
+            reply = await conv.turn(text)
+        return reply, waited
+    reply, waited = asyncio.run(go())
+    assert AGENDA_UNAVAILABLE in reply
+    assert CALENDAR_LOOKUP_BUDGET_S <= waited < CALENDAR_LOOKUP_BUDGET_S + 0.5
+    store.close()
+    listener.close()
