@@ -233,21 +233,8 @@ def _parse_calendar(node: Node) -> CalDavSettings | None:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.password:
             raise n.error("url", "the CalDAV server's http:// or https:// URL, without credentials", url)
-        if n.has("password"):
-            raise n.error("password", "no password in the YAML: use password_file or password_env")
-        password = ""
-        if n.opt_str("password_file"):
-            try:
-                password = Path(n.text("password_file")).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise n.error("password_file", "a readable file holding the CalDAV password",
-                              f"{n.text('password_file')} ({getattr(exc, 'strerror', None) or type(exc).__name__})"
-                              ) from None
-        elif n.opt_str("password_env"):
-            password = os.environ.get(n.text("password_env"), "")
-            if not password:
-                raise n.error("password_env", f"the environment variable {n.text('password_env')} set")
-        else:
+        password = _secret(n, "CalDAV password", "password")
+        if not password:
             raise n.error("password_file", "a file holding the CalDAV password (or password_env)")
         settings = CalDavSettings(url=url, username=n.text("username", required=True), password=password,
                                   calendar=n.text("calendar", required=True),
@@ -257,22 +244,22 @@ def _parse_calendar(node: Node) -> CalDavSettings | None:
     return settings
 
 
-def _secret(node: Node, what: str) -> str:
-    """A secret from `secret_file` or `secret_env`, never from the YAML ("" when neither is set)."""
-    if node.has("secret"):
-        raise node.error("secret", f"no {what} in the YAML: use secret_file or secret_env")
-    file_name = node.opt_str("secret_file")
+def _secret(node: Node, what: str, key: str = "secret") -> str:
+    """A secret from `<key>_file` or `<key>_env`, never from the YAML ("" when neither is set)."""
+    if node.has(key):
+        raise node.error(key, f"no {what} in the YAML: use {key}_file or {key}_env")
+    file_name = node.opt_str(f"{key}_file")
     if file_name:
         try:
             return Path(file_name).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise node.error("secret_file", f"a readable file holding the {what}",
+            raise node.error(f"{key}_file", f"a readable file holding the {what}",
                              f"{file_name} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
-    env_name = node.opt_str("secret_env")
+    env_name = node.opt_str(f"{key}_env")
     if env_name:
         value = os.environ.get(env_name, "")
         if not value:
-            raise node.error("secret_env", f"the environment variable {env_name} set to the {what}")
+            raise node.error(f"{key}_env", f"the environment variable {env_name} set to the {what}")
         return value
     return ""
 

@@ -102,6 +102,17 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
          "    to: \"sip:{{number}}@gw\"\n", "sms.sip.to", "a PJSIP message destination"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  retry: {{max_attempts: 0}}\n",
          "sms.retry.max_attempts", "an integer from 1 to 100"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar: {{kind: google}}\n",
+         "calendar.kind", "one of local, caldav"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar:\n  kind: caldav\n  caldav:\n"
+         "    url: https://dav.example/\n    username: a\n    calendar: T\n    password: x\n", "calendar.caldav.password",
+         "no CalDAV password in the YAML"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar:\n  kind: caldav\n  caldav:\n"
+         "    url: https://dav.example/\n    username: a\n    calendar: T\n", "calendar.caldav.password_file",
+         "a file holding the CalDAV password"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar:\n  kind: caldav\n  caldav:\n"
+         "    url: https://a:b@dav.example/\n    username: a\n    calendar: T\n    password_file: {secret}\n",
+         "calendar.caldav.url", "without credentials"),
         ("paths: {{}}\n", "ari", "a section"),
     ],
 )
