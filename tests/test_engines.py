@@ -75,8 +75,7 @@ KOREAN_PHRASES = ["안녕하세요", "감사합니다", "네", "아니요", "하
 @pytest.mark.parametrize("said", ["안녕하세요", "아니요", "네"])
 def test_vosk_recognises_streamed_8khz_speech_with_a_phrase_list(vosk_ko: VoskEngine, said: str) -> None:
     results = asyncio.run(transcribe(vosk_ko, korean_call_audio(said), KOREAN_PHRASES))
-    finals = [r.text for r in results if r.final and r.text]
-    assert finals == [said]
+    assert results[-1].final and results[-1].text == said  # finish(): the whole utterance
     partials = [r for r in results if not r.final]
     assert partials, "no partial result while streaming"
     assert vosk_ko.rate == 16000  # the model wants 16 kHz: the session resampled the 8 kHz line
@@ -84,9 +83,20 @@ def test_vosk_recognises_streamed_8khz_speech_with_a_phrase_list(vosk_ko: VoskEn
 
 def test_vosk_phrase_list_constrains_what_comes_out(vosk_ko: VoskEngine) -> None:
     results = asyncio.run(transcribe(vosk_ko, korean_call_audio("안녕하세요"), ["감사합니다", "아니요"]))
-    words = " ".join(r.text for r in results if r.final).split()
+    words = results[-1].text.split()
     assert "안녕하세요" not in words
     assert all(w in ("감사합니다", "아니요") for w in words)
+
+
+def test_what_vosk_finalises_within_an_utterance_is_kept_in_its_final_text(vosk_ko: VoskEngine) -> None:
+    """Vosk ends a segment by itself at a long pause: the utterance's text is every segment, in order
+    (a pause inside what the caller says must not lose its first half)."""
+    pause = np.zeros(8000 * 2, np.int16)
+    audio = np.concatenate([korean_call_audio("안녕하세요"), pause, korean_call_audio("네")])
+    results = asyncio.run(transcribe(vosk_ko, audio, KOREAN_PHRASES))
+    assert any(r.final for r in results[:-1]), "Vosk did not end a segment at the pause"
+    words = results[-1].text.split()
+    assert words[0] == "안녕하세요" and "네" in words[1:]
 
 
 def test_piper_streams_french_as_8khz_frames(piper) -> None:  # type: ignore[no-untyped-def]

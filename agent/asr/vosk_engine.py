@@ -72,6 +72,9 @@ class VoskSession:
         # One resampler per call, at the edge, when the model wants another rate than the line.
         self._resampler = soxr.ResampleStream(rate, engine.rate, 1, dtype="int16") if rate != engine.rate else None
         self._last_partial = ""
+        self._segments: list[Transcript] = []
+        """What Vosk finalised by itself within the utterance (its own endpointing at a pause): kept,
+        and put before the rest when the utterance ends."""
         self._lock = asyncio.Lock()
 
     def _pcm(self, samples: np.ndarray, last: bool = False) -> bytes:
@@ -83,7 +86,10 @@ class VoskSession:
         if self._rec.AcceptWaveform(pcm):
             result = json.loads(self._rec.Result())
             self._last_partial = ""
-            return _final(result)
+            segment = _final(result)
+            if segment.text:
+                self._segments.append(segment)
+            return segment
         partial = json.loads(self._rec.PartialResult()).get("partial", "")
         if partial != self._last_partial:
             self._last_partial = partial
@@ -101,17 +107,28 @@ class VoskSession:
             tail = self._pcm(np.zeros(0, dtype=np.int16), last=True)
 
             def final() -> Transcript:
-                if tail:
-                    self._rec.AcceptWaveform(tail)
-                return _final(json.loads(self._rec.FinalResult()))
+                if tail and self._rec.AcceptWaveform(tail):
+                    self._segments.append(_final(json.loads(self._rec.Result())))
+                return _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
 
             self._last_partial = ""
-            return await asyncio.to_thread(final)
+            try:
+                return await asyncio.to_thread(final)
+            finally:
+                self._segments = []
 
     async def discard(self) -> None:
         async with self._lock:
             self._last_partial = ""
+            self._segments = []
             await asyncio.to_thread(self._rec.Reset)
+
+
+def _joined(parts: list[Transcript]) -> Transcript:
+    """One utterance's text from the segments Vosk finalised along the way."""
+    texts = [p.text for p in parts if p.text]
+    confs = [p.confidence for p in parts if p.text and p.confidence is not None]
+    return Transcript(" ".join(texts), final=True, confidence=min(confs) if confs else None)
 
 
 def _final(result: dict[str, Any]) -> Transcript:
