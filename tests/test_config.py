@@ -105,8 +105,8 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar: {{kind: google}}\n",
          "calendar.kind", "one of local, caldav"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar:\n  kind: caldav\n  caldav:\n"
-         "    url: https://dav.example/\n    username: a\n    calendar: T\n    password: x\n", "calendar.caldav.password",
-         "no CalDAV password in the YAML"),
+         "    url: https://dav.example/\n    username: a\n    calendar: T\n    password: x\n",
+         "calendar.caldav.password", "no CalDAV password in the YAML"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncalendar:\n  kind: caldav\n  caldav:\n"
          "    url: https://dav.example/\n    username: a\n    calendar: T\n", "calendar.caldav.password_file",
          "a file holding the CalDAV password"),
