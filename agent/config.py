@@ -277,7 +277,7 @@ def _parse_sms(node: Node) -> SmsConfig:
         to = n.text("to", "pjsip:{number}")
         if not to.startswith("pjsip:"):
             raise n.error("to", 'a PJSIP message destination, e.g. "pjsip:gsm-gateway/sip:{number}@192.168.1.50"', to)
-        sip = SipSettings(to=to, sender=n.text("from", "pjsip:standardiste"))
+        sip = SipSettings(to=to, sender=n.text("from", "sip:standardiste@localhost"))
         n.close()
     elif route == "http":
         n = node.node("http", required=True)

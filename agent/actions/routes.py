@@ -51,7 +51,7 @@ def is_endpoint(to: str) -> bool:
 class SipSettings:
     to: str = "pjsip:{number}"
     """Where a number goes: "pjsip:gsm-gateway/sip:{number}@192.168.1.50" for a GSM gateway."""
-    sender: str = "pjsip:standardiste"
+    sender: str = "sip:standardiste@localhost"
 
 
 Request = Callable[..., Awaitable[Any]]

@@ -237,7 +237,7 @@ class DevAsterisk:
             "dialplans:", f"  default: {dialplan}",
             # SMS as SIP MESSAGEs through this Asterisk: to the artisan's phone (the dialplan's
             # artisan_to), and every caller's mobile is the dev softphone.
-            "sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"', '    from: "pjsip:standardiste"',
+            "sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"', '    from: "sip:standardiste@localhost"',
             "  retry:", "    max_attempts: 4", "    first_delay_seconds: 1",
         ]
         lines += extra or []  # more top-level sections (the tests' and the demo's calendar)
