@@ -102,7 +102,7 @@ def _demo_calendar(root: Path) -> Any:
     return server
 
 
-def _events(calendar: Any) -> list[str]:
+def _events(calendar: Any, tz: Any) -> list[str]:
     try:
         found = calendar.calendar().search(event=True)
     except Exception as exc:
@@ -110,7 +110,7 @@ def _events(calendar: Any) -> list[str]:
     out = []
     for ev in found:
         c = ev.icalendar_component
-        start = c.get("dtstart").dt.astimezone()
+        start = c.get("dtstart").dt.astimezone(tz)
         description = str(c.get("description")).replace("\n", "\n    ")
         out.append(f"  {start:%d/%m/%Y %H:%M}  {c.get('summary')}\n    {description}")
     return out
@@ -213,7 +213,7 @@ def run_demo(run_dir: Path) -> int:
         served.result(30)
         loop.call_soon_threadsafe(loop.stop)
         ast.stop()
-        events = _events(calendar)
+        events = _events(calendar, config.dialplans.default.timezone)
         calendar.stop()
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
