@@ -71,6 +71,9 @@ def test_check_config_flags_a_template_longer_than_one_sms(tmp_path: Path) -> No
                          capture_output=True, text=True, check=True)
     assert "sms.artisan: about" in out.stdout + out.stderr
     assert not load_dialplan(_dialplan(tmp_path, "sms:\n  artisan: \"{name} {phone}\"\n")).sms.warnings
+    for trade in ("plombier", "serrurier", "vitrier", "couvreur", "chauffagiste", "electricien", "paysagiste",
+                  "nettoyage"):
+        assert not builtin_dialplan(trade).sms.warnings, trade  # the examples fit in one SMS
 
 
 @pytest.mark.parametrize(("sms", "key"), [

@@ -31,7 +31,7 @@ DEFAULT_CALLER_CALLBACK: Final = ("{business} : nous avons bien reçu votre dema
                                   "au plus vite.")
 DEFAULT_ARTISAN: Final = "[{urgency}] {name}, {phone}, {address} : {problem}. RDV {slot}"
 DEFAULT_ARTISAN_UNREACHED: Final = "URGENT non joint : {name}, {phone}, {address} : {problem}"
-DEFAULT_ARTISAN_MOVED: Final = "RDV déplacé au {slot} : {name}, {phone}, {address} : {problem}"
+DEFAULT_ARTISAN_MOVED: Final = "RDV déplacé au {slot} : {name}, {phone}, {address}"
 DEFAULT_ARTISAN_CANCELLED: Final = "RDV annulé ({slot}) : {name}, {phone}, {address}"
 
 TYPICAL: Final = {"business": "", "name": "Jean-Pierre Martin", "address": "12 rue de la République, 06000 Nice",
@@ -129,7 +129,8 @@ def parse_sms(node: Node, business: str) -> SmsTexts:
         texts[key] = text
     warnings = []
     for key, text in texts.items():
-        size = length(render(text, {**TYPICAL, "business": business}))
+        slot = TYPICAL["slot"] if key.startswith("caller") else "mer 2/12 14h30"  # the artisan's short form
+        size = length(render(text, {**TYPICAL, "business": business, "slot": slot}))
         if size.parts > 1:
             limit = GSM_SINGLE if size.encoding == "GSM-7" else UCS2_SINGLE
             warnings.append(f"{node.file}: {node.path}.{key}: about {size.units} "
