@@ -23,7 +23,7 @@ from agent.actions.outbox import Outbox, RetryPolicy, Sender
 from agent.actions.routes import HttpRoute, HttpSettings, RouteError, SpoolRoute, SpoolSettings
 from agent.dialogue.schema import builtin_dialplan, load_dialplan
 from agent.dialogue.sms_texts import length, render, to_gsm
-from agent.store.db import Store
+from agent.store.db import Store, connect
 from agent.store.outbox import enqueue, messages
 from agent.store.schema import LeadStatus
 from agent.yamlnode import ConfigError
@@ -194,11 +194,15 @@ class Provider(http.server.BaseHTTPRequestHandler):
 
     fail = 2
     received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    delivered: ClassVar[list[str]] = []
+    """The Idempotency-Key of each request answered 200."""
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Provider.received.append((dict(self.headers), body))
         code = 500 if len(Provider.received) <= Provider.fail else 200
+        if code == 200:
+            Provider.delivered.append(self.headers["Idempotency-Key"])
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -210,6 +214,8 @@ class Provider(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def provider() -> Iterator[str]:
     Provider.received = []
+    Provider.delivered = []
+    Provider.fail = 2
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -289,7 +295,7 @@ def test_the_spool_route_drops_a_whole_file(tmp_path: Path, fmt: str) -> None:
 # --- restarts ---------------------------------------------------------------------------------------
 KILLED_AFTER_COMMIT = """
 import os, signal, sys
-from agent.store.db import Store
+from agent.store.db import Store, connect
 from agent.store.outbox import enqueue
 store = Store(__import__("pathlib").Path(sys.argv[1]))
 store.submit(lambda c: enqueue(c, key="9:caller", call_id=None, kind="caller", route="spool",
@@ -326,3 +332,56 @@ def test_kill_9_between_commit_and_send_loses_nothing_and_sends_once(tmp_path: P
     assert [m["state"] for m in store.read(messages)] == ["sent", "sent"]
     store.close()
     assert os.stat(db).st_size > 0
+
+
+def test_the_controller_stopped_with_messages_pending_sends_them_after_restart(tmp_path: Path, provider: str) -> None:
+    """`standardiste run` as a real process (Asterisk need not be up: the outbox does not wait for it)."""
+    from agent.telephony.devasterisk import DEFAULT_CACHE
+    from tests.conftest import ControllerProcess
+
+    (tmp_path / "ari-password").write_text("x\n")
+    db = tmp_path / "s.db"
+    config = tmp_path / "standardiste.yaml"
+    config.write_text(f"""ari:
+  url: http://127.0.0.1:9
+  password_file: {tmp_path / 'ari-password'}
+paths:
+  prompts: {tmp_path / 'prompts'}
+  messages: {tmp_path / 'messages'}
+  models: {REPO / 'models'}
+  store: {db}
+  cache: {DEFAULT_CACHE / 'phrases'}
+dialplans:
+  default: plombier
+sms:
+  route: http
+  http: {{url: "{provider}", body: "{{text}}", content_type: text/plain}}
+  retry: {{max_attempts: 100, first_delay_seconds: 0.2, max_delay_seconds: 1}}
+""")
+    store = Store(db)
+    for key in ("1:artisan", "1:caller"):
+        store.submit(lambda c, k=key: enqueue(c, key=k, call_id=None, kind=k.split(":")[1], route="http",
+                                              recipient=MOBILE, body=f"message {k}")).result()
+    store.close()
+    Provider.fail = 10**6  # the provider is down
+    first = ControllerProcess(config, tmp_path / "run-1.log").start(wait_ready=False)
+    try:
+        end = time.monotonic() + 60
+        while len(Provider.received) < 4 and time.monotonic() < end:
+            time.sleep(0.1)
+        assert len(Provider.received) >= 4, first.log()
+    finally:
+        first.stop()
+    states = [m["state"] for m in messages(connect(db, readonly=True))]
+    assert set(states) <= {"pending", "sending"} and len(states) == 2  # nothing lost, nothing given up
+    Provider.fail = len(Provider.received)  # the provider is back
+    second = ControllerProcess(config, tmp_path / "run-2.log").start(wait_ready=False)
+    try:
+        end = time.monotonic() + 60
+        while len(Provider.delivered) < 2 and time.monotonic() < end:
+            time.sleep(0.1)
+        time.sleep(1.0)  # nothing more arrives
+    finally:
+        second.stop()
+    assert sorted(Provider.delivered) == ["1:artisan", "1:caller"], second.log()
+    assert [m["state"] for m in messages(connect(db, readonly=True))] == ["sent", "sent"]
