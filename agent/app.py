@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -136,6 +137,39 @@ async def _retention(service: Service, stop: asyncio.Event) -> None:
             pass
 
 
+async def _web(service: Service, stop: asyncio.Event) -> None:
+    """The dashboard, inside the service, until `stop`; not started without a password set."""
+    cfg = service.config.web
+    if not cfg.enabled:
+        return
+    if not cfg.password_file.is_file():
+        log.error("dashboard not started: no password set (run: standardiste set-password --config %s)",
+                  service.config.file)
+        return
+    import uvicorn
+
+    from agent.web.app import WebSettings, create_app
+    from agent.web.auth import session_secret
+
+    plan = service.config.dialplans.default
+    app = create_app(WebSettings(store=service.config.paths.store, password_hash=cfg.password_file.read_text(),
+                                 secret=session_secret(cfg.secret_file), basket_eur=plan.trade.basket_eur,
+                                 conversion=cfg.conversion_rate, messages_dir=service.config.paths.messages),
+                     writer=service.deps.store)
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the service handles SIGINT/SIGTERM and stops the dashboard with everything else
+
+    server = Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
+                                   lifespan="off"))
+    log.info("dashboard on http://%s:%d/", cfg.host, cfg.port)
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
 async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_signals: bool = True) -> None:
     """Run the controller until `stop` (or SIGINT/SIGTERM); release everything on the way out."""
     stop = stop or asyncio.Event()
@@ -146,6 +180,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
     log.info("%s", service.mode_note)
     runner = asyncio.create_task(service.controller.run(stop))
     retention = asyncio.create_task(_retention(service, stop))
+    web = asyncio.create_task(_web(service, stop))
     sender = asyncio.create_task(service.sender.run(stop)) if service.sender is not None else None
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -161,6 +196,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
     finally:
         stopper.cancel()
         retention.cancel()
+        web.cancel()
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -27,6 +27,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from agent.web.auth import set_password
+
+    if args.file:
+        path = Path(args.file)
+    else:
+        from agent.config import load_config
+
+        path = load_config(args.config).web.password_file
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Mot de passe du tableau de bord : ")
+        if getpass.getpass("Encore une fois : ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return 1
+    try:
+        set_password(path, password)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"dashboard password set ({path}, scrypt hash, mode 0600)")
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from agent.dev import check_config
 
@@ -119,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="service config YAML")
     p.add_argument("--scripted-asr", help="tests and demos only: a file of known caller texts instead of ASR")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("set-password", help="set the dashboard's password (a scrypt hash, mode 0600)")
+    p.add_argument("--config", default="/etc/standardiste/standardiste.yaml", help="where web.password_file is")
+    p.add_argument("--file", help="write this file instead of the config's web.password_file")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_set_password)
 
     p = sub.add_parser("check-config", help="validate service configs and dialplans, then exit")
     p.add_argument("files", nargs="+")

@@ -112,6 +112,21 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The dashboard (`web:`): where it listens and where its secrets are."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    """Loopback by default; another address opens it to the network (put it behind TLS)."""
+    port: int = 8080
+    password_file: Path = Path("/var/lib/standardiste/web-password")
+    """The scrypt hash `standardiste set-password` writes; without it the dashboard does not start."""
+    secret_file: Path = Path("/var/lib/standardiste/web-secret")
+    conversion_rate: float = 0.3
+    """Share of leads that become jobs, for the "chiffre d'affaires récupéré" figure."""
+
+
+@dataclass(frozen=True)
 class Config:
     file: str
     ari: AriConfig
@@ -123,6 +138,7 @@ class Config:
     sms: SmsConfig = SmsConfig()
     calendar: CalDavSettings | None = None
     """The artisan's CalDAV calendar; None: the store's own agenda (`calendar.kind: local`)."""
+    web: WebConfig = WebConfig()
 
 
 def _parse_media(media: Node) -> MediaSettings:
@@ -219,9 +235,16 @@ def parse_config(data: object, file: str) -> Config:
     dialplans = _parse_dialplans(root.node("dialplans", required=True), Path(file).parent)
     sms = _parse_sms(root.node("sms"))
     calendar = _parse_calendar(root.node("calendar"))
+    web = root.node("web")
+    web_cfg = WebConfig(enabled=web.flag("enabled", True), host=web.text("host", "127.0.0.1"),
+                        port=web.integer("port", 8080, lo=1, hi=65535),
+                        password_file=Path(web.text("password_file", str(WebConfig.password_file))),
+                        secret_file=Path(web.text("secret_file", str(WebConfig.secret_file))),
+                        conversion_rate=web.number("conversion_rate", 0.3, lo=0.0, hi=1.0))
+    web.close()
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
-                  log_level=log_level, sms=sms, calendar=calendar)
+                  log_level=log_level, sms=sms, calendar=calendar, web=web_cfg)
 
 
 def _parse_calendar(node: Node) -> CalDavSettings | None:

@@ -91,6 +91,17 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def dev_web_password(path: Path) -> str:
+    """The dev dashboard's password: made on the first run and shown once; later runs keep it."""
+    from agent.web.auth import set_password
+
+    if path.exists():
+        return f"password set on the first run; change it: .venv/bin/standardiste set-password --file {path}"
+    password = secrets.token_urlsafe(12)
+    set_password(path, password)
+    return f"first run: password {password}"
+
+
 def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:
     from agent.app import run_service
     from agent.config import load_config
@@ -105,6 +116,7 @@ def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:
     ast.render()
     config = load_config(ast.controller_config(ast.run_dir / "standardiste.yaml"))
     setup_logging(config.log_level)
+    web_password = dev_web_password(config.web.password_file)
     print(f"Starting Asterisk {ast.install.version} (run dir {ast.run_dir}) ...", flush=True)
     try:
         ast.start()
@@ -124,6 +136,7 @@ Standardiste is answering on a local Asterisk. Call it from any softphone:
   dial       : 100 (any number)       e.g. {ast.sip_uri}
 The artisan's phone (transfers ring it): username {ARTISAN_USER}, password in {ast.run_dir / 'artisan-password'}
 ARI: {ast.ari_url}/ari (user standardiste, password in {ast.run_dir / 'ari-password'})
+Dashboard: http://{config.web.host}:{config.web.port}/  ({web_password})
 Leads: .venv/bin/standardiste leads --store {config.paths.store}
 Asterisk log: {ast.log_file}
 Ctrl-C stops both.

@@ -21,6 +21,20 @@ class LeadStatus(StrEnum):
     """Booked, then cancelled by the caller calling back."""
 
 
+class FollowUp(StrEnum):
+    """Where the artisan stands with a lead (nouveau -> rappelé -> devis -> gagné/perdu)."""
+
+    NEW = "new"
+    CALLED_BACK = "called_back"
+    QUOTED = "quoted"
+    WON = "won"
+    LOST = "lost"
+
+
+FOLLOWUP_LABELS: Final = {FollowUp.NEW: "nouveau", FollowUp.CALLED_BACK: "rappelé", FollowUp.QUOTED: "devis",
+                          FollowUp.WON: "gagné", FollowUp.LOST: "perdu"}
+
+
 class Who(StrEnum):
     CALLER = "caller"
     AGENT = "agent"
@@ -123,6 +137,10 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         )""",
         "CREATE INDEX outbox_due ON outbox (state, next_at)",
         "ALTER TABLE leads ADD COLUMN sms_refused INTEGER NOT NULL DEFAULT 0",
+    ),
+    3: (
+        # The artisan's follow-up of a lead, set in the dashboard (issue 11).
+        "ALTER TABLE leads ADD COLUMN followup TEXT NOT NULL DEFAULT 'new'",
     ),
 }
 SCHEMA_VERSION: Final = max(MIGRATIONS)

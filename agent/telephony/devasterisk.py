@@ -79,6 +79,8 @@ class Ports:
     sip: int
     rtp_start: int
     rtp_end: int
+    web: int = 0
+    """The dashboard's TCP port (the controller's, not Asterisk's)."""
 
     @classmethod
     def free(cls, http: int = 0, sip: int = 0) -> Ports:
@@ -88,7 +90,7 @@ class Ports:
         for _ in range(50):
             start = 20000 + 2 * secrets.randbelow(10000)
             if all(_udp_free(p) for p in range(start, start + 40, 2)):
-                return cls(http, sip, start, start + 399)
+                return cls(http, sip, start, start + 399, _free_port(socket.SOCK_STREAM))
         raise AsteriskSetupError("no free RTP port block found on loopback")
 
 
@@ -239,6 +241,9 @@ class DevAsterisk:
             # artisan_to), and every caller's mobile is the dev softphone.
             "sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"', '    from: "sip:standardiste@localhost"',
             "  retry:", "    max_attempts: 4", "    first_delay_seconds: 1",
+            # The dashboard on a free loopback port, its secrets in the run dir.
+            "web:", f"  port: {self.ports.web}", f"  password_file: {self.run_dir / 'web-password'}",
+            f"  secret_file: {self.run_dir / 'web-secret'}",
         ]
         lines += extra or []  # more top-level sections (the tests' and the demo's calendar)
         if call:

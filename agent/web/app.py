@@ -1,0 +1,201 @@
+"""The artisan's dashboard (Starlette + Jinja2, served by uvicorn inside the service): French pages
+that read the store, a login, and `/metrics`.
+
+Security: it binds 127.0.0.1 unless the config opens it; every page needs a session (a signed,
+HttpOnly, SameSite=Strict cookie) made by logging in with the password set at install; forms that
+change something carry a CSRF token; failed logins are rate-limited per client; caller numbers are
+masked everywhere but on the lead card. `/metrics` answers loopback clients without a session (the
+local Prometheus), anyone else only with one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from agent.store.db import Store, connect
+from agent.store.queries import call_detail
+from agent.store.schema import FOLLOWUP_LABELS, FollowUp
+from agent.web import queries
+from agent.web.auth import LoginLimiter, verify_password
+from agent.web.metrics import registry
+
+HERE: Final = Path(__file__).parent
+SESSION_MAX_AGE_S: Final = 12 * 3600
+LOOPBACK: Final = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    store: Path
+    password_hash: str
+    secret: str
+    basket_eur: int = 180
+    conversion: float = 0.3
+    messages_dir: Path | None = None
+    """Where callers' voice messages are (a recording is served only from here)."""
+
+
+def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
+    """`writer`: the service's store, through which the follow-up of a lead is written (None: read-only)."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    limiter = LoginLimiter()
+    metrics = registry(settings.store)
+
+    def read(fn: Any) -> Any:
+        conn = connect(settings.store, readonly=True)
+        try:
+            return fn(conn)
+        finally:
+            conn.close()
+
+    def page(request: Request, name: str, **context: Any) -> Response:
+        return templates.TemplateResponse(request, name, {"csrf": _csrf(request), **context})
+
+    async def login(request: Request) -> Response:
+        client = request.client.host if request.client else "?"
+        if request.method == "GET":
+            return page(request, "login.html", error=None)
+        if limiter.blocked(client):
+            return templates.TemplateResponse(request, "login.html", {
+                "csrf": _csrf(request), "error": "Trop d'essais : réessayez dans une minute."}, status_code=429)
+        form = await request.form()
+        if not _csrf_ok(request, form):
+            return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
+        if not verify_password(str(form.get("password", "")), settings.password_hash):
+            limiter.failed(client)
+            return templates.TemplateResponse(request, "login.html", {"csrf": _csrf(request),
+                                                                      "error": "Mot de passe incorrect."},
+                                              status_code=401)
+        request.session.clear()
+        request.session["user"] = "artisan"
+        request.session["csrf"] = secrets.token_urlsafe(24)
+        return RedirectResponse("/", status_code=303)
+
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        if _csrf_ok(request, form):
+            request.session.clear()
+        return RedirectResponse("/connexion", status_code=303)
+
+    async def home(request: Request) -> Response:
+        fig = read(lambda c: queries.figures(c, settings.basket_eur, settings.conversion))
+        peak = max([n for _d, n in fig.per_day] + [1])
+        return page(request, "home.html", fig=fig, peak=peak, hour_peak=max([*fig.per_hour, 1]))
+
+    async def calls(request: Request) -> Response:
+        q = request.query_params
+        rows, total = read(lambda c: queries.calls_page(
+            c, page=int(q.get("page", "1") or 1), urgency=q.get("urgence", ""), action=q.get("action", ""),
+            text=q.get("q", ""), day=q.get("jour", "")))
+        return page(request, "calls.html", rows=rows, total=total, q=q, page_no=int(q.get("page", "1") or 1),
+                    pages=max(1, -(-total // queries.PAGE_SIZE)))
+
+    async def call(request: Request) -> Response:
+        detail = read(lambda c: call_detail(c, int(request.path_params["call_id"])))
+        if detail is None:
+            return PlainTextResponse("Appel introuvable.", status_code=404)
+        started = detail["call"]["started_at"]
+        when = datetime.fromisoformat(started).astimezone(queries.TZ).strftime("%d/%m/%Y %H:%M") if started else ""
+        return page(request, "call.html", d=detail, when=when, mask=queries.mask, timeline=_timeline(detail["trace"]))
+
+    async def recording(request: Request) -> Response:
+        detail = read(lambda c: call_detail(c, int(request.path_params["call_id"])))
+        path = Path(detail["lead"]["recording"]) if detail and detail["lead"] and detail["lead"]["recording"] else None
+        if path is None or settings.messages_dir is None or not path.resolve().is_relative_to(
+                settings.messages_dir.resolve()) or not path.is_file():
+            return PlainTextResponse("Pas d'enregistrement.", status_code=404)
+        return FileResponse(path, media_type="audio/wav")
+
+    async def leads(request: Request) -> Response:
+        return page(request, "leads.html", rows=read(queries.leads_rows), labels=FOLLOWUP_LABELS)
+
+    async def followup(request: Request) -> Response:
+        form = await request.form()
+        if not _csrf_ok(request, form):
+            return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
+        try:
+            status = FollowUp(str(form.get("followup")))
+        except ValueError:
+            return PlainTextResponse("Statut inconnu.", status_code=400)
+        if writer is None:
+            return PlainTextResponse("Lecture seule.", status_code=503)
+        call_id = int(request.path_params["call_id"])
+        writer.submit(lambda c: c.execute("UPDATE leads SET followup = ? WHERE call_id = ?",
+                                          (status.value, call_id))).result()
+        return RedirectResponse("/demandes", status_code=303)
+
+    async def leads_csv(request: Request) -> Response:
+        return Response(read(lambda c: queries.leads_csv(queries.leads_rows(c))), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="demandes.csv"'})
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/connexion", login, methods=["GET", "POST"]), Route("/deconnexion", logout, methods=["POST"]),
+        Route("/", home), Route("/appels", calls), Route("/appels/{call_id:int}", call),
+        Route("/appels/{call_id:int}/enregistrement", recording), Route("/demandes", leads),
+        Route("/demandes/{call_id:int}/suivi", followup, methods=["POST"]), Route("/demandes.csv", leads_csv),
+        Route("/metrics", metrics_page), Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    # The session middleware first (outermost), so that the login check sees the session.
+    return Starlette(routes=routes, middleware=[
+        Middleware(SessionMiddleware, secret_key=settings.secret, session_cookie="standardiste",
+                   max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False),
+        Middleware(_RequireLogin)])
+
+
+class _RequireLogin:
+    """Every path but the login page and the static files needs a session; /metrics also answers loopback."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/connexion",) or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        logged_in = bool(scope.get("session", {}).get("user"))
+        local = scope["path"] == "/metrics" and request.client is not None and request.client.host in LOOPBACK
+        if logged_in or local:
+            await self.app(scope, receive, send)
+            return
+        response: Response = RedirectResponse("/connexion", status_code=303)
+        if scope["path"] == "/metrics" or scope["path"].endswith(".csv"):
+            response = PlainTextResponse("Connexion requise.", status_code=401)
+        await response(scope, receive, send)
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(24)
+    return str(token)
+
+
+def _csrf_ok(request: Request, form: Any) -> bool:
+    sent = str(form.get("csrf", ""))
+    return bool(sent) and secrets.compare_digest(sent, str(request.session.get("csrf", "")))
+
+
+def _timeline(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The call's marks as positions on a bar (percent of the call), for the latency trace."""
+    if not trace:
+        return []
+    end = max(float(m["ms"]) for m in trace) or 1.0
+    return [{"event": m["event"], "ms": m["ms"], "left": round(100 * float(m["ms"]) / end, 1)} for m in trace]

@@ -1,0 +1,108 @@
+"""`/metrics` in the Prometheus text format (prometheus_client), read from the store at each scrape.
+
+Everything comes from what the store keeps (calls, traces, actions, the outbox), so the figures
+survive restarts and the web reads the store only. Labels are bounded sets of code words: an
+outcome, a stage, a transfer result, a route, a state; never a number, a name or a text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from agent.store.db import connect
+
+ANSWER_BUCKETS_S: Final = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
+TURN_BUCKETS_S: Final = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
+STAGE_BUDGETS_MS: Final = {"asr_final": 300.0, "policy_done": 200.0, "reply_first_frame": 800.0}
+"""A turn's stage (ms after the end of the utterance) over this is a budget overrun."""
+
+
+class StoreCollector(Collector):
+    def __init__(self, store_path: Path) -> None:
+        self.store_path = store_path
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        if not self.store_path.exists():
+            return
+        conn = connect(self.store_path, readonly=True)
+        try:
+            yield from _families(conn)
+        finally:
+            conn.close()
+
+
+def _families(conn: sqlite3.Connection) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    calls = CounterMetricFamily("standardiste_calls", "Calls answered, by how they ended", labels=["outcome"])
+    for outcome, n in conn.execute("SELECT coalesce(outcome, 'running'), count(*) FROM calls GROUP BY 1"):
+        calls.add_metric([outcome], n)
+    yield calls
+
+    answers: list[float] = []
+    turns: list[float] = []
+    overruns: Counter[str] = Counter()
+    for (events,) in conn.execute("SELECT events FROM traces"):
+        marks = json.loads(events)
+        at = {m["event"]: m["ms"] for m in marks if "event" in m}
+        if "answered" in at:
+            answers.append(at["answered"] / 1000)
+        end = None
+        for m in marks:
+            if m.get("event") == "end_of_utterance":
+                end = m["ms"]
+            elif end is not None and m.get("event") in STAGE_BUDGETS_MS:
+                if m["ms"] - end > STAGE_BUDGETS_MS[m["event"]]:
+                    overruns[m["event"]] += 1
+                if m["event"] == "reply_first_frame":
+                    turns.append((m["ms"] - end) / 1000)
+                    end = None
+    yield _histogram("standardiste_answer_seconds", "From the call's arrival to its answer", answers,
+                     ANSWER_BUCKETS_S)
+    yield _histogram("standardiste_turn_seconds", "From the end of the caller's utterance to the first reply frame",
+                     turns, TURN_BUCKETS_S)
+    over = CounterMetricFamily("standardiste_stage_budget_overruns", "Turn stages over their budget",
+                               labels=["stage"])
+    for stage in STAGE_BUDGETS_MS:
+        over.add_metric([stage], overruns[stage])
+    yield over
+
+    errors = CounterMetricFamily("standardiste_engine_errors", "Engine failures during calls", labels=["stage"])
+    for stage, n in conn.execute("SELECT target, count(*) FROM actions WHERE kind = 'engine' GROUP BY 1"):
+        errors.add_metric([stage], n)
+    yield errors
+
+    transfers = CounterMetricFamily("standardiste_transfers", "Transfers by their last step's result",
+                                    labels=["result"])
+    for result, n in conn.execute(
+            "SELECT result, count(*) FROM actions a WHERE kind = 'transfer' AND id = "
+            "(SELECT max(id) FROM actions b WHERE b.call_id = a.call_id AND b.kind = 'transfer') GROUP BY 1"):
+        transfers.add_metric([result], n)
+    yield transfers
+
+    sms = GaugeMetricFamily("standardiste_outbox_messages", "Outbox messages (SMS and calendar writes) by route "
+                            "and state", labels=["route", "state"])
+    depth = 0
+    for route, state, n in conn.execute("SELECT route, state, count(*) FROM outbox GROUP BY 1, 2"):
+        sms.add_metric([route, state], n)
+        depth += n if state in ("pending", "sending") else 0
+    yield sms
+    yield GaugeMetricFamily("standardiste_outbox_depth", "Messages not yet sent nor given up", value=depth)
+
+
+def _histogram(name: str, doc: str, values: list[float], buckets: tuple[float, ...]) -> HistogramMetricFamily:
+    counts = [sum(1 for v in values if v <= b) for b in buckets]
+    return HistogramMetricFamily(name, doc, buckets=[*zip((str(b) for b in buckets), counts, strict=True),
+                                                     ("+Inf", len(values))], sum_value=sum(values))
+
+
+def registry(store_path: Path) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(StoreCollector(store_path))
+    return reg
