@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -137,6 +137,38 @@ async def _retention(service: Service, stop: asyncio.Event) -> None:
             pass
 
 
+def setup_lines(service: Service) -> tuple[tuple[str, str], ...]:
+    """What the dashboard's Réglages page shows (never a secret)."""
+    cfg = service.config
+    lines = [(f"Standard « {p.business} »", f"{p.trade.label}, {p.file}"
+              + (f" — {len(p.sms.warnings)} modèle(s) de SMS trop long(s)" if p.sms.warnings else " — OK"))
+             for p in cfg.dialplans.all()]
+    lines.append(("Moteurs", service.mode_note))
+    models = sorted(d.name for d in cfg.paths.models.iterdir() if d.is_dir()) if cfg.paths.models.is_dir() else []
+    lines.append(("Modèles installés", ", ".join(models) or "aucun (make models)"))
+    sms = cfg.sms
+    where = {"sip": sms.sip.to if sms.sip else "", "http": sms.http.url.split("?")[0] if sms.http else "",
+             "spool": str(sms.spool.directory) if sms.spool else ""}.get(sms.route, "")
+    lines.append(("SMS", f"route {sms.route}" + (f" ({where})" if where else " : aucun SMS n'est envoyé")))
+    lines.append(("Agenda", f"CalDAV « {cfg.calendar.calendar} » sur {cfg.calendar.url}" if cfg.calendar
+                  else "agenda local (les rendez-vous du standard seulement)"))
+    return tuple(lines)
+
+
+def _calendar_check(service: Service) -> Callable[[], Awaitable[str]]:
+    async def check() -> str:
+        from datetime import datetime, timedelta
+
+        tz = service.config.dialplans.default.timezone
+        now = datetime.now(tz)
+        try:
+            busy = await service.deps.calendars.busy(now, now + timedelta(days=1), 5.0)
+        except Exception as exc:
+            return f"Agenda injoignable : {type(exc).__name__ or 'délai dépassé'}."
+        return f"Agenda lu : {len(busy)} plage(s) occupée(s) dans les prochaines 24 h."
+    return check
+
+
 async def _web(service: Service, stop: asyncio.Event) -> None:
     """The dashboard, inside the service, until `stop`; not started without a password set."""
     cfg = service.config.web
@@ -152,9 +184,12 @@ async def _web(service: Service, stop: asyncio.Event) -> None:
     from agent.web.auth import session_secret
 
     plan = service.config.dialplans.default
+    outbox = service.deps.outbox
     app = create_app(WebSettings(store=service.config.paths.store, password_hash=cfg.password_file.read_text(),
                                  secret=session_secret(cfg.secret_file), basket_eur=plan.trade.basket_eur,
-                                 conversion=cfg.conversion_rate, messages_dir=service.config.paths.messages),
+                                 conversion=cfg.conversion_rate, messages_dir=service.config.paths.messages,
+                                 setup=setup_lines(service), sms_route=outbox.route, artisan_to=plan.sms.artisan_to,
+                                 check_calendar=_calendar_check(service) if service.config.calendar else None),
                      writer=service.deps.store)
     class Server(uvicorn.Server):
         @contextlib.contextmanager

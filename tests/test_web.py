@@ -182,3 +182,37 @@ def test_the_password_is_a_salted_scrypt_hash_in_a_private_file(tmp_path: Path) 
     with pytest.raises(ValueError, match="at least"):
         set_password(path, "court")
     assert json.dumps(stored)  # one line of text
+
+
+def test_calls_in_progress_for_the_live_page(store: Store, app: Any) -> None:
+    from agent.web.queries import calls_in_progress
+
+    async def ring() -> int:
+        return await store.open_call(channel_id="9.1", did="", caller_id="+33611112222", dialplan="p.yaml",
+                                     trade="plombier", business="Plomberie Martin")
+    call_id = asyncio.run(ring())
+    store.set_lead(call_id, urgency="urgent", name="Zoé").result()
+    live = store.read(calls_in_progress)
+    assert [(c["id"], c["caller"], c["stage"], c["urgency"]) for c in live] == [
+        (call_id, "06 •• •• •• 22", "nom noté", "urgente")]
+    client = TestClient(app)
+    _login(client)
+    assert "EventSource(\"/direct/flux\")" in client.get("/direct").text
+
+
+def test_the_settings_page_sends_a_test_sms_to_the_artisan(store: Store, tmp_path: Path) -> None:
+    async def calendar() -> str:
+        return "Agenda lu : 2 plage(s) occupée(s) dans les prochaines 24 h."
+    app = create_app(WebSettings(store=store.path, password_hash=hash_password(PASSWORD), secret="k" * 32,
+                                 setup=(("SMS", "route sip (pjsip:{number})"),), sms_route="sip",
+                                 artisan_to="PJSIP/artisan", check_calendar=calendar), writer=store)
+    client = TestClient(app)
+    _login(client)
+    page = client.get("/reglages").text
+    assert "route sip" in page
+    token = _csrf(client, "/reglages")
+    assert "SMS de test mis en file" in client.post("/reglages/test", data={"test": "sms", "csrf": token}).text
+    rows = store.read(lambda c: [dict(r) for r in c.execute("SELECT * FROM outbox WHERE kind = 'test'")])
+    assert len(rows) == 1 and rows[0]["recipient"] == "PJSIP/artisan" and rows[0]["state"] == "pending"
+    assert "2 plage(s)" in client.post("/reglages/test", data={"test": "calendar", "csrf": token}).text
+    assert client.post("/reglages/test", data={"test": "sms"}).status_code == 403

@@ -10,7 +10,11 @@ local Prometheus), anyone else only with one.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +25,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from agent.store.db import Store, connect
+from agent.store.outbox import enqueue
 from agent.store.queries import call_detail
 from agent.store.schema import FOLLOWUP_LABELS, FollowUp
 from agent.web import queries
@@ -47,6 +52,13 @@ class WebSettings:
     conversion: float = 0.3
     messages_dir: Path | None = None
     """Where callers' voice messages are (a recording is served only from here)."""
+    setup: tuple[tuple[str, str], ...] = ()
+    """The Réglages page: (what, state) lines prepared by the service (dialplans, models, SMS, calendar)."""
+    sms_route: str = "none"
+    artisan_to: str | None = None
+    """Where the Réglages page's test SMS goes (the default dialplan's artisan)."""
+    check_calendar: Callable[[], Awaitable[str]] | None = None
+    """Reads the calendar now; one French line saying what it found."""
 
 
 def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
@@ -142,6 +154,39 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         return Response(read(lambda c: queries.leads_csv(queries.leads_rows(c))), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="demandes.csv"'})
 
+    async def live(request: Request) -> Response:
+        return page(request, "live.html")
+
+    async def live_feed(request: Request) -> Response:
+        async def events() -> AsyncIterator[str]:
+            while not await request.is_disconnected():
+                rows = read(queries.calls_in_progress)
+                yield f"data: {json.dumps(rows, ensure_ascii=False)}\n\n"
+                await asyncio.sleep(1.0)
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def setup(request: Request, note: str | None = None) -> Response:
+        return page(request, "setup.html", setup=settings.setup, note=note, sms_route=settings.sms_route,
+                    calendar=settings.check_calendar is not None)
+
+    async def setup_test(request: Request) -> Response:
+        form = await request.form()
+        if not _csrf_ok(request, form):
+            return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
+        what = str(form.get("test", ""))
+        if what == "sms":
+            if writer is None or settings.sms_route == "none" or not settings.artisan_to:
+                return await setup(request, "Aucune route SMS ou aucun numéro d'artisan configuré.")
+            key = f"test:{int(time.time())}"
+            writer.submit(lambda c: enqueue(c, key=key, call_id=None, kind="test", route=settings.sms_route,
+                                            recipient=str(settings.artisan_to),
+                                            body="Standardiste : SMS de test, la route fonctionne.")).result()
+            return await setup(request, f"SMS de test mis en file ({key}) : voir son état dans /metrics ou ici "
+                                        "dans une minute.")
+        if what == "calendar" and settings.check_calendar is not None:
+            return await setup(request, await settings.check_calendar())
+        return await setup(request, "Test inconnu.")
+
     async def metrics_page(request: Request) -> Response:
         return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
@@ -150,7 +195,9 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         Route("/", home), Route("/appels", calls), Route("/appels/{call_id:int}", call),
         Route("/appels/{call_id:int}/enregistrement", recording), Route("/demandes", leads),
         Route("/demandes/{call_id:int}/suivi", followup, methods=["POST"]), Route("/demandes.csv", leads_csv),
-        Route("/metrics", metrics_page), Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        Route("/direct", live), Route("/direct/flux", live_feed), Route("/reglages", setup),
+        Route("/reglages/test", setup_test, methods=["POST"]), Route("/metrics", metrics_page),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     # The session middleware first (outermost), so that the login check sees the session.
     return Starlette(routes=routes, middleware=[

@@ -148,3 +148,28 @@ def leads_csv(rows: list[dict[str, Any]]) -> bytes:
                "action": r["action_fr"], "followup": r["followup_fr"]}
         writer.writerow([row.get(key) or "" for key, _label in CSV_COLUMNS])
     return "\ufeff".encode() + buf.getvalue().encode("utf-8")
+
+
+def calls_in_progress(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str, Any]]:
+    """Calls not ended yet (started within two hours): masked caller, stage, urgency, duration."""
+    now = time.time() if now is None else now
+    rows = conn.execute(
+        "SELECT c.id, c.started_at, c.caller_id, l.urgency, l.status, l.action, l.name IS NOT NULL AS named, "
+        "l.address IS NOT NULL AS located, (SELECT count(*) FROM turns t WHERE t.call_id = c.id AND t.who = 'caller') "
+        "AS turns FROM calls c LEFT JOIN leads l ON l.call_id = c.id WHERE c.ended_at IS NULL AND c.started_at > ? "
+        "ORDER BY c.started_at", (now - 7200,)).fetchall()
+    out = []
+    for r in rows:
+        if r["action"] == "transfer":
+            stage = "transfert vers l'artisan"
+        elif r["action"]:
+            stage = ACTION_LABELS.get(r["action"], r["action"])
+        elif r["located"]:
+            stage = "adresse notée"
+        elif r["named"]:
+            stage = "nom noté"
+        else:
+            stage = "accueil" if not r["turns"] else "écoute du problème"
+        out.append({"id": r["id"], "caller": mask(r["caller_id"]), "stage": stage,
+                    "urgency": URGENCY_LABELS.get(r["urgency"] or "normal", ""), "seconds": int(now - r["started_at"])})
+    return out
