@@ -54,6 +54,16 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from agent.config import load_config
+    from agent.doctor import Verdict, run_doctor
+
+    checks = run_doctor(load_config(args.config), args.asterisk_cli)
+    for check in checks:
+        print(check)
+    return 1 if any(c.verdict is Verdict.FAIL for c in checks) else 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from agent.dev import check_config
 
@@ -152,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="write this file instead of the config's web.password_file")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_set_password)
+
+    p = sub.add_parser("doctor", help="check the box end to end, one line per check (exit 1 on a failure)")
+    p.add_argument("--config", default="/etc/standardiste/standardiste.yaml")
+    p.add_argument("--asterisk-cli", default="asterisk -rx", help="how to run an Asterisk CLI command")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("check-config", help="validate service configs and dialplans, then exit")
     p.add_argument("files", nargs="+")

@@ -1,0 +1,219 @@
+"""`standardiste doctor`: the box checked end to end, one line per check, saying what to fix.
+
+    OK    Asterisk reachable, ARI user accepted (Asterisk 22.5.0)
+    FAIL  ARI password refused (HTTP 401): set the same password in ari.conf and ari.password_file
+
+The exit code is 1 when any check fails (a WARN does not fail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import socket
+import sqlite3
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlparse
+
+from agent.config import Config
+
+CONTEXTS: Final = ("standardiste-inbound", "standardiste-answer", "standardiste-transfer")
+"""The dialplan contexts asterisk-conf/extensions.conf provides and the service relies on."""
+NEEDED_MODULES: Final = ("res_ari", "res_stasis", "res_pjsip", "chan_pjsip", "chan_rtp", "app_stasis",
+                         "bridge_simple", "res_ari_channels", "res_ari_bridges", "res_ari_endpoints")
+MIN_FREE_BYTES: Final = 1 << 30
+"""Less free space than this where the store and the recordings live is a failure (1 GiB)."""
+
+
+class Verdict(StrEnum):
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: Verdict
+    line: str
+
+    def __str__(self) -> str:
+        return f"{self.verdict.value:<5} {self.line}"
+
+
+def run_doctor(config: Config, asterisk_cli: str = "asterisk -rx") -> list[Check]:
+    checks = asyncio.run(_ari_checks(config))
+    ari_up = checks[0].verdict is Verdict.OK
+    if ari_up:
+        checks += _cli_checks(shlex.split(asterisk_cli))
+    checks.append(_models(config))
+    checks.append(_store(config.paths.store))
+    checks += asyncio.run(_routes(config))
+    checks.append(_clock())
+    checks.append(_disk(config.paths.store.parent))
+    return checks
+
+
+async def _ari_checks(config: Config) -> list[Check]:
+    import httpx
+
+    url = config.ari.url + "/ari"
+    auth = (config.ari.username, config.ari.password)
+    async with httpx.AsyncClient(timeout=5.0, auth=auth) as client:
+        try:
+            info = await client.get(url + "/asterisk/info")
+        except httpx.TransportError:
+            return [Check(Verdict.FAIL, f"Asterisk unreachable at {config.ari.url}: start it (systemctl start "
+                                        "asterisk) and check http.conf (enabled, bindaddr, bindport)")]
+        if info.status_code == 401:
+            return [Check(Verdict.FAIL, "ARI password refused (HTTP 401): set the same password in ari.conf "
+                                        f"[{config.ari.username}] and in ari.password_file")]
+        if info.status_code != 200:
+            return [Check(Verdict.FAIL, f"ARI answered HTTP {info.status_code} on /asterisk/info: check ari.conf")]
+        version = info.json().get("system", {}).get("version", "?")
+        out = [Check(Verdict.OK, f"Asterisk reachable, ARI user accepted (Asterisk {version})")]
+        modules = await client.get(url + "/asterisk/modules")
+        running = {str(m.get("name", "")).removesuffix(".so") for m in modules.json()
+                   if str(m.get("status", "")).lower() == "running"} if modules.status_code == 200 else set()
+        missing = [m for m in NEEDED_MODULES if m not in running]
+        if config.sms.route == "sip" and "res_pjsip_messaging" not in running:
+            missing.append("res_pjsip_messaging")
+        out.append(Check(Verdict.FAIL, "modules not loaded: " + ", ".join(missing) + " (modules.conf: load => "
+                                       "each, then core restart now)") if missing
+                   else Check(Verdict.OK, f"the {len(NEEDED_MODULES)} modules the service needs are running"))
+        return out
+
+
+def _cli(cmd: Sequence[str], command: str) -> str | None:
+    try:
+        out = subprocess.run([*cmd, command], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _cli_checks(cmd: Sequence[str]) -> list[Check]:
+    shown = _cli(cmd, "dialplan show")
+    if shown is None:
+        return [Check(Verdict.WARN, f"cannot run {' '.join(cmd)}: the dialplan and the trunk were not checked "
+                                    "(run doctor as a user allowed to use the Asterisk CLI)")]
+    missing = [c for c in CONTEXTS if f"'{c}'" not in shown]
+    out = [Check(Verdict.FAIL, "dialplan contexts missing: " + ", ".join(missing) + " (copy asterisk-conf/"
+                               "extensions.conf, then dialplan reload)") if missing
+           else Check(Verdict.OK, "the dialplan contexts are present: " + ", ".join(CONTEXTS))]
+    regs = _cli(cmd, "pjsip show registrations") or ""
+    lines = [ln for ln in regs.splitlines() if "/" in ln and any(w in ln for w in ("Registered", "Rejected",
+                                                                               "Unregistered", "Failed"))]
+    if not lines:
+        out.append(Check(Verdict.OK, "no outbound registration configured (a trunk by IP needs none)"))
+    elif all("Registered" in ln and "Unregistered" not in ln for ln in lines):
+        out.append(Check(Verdict.OK, f"trunk registered ({len(lines)} registration(s))"))
+    else:
+        out.append(Check(Verdict.FAIL, "trunk not registered: check the provider's credentials in pjsip.conf "
+                                       "(pjsip show registrations)"))
+    return out
+
+
+def _models(config: Config) -> Check:
+    from agent.engines import french_asr
+
+    models = config.paths.models
+    broken = [d.name for d in models.iterdir() if d.is_dir() and not any(d.iterdir())] if models.is_dir() else []
+    if broken:
+        return Check(Verdict.FAIL, f"model folder(s) empty in {models}: {', '.join(broken)} (make models)")
+    if french_asr(models) is None:
+        return Check(Verdict.WARN, f"no French speech model in {models}: calls are taken as voice messages "
+                                   "(make models on a box with internet)")
+    return Check(Verdict.OK, f"French models installed in {models}")
+
+
+def _store(path: Path) -> Check:
+    try:
+        conn = sqlite3.connect(path, timeout=2)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS doctor_probe (x)")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return Check(Verdict.FAIL, f"store {path} not writable ({exc}): give the service user write access "
+                                   "to the file and its folder")
+    return Check(Verdict.OK, f"store {path} writable")
+
+
+async def _routes(config: Config) -> list[Check]:
+    out = []
+    sms = config.sms
+    if sms.route == "none":
+        out.append(Check(Verdict.WARN, "no SMS route (sms.route: none): the artisan gets no SMS"))
+    elif sms.route == "spool" and sms.spool is not None:
+        d = sms.spool.directory
+        ok = d.is_dir() and _writable(d)
+        out.append(Check(Verdict.OK if ok else Verdict.FAIL, f"SMS spool {d} " + (
+            "writable" if ok else "not writable: give the service user write access (group of gammu-smsd)")))
+    elif sms.route == "http" and sms.http is not None:
+        u = urlparse(sms.http.url)
+        ok = _connects(u.hostname or "", u.port or (443 if u.scheme == "https" else 80))
+        out.append(Check(Verdict.OK if ok else Verdict.FAIL, f"SMS provider {u.hostname} " + (
+            "answers" if ok else "unreachable: check the box's internet access and sms.http.url")))
+    elif sms.route == "sip":
+        out.append(Check(Verdict.OK, "SMS through Asterisk (sip route): see the modules line"))
+    if config.calendar is not None:
+        from agent.actions.agenda import Calendars
+        from agent.actions.calendar import CalDavCalendar
+
+        cals = Calendars(CalDavCalendar(config.calendar))
+        now = datetime.now().astimezone()
+        try:
+            busy = await cals.busy(now, now + timedelta(days=1), config.calendar.timeout_s + 1)
+            out.append(Check(Verdict.OK, f"calendar {config.calendar.calendar!r} read ({len(busy)} busy period(s) "
+                                         "in the next 24 h)"))
+        except Exception as exc:
+            out.append(Check(Verdict.FAIL, f"calendar {config.calendar.calendar!r} not readable "
+                                           f"({type(exc).__name__}): check calendar.caldav url, user, password"))
+        finally:
+            cals.close()
+    return out
+
+
+def _clock() -> Check:
+    if shutil.which("timedatectl") is None:
+        return Check(Verdict.WARN, "cannot tell whether the clock is in sync (no timedatectl): bookings need it")
+    out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                         text=True, timeout=10)
+    if out.stdout.strip() == "yes":
+        return Check(Verdict.OK, "clock in sync (NTP)")
+    return Check(Verdict.WARN, "clock not in sync with NTP: enable systemd-timesyncd or chrony")
+
+
+def _disk(folder: Path) -> Check:
+    probe = folder if folder.exists() else Path("/")
+    free = shutil.disk_usage(probe).free
+    if free < MIN_FREE_BYTES:
+        return Check(Verdict.FAIL, f"only {free >> 20} MiB free under {probe}: free some space (recordings, logs)")
+    return Check(Verdict.OK, f"{free >> 30} GiB free under {probe}")
+
+
+def _writable(d: Path) -> bool:
+    probe = d / ".standardiste-doctor"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), 5).close()
+    except OSError:
+        return False
+    return True
