@@ -122,7 +122,8 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
             return PlainTextResponse("Appel introuvable.", status_code=404)
         started = detail["call"]["started_at"]
         when = datetime.fromisoformat(started).astimezone(queries.TZ).strftime("%d/%m/%Y %H:%M") if started else ""
-        return page(request, "call.html", d=detail, when=when, mask=queries.mask, timeline=_timeline(detail["trace"]))
+        return page(request, "call.html", d=detail, when=when, timeline=_timeline(detail["trace"]),
+                    urgency=queries.URGENCY_LABELS, status=queries.STATUS_LABELS, action=queries.ACTION_LABELS)
 
     async def recording(request: Request) -> Response:
         detail = read(lambda c: call_detail(c, int(request.path_params["call_id"])))

@@ -20,6 +20,9 @@ TZ: Final = ZoneInfo("Europe/Paris")
 URGENCY_LABELS: Final = {"normal": "normale", "urgent": "urgente", "critical": "critique"}
 ACTION_LABELS: Final = {"transfer": "transfert", "booking": "rendez-vous", "message": "message", "info": "information",
                         "cancel": "annulation", None: "—"}
+STATUS_LABELS: Final = {"new": "nouveau", "transferred": "transféré à l'artisan",
+                         "transfer_failed": "artisan non joint", "booked": "rendez-vous pris", "message": "message",
+                         "info": "information", "cancelled": "rendez-vous annulé"}
 CSV_COLUMNS: Final = (("call_id", "appel"), ("created", "date"), ("name", "nom"), ("phone", "téléphone"),
                       ("address", "adresse"), ("problem", "problème"), ("urgency", "urgence"),
                       ("action", "action"), ("booking", "rendez-vous"), ("followup", "suivi"))
@@ -71,6 +74,8 @@ def figures(conn: sqlite3.Connection, basket_eur: int, conversion: float, now: f
     ok = [any(m.get("event") == "answered" and m["ms"] <= 1000 for m in json.loads(e)) for e in answered]
     rows = conn.execute("SELECT status, urgency, followup, count(*) FROM leads WHERE created_at >= ? "
                         "GROUP BY 1, 2, 3", (since,)).fetchall()
+    voice = conn.execute("SELECT count(*) FROM leads WHERE created_at >= ? AND (status = ? OR recording IS NOT NULL)",
+                         (since, LeadStatus.MESSAGE.value)).fetchone()[0]
     leads = sum(n for st, _u, _f, n in rows if st != LeadStatus.INFO)
     won = sum(n for _s, _u, f, n in rows if f == FollowUp.WON)
     per_day = []
@@ -92,10 +97,10 @@ def figures(conn: sqlite3.Connection, basket_eur: int, conversion: float, now: f
         transferred=sum(n for st, _u, _f, n in rows if st == LeadStatus.TRANSFERRED),
         transfer_failed=sum(n for st, _u, _f, n in rows if st == LeadStatus.TRANSFER_FAILED),
         bookings=sum(n for st, _u, _f, n in rows if st == LeadStatus.BOOKED),
-        messages=sum(n for st, _u, _f, n in rows if st == LeadStatus.MESSAGE),
+        messages=voice,
         revenue_eur=round(leads * basket_eur * conversion),
-        revenue_formula=(f"{leads} demandes × {basket_eur} € de panier moyen × {round(conversion * 100)} % "
-                         "de conversion"),
+        revenue_formula=(f"{leads} demande{'s' if leads > 1 else ''} × {basket_eur} € de panier moyen × "
+                         f"{round(conversion * 100)} % de conversion"),
         won_eur=won * basket_eur, per_day=per_day, per_hour=per_hour,
         risk_share=(risky / total) if total else None)
 
