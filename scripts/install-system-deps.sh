@@ -7,6 +7,7 @@ pkgs=(
   python3-venv
   build-essential  # llama-cpp-python compiles llama.cpp (once, then a cached wheel)
   cmake
+  chromium         # the dashboard's browser test (driven by Playwright with this executable)
 )
 missing=()
 for p in "${pkgs[@]}"; do
