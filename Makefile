@@ -4,14 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run demo test test-fast understanding check lint typecheck asterisk deps venv models bench-engines clean
+.PHONY: run demo test test-fast understanding check lint typecheck asterisk deps venv models bench-engines clean install
 
 # SIP_PORT / HTTP_PORT choose the loopback ports (default: 5060 if free, any free HTTP port).
 run: deps venv asterisk
 	$(BIN)/standardiste dev --run-dir .run $(if $(SIP_PORT),--sip-port $(SIP_PORT)) $(if $(HTTP_PORT),--http-port $(HTTP_PORT))
 
-# One whole scripted call (emergency, transfer to a demo artisan phone), printed live; the lead lands
-# in the development store (.run/standardiste.db), where `standardiste leads --json` lists it.
+# Two scripted calls (an emergency put through to a demo artisan phone, then a booking), printed live,
+# with the SMS the phones receive and the event in the demo's calendar; the leads land in the
+# development store (.run/standardiste.db), where `standardiste leads --json` lists them.
 demo: deps venv asterisk
 	$(BIN)/standardiste demo --run-dir .run
 
@@ -56,6 +57,10 @@ models: venv
 
 bench-engines: venv
 	$(BIN)/python scripts/bench_engines.py --models models
+
+# On a PBX box with systemd: /opt/standardiste, /etc/standardiste, /var/lib/standardiste, the units.
+install:
+	bash scripts/install-box.sh
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -54,6 +54,16 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from agent.config import load_config
+    from agent.store.queries import backup
+
+    store = load_config(args.config).paths.store
+    dest = backup(store, Path(args.dir) if args.dir else store.parent / "backups", keep=args.keep)
+    print(f"store copied to {dest}")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from agent.config import load_config
     from agent.doctor import Verdict, run_doctor
@@ -162,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="write this file instead of the config's web.password_file")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_set_password)
+
+    p = sub.add_parser("backup", help="copy the store (SQLite online backup), keeping the newest copies")
+    p.add_argument("--config", default="/etc/standardiste/standardiste.yaml")
+    p.add_argument("--dir", help="where the copies go (default: backups/ next to the store)")
+    p.add_argument("--keep", type=int, default=14, help="how many copies to keep")
+    p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("doctor", help="check the box end to end, one line per check (exit 1 on a failure)")
     p.add_argument("--config", default="/etc/standardiste/standardiste.yaml")

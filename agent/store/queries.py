@@ -134,3 +134,27 @@ def apply_retention(conn: sqlite3.Connection, rules: list[Retention], messages_d
                 wav.unlink(missing_ok=True)
                 recordings += 1
     return recordings, calls
+
+
+def backup(store: Path, dest_dir: Path, keep: int = 14, now: float | None = None) -> Path:
+    """A consistent copy of the store (SQLite's online backup API, fine while the service writes),
+    named by date, mode 0600; only the newest `keep` copies are kept."""
+    import os
+
+    when = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"standardiste-{when}.db"
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    src = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    out = sqlite3.connect(tmp)
+    try:
+        src.backup(out)
+    finally:
+        out.close()
+        src.close()
+    os.replace(tmp, dest)
+    for old in sorted(dest_dir.glob("standardiste-*.db"))[:-keep]:
+        old.unlink()
+    return dest
