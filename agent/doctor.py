@@ -120,13 +120,23 @@ def _cli_checks(cmd: Sequence[str]) -> list[Check]:
     return out
 
 
+MANIFEST: Final = Path(__file__).resolve().parents[1] / "models" / "manifest.yaml"
+
+
 def _models(config: Config) -> Check:
     from agent.engines import french_asr
+    from agent.models import installed, load_manifest
 
     models = config.paths.models
     broken = [d.name for d in models.iterdir() if d.is_dir() and not any(d.iterdir())] if models.is_dir() else []
+    if MANIFEST.is_file() and models.is_dir():
+        # A model folder from the manifest must carry the checksums of the pinned files it came from.
+        broken += [spec.id for spec in load_manifest(MANIFEST)
+                   if (models / spec.id).is_dir() and any((models / spec.id).iterdir())
+                   and installed(models, spec) is None]
     if broken:
-        return Check(Verdict.FAIL, f"model folder(s) empty in {models}: {', '.join(broken)} (make models)")
+        return Check(Verdict.FAIL, f"model(s) incomplete or not matching the manifest's checksums in {models}: "
+                                   f"{', '.join(broken)} (make models)")
     if french_asr(models) is None:
         return Check(Verdict.WARN, f"no French speech model in {models}: calls are taken as voice messages "
                                    "(make models on a box with internet)")

@@ -28,12 +28,16 @@ def test_doctor_passes_on_the_test_box_and_names_what_to_fix(asterisk: DevAsteri
         assert line in out, line
     assert "FAIL" not in out
 
-    # A missing model: an install that stopped half-way left an empty folder.
+    # A missing model: an install that stopped half-way left an empty folder, and a model copied by
+    # hand carries no checksum of the manifest's pinned files.
     models = tmp_path / "models"
     (models / "vosk-model-fr-0.22").mkdir(parents=True)
+    (models / "vosk-fr-small").mkdir()
+    (models / "vosk-fr-small" / "README").write_text("copied by hand\n")
     code, out = doctor(asterisk, asterisk.controller_config(tmp_path / "m.yaml", store=tmp_path / "store.db",
                                                             models=models))
-    assert code == 1 and "FAIL  model folder(s) empty" in out and "vosk-model-fr-0.22 (make models)" in out
+    assert code == 1 and "FAIL  model(s) incomplete or not matching the manifest's checksums" in out
+    assert "vosk-model-fr-0.22, vosk-fr-small (make models)" in out
 
     # A store that cannot be written (a read-only file system; the tests run as root, so no chmod).
     code, out = doctor(asterisk, asterisk.controller_config(tmp_path / "s.yaml", store=Path("/proc/sd-doctor.db")))
