@@ -49,7 +49,9 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     assert leftovers(asterisk) == ([], [])
 
 
-BURSTS = 63
+BURSTS = 40
+"""320 calls: a race that hit 1 call in 160 before the fix shows in 86 % of runs (it was 504 calls, 96 %,
+for 40 s more of a suite that must stay under 20 minutes)."""
 BURST = 8
 HOLD_S = 1.0
 
