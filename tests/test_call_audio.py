@@ -7,9 +7,11 @@ media, trace and counters; the phone runs in the same process, so both share tim
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -293,6 +295,8 @@ def test_random_and_malformed_packets_are_dropped_and_counted(asterisk, agent_fa
     assert ready.wait(10)
     rng = np.random.default_rng(3)
     rss_before = _rss_kib()
+    gc.collect()
+    blocks_before = sys.getallocatedblocks()
     foreign = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     n_foreign, n_malformed, n_wrong_pt = 3000, 1000, 300
@@ -338,7 +342,15 @@ def test_random_and_malformed_packets_are_dropped_and_counted(asterisk, agent_fa
     damaged = [(i, round(n, 3)) for i, n in enumerate(nccs) if n < 0.9]  # (100 ms window, NCC)
     assert len(damaged) <= TIME_BASE_SHIFTS_ALLOWED, (damaged, len(nccs), stats)
     assert holes(heard[lag:lag + len(prompt)], prompt) == 0, "the call's audio has holes"
-    assert _rss_kib() - rss_before < 8 * 1024, "memory grew with the junk"
+    gc.collect()
+    blocks = sys.getallocatedblocks() - blocks_before
+    print(f"\nRSS growth {_rss_kib() - rss_before} KiB, Python blocks {blocks}")
+    # Nothing of the 4300 junk packets is kept: Python's allocated blocks grow by about 1,100 whatever
+    # ran before in the process (measured), where one kept object per packet would add 4,300. The RSS
+    # bound only catches a gross native leak: the allocator's layout alone moves it by 2.6 to 8.6 MB
+    # depending on what earlier tests loaded (the dialogue's tables).
+    assert blocks < 2000, f"Python objects kept with the junk: {blocks} blocks"
+    assert _rss_kib() - rss_before < 16 * 1024, "memory grew with the junk"
 
 
 def test_the_caller_leaving_mid_prompt_releases_everything(asterisk, agent_factory, phones, softphone,
