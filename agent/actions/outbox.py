@@ -56,7 +56,8 @@ class Sender:
         self.routes = {r.name: r for r in ([routes] if not isinstance(routes, Sequence) else routes)}
         self.sms_route = next((name for name in self.routes if name != CALENDAR_ROUTE), None)
         self.policy = policy
-        self.plans = list(plans)
+        self.plans = [p for p in plans if p.sms.digest is not None and p.sms.artisan_to]
+        """Only the dialplans that ask for a daily digest: the others cost no store write each poll."""
         self.clock = clock
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
