@@ -29,6 +29,7 @@ from agent.audio.vad import (
     DEFAULT_HANGOVER_MS,
     DEFAULT_MIN_RMS,
     DEFAULT_MIN_UTTERANCE_MS,
+    DEFAULT_PRE_ROLL_MS,
     DEFAULT_RESUME_FRAMES,
     DEFAULT_START_FRAMES,
     DEFAULT_START_WINDOW,
@@ -40,6 +41,7 @@ from agent.session.timing import (
     FIRST_TURN_WAIT_S,
     NEXT_TURN_WAIT_S,
     CallTiming,
+    Pipeline,
 )
 from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
 from agent.yamlnode import Node, read_yaml
@@ -152,6 +154,7 @@ def _parse_media(media: Node) -> MediaSettings:
         hangover_ms=vad.integer("hangover_ms", DEFAULT_HANGOVER_MS, lo=100, hi=5000),
         min_utterance_ms=vad.integer("min_utterance_ms", DEFAULT_MIN_UTTERANCE_MS, lo=0, hi=2000),
         min_rms=vad.number("min_rms", DEFAULT_MIN_RMS, lo=0.0, hi=10000.0),
+        pre_roll_ms=vad.integer("pre_roll_ms", DEFAULT_PRE_ROLL_MS, lo=0, hi=1000),
     )
     if vad_cfg.start_frames > vad_cfg.start_window:
         raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
@@ -227,6 +230,7 @@ def parse_config(data: object, file: str) -> Config:
         first_turn_wait_s=call.number("first_turn_wait_seconds", FIRST_TURN_WAIT_S, lo=1.0, hi=60.0),
         next_turn_wait_s=call.number("next_turn_wait_seconds", NEXT_TURN_WAIT_S, lo=0.5, hi=30.0),
         ack_after_s=call.integer("ack_after_ms", int(ACK_AFTER_S * 1000), lo=100, hi=3000) / 1000,
+        pipeline=Pipeline(call.choice("pipeline", Pipeline.STREAMING.value, tuple(p.value for p in Pipeline))),
     )
     call.close()
     media_cfg = _parse_media(root.node("media"))

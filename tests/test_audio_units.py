@@ -135,6 +135,30 @@ def test_speech_then_silence_gives_one_utterance_after_the_hangover() -> None:
     assert abs(end.decided_at - end.ended_at - 0.5) <= 0.021
 
 
+def test_the_recogniser_gets_the_audio_just_before_the_first_voiced_frame() -> None:
+    """The onset of a word is often under the VAD's threshold: up to pre_roll_ms of what came
+    before the utterance is kept for the recogniser, and only that much."""
+    words = speech("Allô, bonjour.")
+    signal = np.concatenate([np.zeros(RATE, np.int16), words, np.zeros(RATE, np.int16)])
+    for pre_roll_ms, expected in ((200, 10), (0, 0), (2000, None)):
+        det = TurnDetector(VadSettings(pre_roll_ms=pre_roll_ms), RATE)
+        frames = frames_of(signal)
+        for i, f in enumerate(frames):
+            if det.push(f) and det.in_speech:
+                first = det.utterance_frames[0]
+                lead = det.lead_in
+                index = next(k for k, g in enumerate(frames) if g is first)
+                # Contiguous with the utterance, ending right before its first frame.
+                assert [g.timestamp for g in lead] == [g.timestamp for g in frames[index - len(lead):index]]
+                if expected is None:  # more asked for than the buffer holds: what it holds, no more
+                    assert 10 < len(lead) <= 2000 // 20 + VadSettings().start_window
+                else:
+                    assert len(lead) == expected
+                break
+        else:
+            raise AssertionError("no speech started")
+
+
 def test_clicks_and_line_hiss_are_not_speech() -> None:
     rng = np.random.default_rng(2)
     signal = rng.normal(0, 80, RATE * 4)  # hiss about -52 dBFS

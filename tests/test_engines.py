@@ -81,6 +81,22 @@ def test_vosk_recognises_streamed_8khz_speech_with_a_phrase_list(vosk_ko: VoskEn
     assert vosk_ko.rate == 16000  # the model wants 16 kHz: the session resampled the 8 kHz line
 
 
+def test_one_vosk_session_recognises_utterance_after_utterance_on_the_8khz_line(vosk_ko: VoskEngine) -> None:
+    """A call is many utterances on one session. The 8 kHz line is resampled for the 16 kHz model,
+    and finishing an utterance must not end the resampler: the second utterance once raised
+    "Input after last input" and the call waited for ever."""
+    async def utterances() -> list[str]:
+        session = vosk_ko.session(8000, KOREAN_PHRASES)
+        out = []
+        for said in ("안녕하세요", "아니요", "네"):
+            for frame in split_frames(korean_call_audio(said), 8000):
+                await session.feed(frame)
+            out.append((await session.finish()).text)
+        return out
+
+    assert [t.split()[0] for t in asyncio.run(utterances())] == ["안녕하세요", "아니요", "네"]
+
+
 def test_vosk_phrase_list_constrains_what_comes_out(vosk_ko: VoskEngine) -> None:
     results = asyncio.run(transcribe(vosk_ko, korean_call_audio("안녕하세요"), ["감사합니다", "아니요"]))
     words = results[-1].text.split()

@@ -10,7 +10,11 @@ FILE (YAML or JSON)::
     utterances: ["Bonjour, j'ai une fuite ...", "Marie Dubois", ...]
     calls: [[...], [...]]   # instead of utterances: the n-th call gets the n-th list (the demo's two calls)
     fail_at: 3        # optional fault knob: the 3rd utterance raises AsrError
+    fail_with: crash  # with fail_at: raise a RuntimeError instead (an engine bug, not a reported failure)
     delay_ms: 0       # optional fault knob: each final result comes this much later
+    timed_with_vosk: true   # optional (`make bench`): the audio also goes through the real Vosk
+                            # stand-in model, and each text is returned once Vosk has finished with
+                            # the same utterance, so the recogniser's cost is counted, never zero
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.asr.base import AsrError, Transcript
+from agent.asr.base import AsrError, AsrSession, Transcriber, Transcript
 from agent.audio.frames import AudioFrame
 from agent.yamlnode import Node, read_yaml
 
@@ -37,11 +41,15 @@ class ScriptedTranscriber:
     calls: tuple[tuple[str, ...], ...] = ()
     """When set, the n-th call's utterances (the last list for any call after)."""
     sessions: int = 0
+    timed_with: Transcriber | None = None
+    """A real recogniser fed the same audio in the same process; its result is waited for, then dropped."""
+    crash: bool = False
+    """With fail_at: raise a RuntimeError, as an engine with a bug would (fault knob)."""
 
     def session(self, rate: int, phrases: list[str] | None = None) -> ScriptedSession:
         self.sessions += 1
         texts = self.calls[min(self.sessions, len(self.calls)) - 1] if self.calls else self.utterances
-        return ScriptedSession(self, texts)
+        return ScriptedSession(self, texts, self.timed_with.session(rate) if self.timed_with else None)
 
     @classmethod
     def load(cls, path: Path) -> ScriptedTranscriber:
@@ -57,29 +65,45 @@ class ScriptedTranscriber:
         if fail_at is not None and (isinstance(fail_at, bool) or not isinstance(fail_at, int) or fail_at < 1):
             raise node.error("fail_at", "a utterance number from 1", fail_at)
         delay = node.integer("delay_ms", 0, lo=0, hi=60000)
+        timed = node.flag("timed_with_vosk", False)
+        crash = node.choice("fail_with", "error", ("error", "crash")) == "crash"
         node.close()
-        return cls(tuple(raw), fail_at, delay / 1000, calls=tuple(tuple(c) for c in calls or ()))
+        made = cls(tuple(raw), fail_at, delay / 1000, crash=crash, calls=tuple(tuple(c) for c in calls or ()))
+        if timed:
+            from agent.engines import load_asr
+
+            made.timed_with, _ = load_asr(Path("/nonexistent"))  # the stand-in model, never a French one
+            made.name = f"{made.name}, timed with the real {made.timed_with.name} on the same audio"
+        return made
 
 
 class ScriptedSession:
-    def __init__(self, engine: ScriptedTranscriber, texts: Sequence[str]) -> None:
+    def __init__(self, engine: ScriptedTranscriber, texts: Sequence[str], timed: AsrSession | None = None) -> None:
         self.engine = engine
         self.texts = texts
         self.count = 0
         self.frames = 0
+        self.timed = timed
 
     async def feed(self, frame: AudioFrame) -> Transcript | None:
         self.frames += 1
+        if self.timed is not None:
+            await self.timed.feed(frame)
         return None
 
     async def discard(self) -> None:
-        return None
+        if self.timed is not None:
+            await self.timed.discard()
 
     async def finish(self) -> Transcript:
         self.count += 1
+        if self.timed is not None:
+            await self.timed.finish()
         if self.engine.delay_s:
             await asyncio.sleep(self.engine.delay_s)
         if self.engine.fail_at is not None and self.count >= self.engine.fail_at:
+            if self.engine.crash:
+                raise RuntimeError(f"scripted crash at utterance {self.count} (fault knob)")
             raise AsrError(f"scripted failure at utterance {self.count} (fault knob)")
         texts = self.texts
         text = texts[self.count - 1] if self.count <= len(texts) else ""

@@ -83,6 +83,12 @@ class VoskSession:
         return samples.astype("<i2").tobytes()
 
     def _accept(self, pcm: bytes) -> Transcript | None:
+        try:
+            return self._accept_unchecked(pcm)
+        except Exception as exc:  # Kaldi errors come as bare exceptions: the call must hear a fallback
+            raise AsrError(f"{self.engine.name}: {type(exc).__name__}: {exc}") from exc
+
+    def _accept_unchecked(self, pcm: bytes) -> Transcript | None:
         if self._rec.AcceptWaveform(pcm):
             result = json.loads(self._rec.Result())
             self._last_partial = ""
@@ -105,11 +111,18 @@ class VoskSession:
     async def finish(self) -> Transcript:
         async with self._lock:
             tail = self._pcm(np.zeros(0, dtype=np.int16), last=True)
+            if self._resampler is not None:
+                # A stream given its last input takes no more: the next utterance starts a new one
+                # (without this, every call's second utterance failed on a 16 kHz model).
+                self._resampler.clear()
 
             def final() -> Transcript:
-                if tail and self._rec.AcceptWaveform(tail):
-                    self._segments.append(_final(json.loads(self._rec.Result())))
-                return _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
+                try:
+                    if tail and self._rec.AcceptWaveform(tail):
+                        self._segments.append(_final(json.loads(self._rec.Result())))
+                    return _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
+                except Exception as exc:
+                    raise AsrError(f"{self.engine.name}: {type(exc).__name__}: {exc}") from exc
 
             self._last_partial = ""
             try:
@@ -121,6 +134,8 @@ class VoskSession:
         async with self._lock:
             self._last_partial = ""
             self._segments = []
+            if self._resampler is not None:
+                self._resampler.clear()
             await asyncio.to_thread(self._rec.Reset)
 
 

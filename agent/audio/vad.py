@@ -26,6 +26,11 @@ DEFAULT_HANGOVER_MS: Final = 700
 """Unvoiced time after speech that ends the utterance, ms."""
 DEFAULT_MIN_UTTERANCE_MS: Final = 160
 """Shorter 'utterances' (coughs, clicks that got through) are discarded, ms."""
+DEFAULT_PRE_ROLL_MS: Final = 200
+"""Audio kept from before the first voiced frame and given to the recogniser with the utterance: a
+word's onset (a plosive, a soft "h") is often under the VAD's threshold, and a recogniser given the
+word without it hears another word (measured on the Vosk stand-in: the first word was wrong in 3 of
+20 frame alignments without it, 0 of 40 with 100-300 ms), ms."""
 DEFAULT_MIN_RMS: Final = 200.0
 """Frames quieter than this (int16 RMS; about -44 dBFS) are never speech: line hiss, comfort noise."""
 
@@ -39,6 +44,7 @@ class VadSettings:
     hangover_ms: int = DEFAULT_HANGOVER_MS
     min_utterance_ms: int = DEFAULT_MIN_UTTERANCE_MS
     min_rms: float = DEFAULT_MIN_RMS
+    pre_roll_ms: int = DEFAULT_PRE_ROLL_MS
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class TurnDetector:
         self.rate = rate
         self._vad = webrtcvad.Vad(settings.aggressiveness)
         self._window: deque[tuple[bool, AudioFrame]] = deque(maxlen=settings.start_window)
+        self._before: deque[AudioFrame] = deque(maxlen=settings.pre_roll_ms // FRAME_MS + settings.start_window)
+        self._lead_in: list[AudioFrame] = []
         self._in_speech = False
         self._frames: list[AudioFrame] = []
         self._started_at = 0.0
@@ -98,14 +106,24 @@ class TurnDetector:
         """The frames of the utterance in progress so far (from its first voiced frame)."""
         return tuple(self._frames)
 
+    @property
+    def lead_in(self) -> tuple[AudioFrame, ...]:
+        """Up to pre_roll_ms of the audio just before the utterance in progress (for the recogniser)."""
+        return tuple(self._lead_in)
+
     def push(self, frame: AudioFrame) -> list[TurnEvent]:
         voiced = self.is_voiced(frame)
         events: list[TurnEvent] = []
         if not self._in_speech:
             self._window.append((voiced, frame))
+            self._before.append(frame)
             if voiced and sum(v for v, _ in self._window) >= self.settings.start_frames:
                 first = next(i for i, (v, _) in enumerate(self._window) if v)
                 self._frames = [f for _, f in list(self._window)[first:]]
+                before = list(self._before)[: len(self._before) - len(self._frames)]
+                self._lead_in = before[len(before) - self.settings.pre_roll_ms // FRAME_MS:] \
+                    if self.settings.pre_roll_ms >= FRAME_MS else []
+                self._before.clear()
                 self._started_at = self._frames[0].timestamp
                 self._last_voiced_end = frame.timestamp + frame.duration_s
                 self._in_speech = True

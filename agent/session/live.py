@@ -21,7 +21,7 @@ from pathlib import Path
 from agent.actions.agenda import Calendars, CallAgenda
 from agent.actions.bookings import apply_booking
 from agent.actions.outbox import Outbox
-from agent.asr.base import AsrSession, Transcriber
+from agent.asr.base import AsrError, AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, UtteranceEnded
 from agent.dialogue.booking import Slot
@@ -34,7 +34,7 @@ from agent.errors import StageError
 from agent.llm.base import Extractor
 from agent.session.message import MessageTaker
 from agent.session.prompts import PhraseBook
-from agent.session.timing import CallTiming
+from agent.session.timing import CallTiming, Pipeline
 from agent.session.transfer_flow import TransferFlow
 from agent.store.db import Store
 from agent.store.schema import LeadStatus, Who
@@ -174,6 +174,8 @@ class LiveSession:
         # decided_at is the end of the last frame's audio, a frame after its arrival: never later than now.
         call.trace.mark("end_of_utterance", min(utterance.decided_at, time.monotonic()))
         work = asyncio.ensure_future(self._understand(call, conv, utterance))
+        if self.deps.timing.pipeline is Pipeline.NAIVE:
+            return await work  # the baseline: no acknowledgement covers a slow reply
         budget = utterance.decided_at + self.deps.timing.ack_after_s - time.monotonic()
         done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))
         if not done:
@@ -196,31 +198,58 @@ class LiveSession:
         if not text:
             return True
         self.deps.store.add_turn(self.call_id, Who.AGENT, text)
-        played = await call.say(self._frames(text))
+        played = await call.say(self._frames(call, text))
         if not played:
             self.deps.store.mark_last_agent_turn_interrupted(self.call_id)
         return played
 
-    async def _frames(self, text: str) -> AsyncIterator[AudioFrame]:
-        async for frame in self.deps.book.speak(text):
+    async def _frames(self, call: Call, text: str) -> AsyncIterator[AudioFrame]:
+        first = True
+        book = self.deps.book
+        frames = book.speak_whole(text) if self.deps.timing.pipeline is Pipeline.NAIVE else book.speak(text)
+        async for frame in frames:
+            if first:
+                call.trace.mark("tts_first_audio")
+                first = False
             yield frame
 
     # --- speech recognition, fed as the caller speaks ------------------------------------------------
     async def _feed_asr(self, asr: AsrSession) -> None:
+        """Frames to the recogniser as they come; each utterance's end resolves its text. A recogniser
+        that fails, whatever it raises, fails every utterance after it as an AsrError (the call turns
+        into a voice message): a dead feeder would leave the caller waiting for ever."""
         loop = asyncio.get_running_loop()
+        naive = self.deps.timing.pipeline is Pipeline.NAIVE
+        held: list[AudioFrame] = []
+        failed: StageError | None = None
         while True:
             item = await self._feed.get()
-            if isinstance(item, AudioFrame):
-                await asr.feed(item)
-            elif isinstance(item, SpeechDiscarded):
-                await asr.discard()
-            else:
+            future = None
+            if isinstance(item, UtteranceEnded):
                 future = self._results.setdefault(item.started_at, loop.create_future())
-                try:
+            try:
+                if failed is not None:
+                    raise failed
+                if isinstance(item, AudioFrame):
+                    if naive:
+                        held.append(item)  # the baseline: recognition starts once the utterance has ended
+                    else:
+                        await asr.feed(item)
+                elif isinstance(item, SpeechDiscarded):
+                    held.clear()
+                    await asr.discard()
+                else:
+                    for frame in held:
+                        await asr.feed(frame)
+                    held.clear()
                     result = await asr.finish()
-                    future.set_result(result.text)
-                except StageError as exc:
-                    future.set_exception(exc)
+                    if future is not None and not future.done():
+                        future.set_result(result.text)
+            except Exception as exc:
+                if failed is None:
+                    failed = exc if isinstance(exc, StageError) else AsrError(f"{type(exc).__name__}: {exc}")
+                if future is not None and not future.done():
+                    future.set_exception(failed)
 
     async def _final_text(self, utterance: UtteranceEnded) -> str:
         future = self._results.setdefault(utterance.started_at, asyncio.get_running_loop().create_future())

@@ -7,6 +7,7 @@ the TTS engine (the first sentence plays while the next is synthesised).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -15,11 +16,11 @@ from typing import Final
 
 import numpy as np
 
-from agent.audio.frames import AudioFrame, samples_per_frame
+from agent.audio.frames import AudioFrame, samples_per_frame, split_frames
 from agent.dialogue import phrases
 from agent.dialogue.schema import Dialplan
-from agent.tts.base import Synthesizer, sentences, stream_frames
-from agent.tts.prompts import load_frames, render_beep, render_prompt
+from agent.tts.base import Synthesizer, render, sentences, stream_frames
+from agent.tts.prompts import load_frames, render_beep, render_prompt, to_rate
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,13 @@ class PhraseBook:
         if pending:
             async for frame in self._synth(pending, first):
                 yield frame
+
+    async def speak_whole(self, text: str) -> AsyncIterator[AudioFrame]:
+        """The naive baseline (`call.pipeline: naive`): the whole reply synthesised before its first
+        frame, nothing taken from the book."""
+        samples, rate = await asyncio.to_thread(render, self.engine, text)
+        for frame in split_frames(to_rate(samples, rate, self.rate), self.rate):
+            yield frame
 
     async def _synth(self, texts: list[str], first: bool) -> AsyncIterator[AudioFrame]:
         if not first:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 FIRST_TURN_WAIT_S: Final = 8.0
@@ -16,9 +17,20 @@ MAX_MESSAGE_S: Final = 120.0
 """Longest voice message, seconds."""
 
 
+class Pipeline(StrEnum):
+    """How a turn is processed. STREAMING is the product. NAIVE is the textbook baseline that
+    `make bench` measures against, on the same code: the recogniser gets the utterance only once it
+    has ended, the whole reply is synthesised before its first frame plays, nothing is pre-rendered
+    and no acknowledgement covers a slow reply."""
+
+    STREAMING = "streaming"
+    NAIVE = "naive"
+
+
 @dataclass(frozen=True)
 class CallTiming:
     first_turn_wait_s: float = FIRST_TURN_WAIT_S
     next_turn_wait_s: float = NEXT_TURN_WAIT_S
     ack_after_s: float = ACK_AFTER_S
     max_message_s: float = MAX_MESSAGE_S
+    pipeline: Pipeline = Pipeline.STREAMING

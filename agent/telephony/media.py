@@ -256,7 +256,8 @@ class CallMedia:
             if was_in_speech:
                 listener(frame)
             elif self._detector.in_speech:
-                for f in self._detector.utterance_frames:  # the frames that started it
+                # The frames that started it, after a little of the audio before (the word's onset).
+                for f in (*self._detector.lead_in, *self._detector.utterance_frames):
                     listener(f)
             for event in events:
                 if isinstance(event, (UtteranceEnded, SpeechDiscarded)):
