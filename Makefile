@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run demo test test-fast understanding check lint typecheck asterisk deps venv models bench-engines clean install
+.PHONY: run demo test test-fast understanding check lint typecheck asterisk deps venv models bench bench-engines clean install
 
 # SIP_PORT / HTTP_PORT choose the loopback ports (default: 5060 if free, any free HTTP port).
 run: deps venv asterisk
@@ -54,6 +54,11 @@ $(VENV)/.installed: pyproject.toml scripts/install-llama.sh
 # pinned in models/manifest.yaml yet, printing their digests.
 models: venv
 	$(BIN)/standardiste models install --dir models $(if $(PIN),--pin)
+
+# Answer time, turn latency and capacity, timed at real SIP phones (issue 12): bench/README.md.
+# QUICK=1: 1 and 4 calls, three turns each (under 3 minutes).
+bench: deps venv asterisk
+	$(BIN)/python -m agent.bench $(if $(QUICK),--quick)
 
 bench-engines: venv
 	$(BIN)/python scripts/bench_engines.py --models models

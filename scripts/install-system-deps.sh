@@ -8,6 +8,7 @@ pkgs=(
   build-essential  # llama-cpp-python compiles llama.cpp (once, then a cached wheel)
   cmake
   chromium         # the dashboard's browser test (driven by Playwright with this executable)
+  tcpdump          # make bench: the phones' timings come from a capture of the loopback
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,121 @@
+"""`make bench` (`python -m agent.bench [--quick]`): answer time, turn latency and capacity, timed
+at real SIP phones on a private Asterisk, with `standardiste run` as the receptionist.
+
+Phases, each with a fresh store and a fresh receptionist process:
+- one call (streaming, the product) and the same call with `call.pipeline: naive` (the baseline);
+- the sweep: 2, 4, 8, 12, 16 concurrent conversations (quick: 4), py-spy sampling the 8-call level;
+- answer under load: a burst of 8 new calls while 8 conversations are in progress (full only).
+The figures go to bench/results/<date>-<host>.json and .png, and a summary to bench/README.md; a
+figure over its target is printed as such. The bench never fails on a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from agent.bench.calls import REPO, Phase, run_phase
+from agent.bench.report import hot_path, machine_facts, markdown, phase_figures, verdicts, write_json, write_png
+
+CALLER_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.",
+                       "12 avenue Jean Médecin à Nice.", "Oui c'est ça.", "Le premier.")
+"""A whole normal call, booked (the demo's second call): five turns, then the receptionist hangs up."""
+QUICK_TURNS: Final = 3
+SWEEP: Final = (2, 4, 8, 12, 16)
+PROFILED_LEVEL: Final = 8
+BURST: Final = 8
+
+
+def phases(quick: bool) -> list[Phase]:
+    turns = CALLER_TURNS[:QUICK_TURNS] if quick else CALLER_TURNS
+    out = [Phase("1-call", 1, turns), Phase("1-call-naive", 1, turns, pipeline="naive")]
+    for n in (4,) if quick else SWEEP:
+        out.append(Phase(f"{n}-calls", n, turns, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
+    if not quick:
+        out.append(Phase(f"{BURST}-calls-plus-burst", BURST, turns, burst=BURST))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m agent.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1 and 4 calls, three turns each (under 3 minutes)")
+    ap.add_argument("--out", default=str(REPO / "bench"), help="where results/ and README.md are")
+    ap.add_argument("--run-dir", default=str(REPO / ".run" / "bench"))
+    ap.add_argument("--keep", action="store_true", help="keep the work files (logs, captures, recordings)")
+    ap.add_argument("--only", help="run only the phases whose name contains this (e.g. 1-call)")
+    args = ap.parse_args(argv)
+    if shutil.which("tcpdump") is None:
+        print("bench: tcpdump is not installed (make deps installs it): the phones' timings come from a capture",
+              file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("bench: run as root (tcpdump captures the loopback)", file=sys.stderr)
+        return 2
+    from agent.dev import dev_asterisk, setup_logging
+    from agent.devphone import speech_files
+
+    setup_logging("warning")
+    started = time.monotonic()
+    out = Path(args.out)
+    work = Path(tempfile.mkdtemp(prefix="sd-bench-"))
+    ast = dev_asterisk(Path(args.run_dir), sip_port=0)
+    ast.render()
+    print(f"bench: a private Asterisk {ast.install.version}, `standardiste run`, pjsua2 phones, tcpdump on lo"
+          f" ({'quick' if args.quick else 'full'} profile); work files in {work}", flush=True)
+    ast.start()
+    results = []
+    try:
+        wavs = speech_files(work, CALLER_TURNS)
+        number = 10000000
+        for phase in [p for p in phases(args.quick) if not args.only or args.only in p.name]:
+            print(f"bench: {phase.name} ({phase.pipeline}) ...", end=" ", flush=True)
+            r = run_phase(ast, phase, wavs, work, number)
+            number += phase.calls + phase.burst
+            figs = phase_figures(r)
+            results.append((r, figs))
+            print(f"turn p50 {_ms(figs['turn_ms']['p50'])} p95 {_ms(figs['turn_ms']['p95'])}, answer p95 "
+                  f"{_ms((figs['burst_answer_ms'] if phase.burst else figs['answer_ms'])['p95'])}, "
+                  f"late frames {figs['late_frames']}, CPU {figs['receptionist_cpu_percent_of_one_core']} % "
+                  f"({r.wall_s:.0f} s)", flush=True)
+    finally:
+        ast.stop()
+    from agent.bench.report import build_summary
+
+    figures = [f for _, f in results]
+    summary = build_summary(figures)
+    profiled = next((r for r, _ in results if r.profile is not None), None)
+    hot = hot_path(profiled.profile, profiled.phase.calls) if profiled and profiled.profile else None
+    stem = f"{datetime.now():%Y-%m-%d-%H%M}-{platform.node()}"
+    models = sorted({e for f in figures for e in f["engines"]})
+    facts = machine_facts(ast.install.version, models)
+    write_json(out / "results" / f"{stem}.json", summary, figures, facts, hot, args.quick)
+    write_png(out / "results" / f"{stem}.png", figures)
+    readme = out / "README.md"
+    with open(readme, "a", encoding="utf-8") as f:
+        f.write(markdown(summary, figures, facts, f"{stem}.json", f"{stem}.png", args.quick, hot))
+    print("\n" + "\n".join(verdicts(summary)))
+    if hot:
+        print(f"\nhot path under {hot['calls']} calls (py-spy):")
+        for name, share in hot["top"][:8]:
+            print(f"  {share:6.1%}  {name}")
+    print(f"\nbench: {out / 'results' / stem}.json and .png, summary appended to {readme} "
+          f"({time.monotonic() - started:.0f} s)")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f} ms"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

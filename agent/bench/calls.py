@@ -1,0 +1,275 @@
+"""One bench phase: the receptionist (`standardiste run`, as in production) on the bench's Asterisk,
+phone processes placing calls, tcpdump on the loopback, and the figures of every call.
+
+Times at the phones come from the capture (when each datagram crossed the loopback); the phones'
+own records (when each turn was played, monotonic) and the receptionist's trace (marks relative to
+its call's start) are brought onto the capture's clock: the first by readings of both clocks taken
+by this process, the second by the call's answer (its "answered" mark is the 200 OK on the wire).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from agent.bench.pcap import read_pcap
+from agent.bench.stats import (
+    clock_offset,
+    late_frames,
+    stage_breakdown,
+    turns,
+)
+from agent.bench.wire import WireCall, sip_calls
+
+CALLS_PER_PHONE_PROCESS: Final = 3
+"""The pjsua2 wheel is built for 4 calls a process; 3 leaves room for a stray one."""
+READY_TIMEOUT_S: Final = 60.0
+REPO: Final = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Phase:
+    name: str
+    calls: int
+    turns: tuple[str, ...]
+    """What each caller says (the scripted recogniser is given the same texts)."""
+    pipeline: str = "streaming"
+    stagger_s: float = 0.7
+    """Between two calls' starts: conversations in progress are not in step."""
+    burst: int = 0
+    """After `burst_after_s`, this many more calls at the same instant, only to time their answer."""
+    burst_after_s: float = 12.0
+    profile_s: float = 0.0
+    """If set, py-spy samples the receptionist this long during the phase."""
+
+
+@dataclass
+class CallFigures:
+    number: str
+    burst: bool
+    answered: bool
+    invite_to_ok_ms: float | None = None
+    answer_ms: float | None = None
+    """INVITE -> first audible greeting packet at the phone."""
+    turn_ms: list[float] = field(default_factory=list)
+    unanswered_turns: int = 0
+    late_frames: int = 0
+    max_gap_ms: float = 0.0
+    stages_ms: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class PhaseResult:
+    phase: Phase
+    calls: list[CallFigures]
+    cpu_percent: float
+    rss_peak_mb: float
+    engines: list[str]
+    wall_s: float
+    profile: Path | None = None
+
+
+class Receptionist:
+    """`standardiste run` for one phase, with its CPU time and peak RSS sampled."""
+
+    def __init__(self, config: Path, scripted: Path, log_path: Path) -> None:
+        self.log_path = log_path
+        with open(log_path, "wb") as out:
+            self.proc = subprocess.Popen([str(REPO / ".venv/bin/standardiste"), "run", "--config", str(config),
+                                          "--scripted-asr", str(scripted)], stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=REPO)
+        self.rss_peak_kb = 0
+        self._cpu0 = 0.0
+        self._wall0 = 0.0
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        end = time.monotonic() + READY_TIMEOUT_S
+        while "ARI events connected" not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"the receptionist did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+        time.sleep(0.5)
+
+    def engines(self) -> list[str]:
+        return sorted({line.split(" ", 3)[-1].strip() for line in self.log().splitlines()
+                       if any(k in line for k in (" ASR: ", " TTS: ", " LLM: "))})
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> None:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                self.rss_peak_kb = max(self.rss_peak_kb, int(line.split()[1]))
+
+    def start_measuring(self) -> None:
+        self._cpu0, self._wall0 = self.cpu_seconds(), time.monotonic()
+
+    def cpu_percent(self) -> float:
+        return 100 * (self.cpu_seconds() - self._cpu0) / max(1e-6, time.monotonic() - self._wall0)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Capture:
+    """tcpdump on the loopback, UDP only, written as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.proc = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-n", "-s", "4096", "-w", str(path), "udp"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline().decode(errors="replace")
+        if "listening" not in line:
+            raise RuntimeError(f"tcpdump did not start: {line.strip()} {self.proc.stderr.read().decode()[:500]}")
+
+    def stop(self) -> None:
+        time.sleep(0.3)
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+
+
+def clock_readings(n: int = 5) -> list[tuple[float, float]]:
+    """(monotonic, unix) readings of the same instants."""
+    out = []
+    for _ in range(n):
+        a = time.monotonic()
+        b = time.time()
+        c = time.monotonic()
+        out.append(((a + c) / 2, b))
+    return out
+
+
+def run_phase(ast: Any, phase: Phase, wavs: list[Path], work: Path, first_number: int) -> PhaseResult:
+    """Run one phase end to end and return its figures."""
+    folder = work / phase.name
+    folder.mkdir(parents=True, exist_ok=True)
+    store = folder / "store.db"
+    config = ast.controller_config(folder / "standardiste.yaml", store=store, pipeline=phase.pipeline)
+    scripted = folder / "caller-words.json"
+    scripted.write_text(json.dumps({"utterances": list(phase.turns), "timed_with_vosk": True}, ensure_ascii=False))
+    started = time.monotonic()
+    receptionist = Receptionist(config, scripted, folder / "receptionist.log")
+    capture = None
+    try:
+        receptionist.wait_ready()
+        capture = Capture(folder / "capture.pcap")
+        readings = clock_readings()
+        specs = _call_specs(phase, wavs, first_number)
+        workers = _start_phones(ast, specs, folder)
+        receptionist.start_measuring()
+        profile = _profile(receptionist, phase, folder) if phase.profile_s else None
+        while any(w.poll() is None for w, _ in workers):
+            receptionist.sample()
+            time.sleep(0.5)
+        cpu = receptionist.cpu_percent()
+        if profile is not None:
+            profile.wait(60)
+        readings += clock_readings()
+        phoned: list[dict[str, Any]] = []
+        for w, out in workers:
+            if w.returncode != 0 or not out.exists():
+                raise RuntimeError(f"a phone process failed ({w.returncode}); see {folder}")
+            phoned += json.loads(out.read_text())
+        time.sleep(1.0)  # the last calls' ends reach the store
+    finally:
+        if capture is not None:
+            capture.stop()
+        receptionist.stop()
+    offset = clock_offset(readings)
+    wire = sip_calls(read_pcap(folder / "capture.pcap"))
+    traces = _traces(store)
+    figures = [_figures(p, wire.get(p["sip_call_id"]), traces.get(p["number"]), offset, p["number"] in
+                        {s["number"] for s in specs if s.get("burst")}) for p in phoned]
+    return PhaseResult(phase, figures, cpu, receptionist.rss_peak_kb / 1024, receptionist.engines(),
+                       time.monotonic() - started, folder / "profile.txt" if phase.profile_s else None)
+
+
+def _call_specs(phase: Phase, wavs: list[Path], first_number: int) -> list[dict[str, Any]]:
+    t0 = time.monotonic() + 4.0  # the phone processes start and create their endpoints
+    specs: list[dict[str, Any]] = [
+        {"number": f"+336{first_number + i:08d}", "start_at": t0 + i * phase.stagger_s,
+         "turns": [str(w) for w in wavs[: len(phase.turns)]]} for i in range(phase.calls)]
+    specs += [{"number": f"+336{first_number + phase.calls + i:08d}", "start_at": t0 + phase.burst_after_s,
+               "turns": [], "hang_up_after_s": 6.0, "burst": True} for i in range(phase.burst)]
+    return specs
+
+
+def _start_phones(ast: Any, specs: list[dict[str, Any]], folder: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    from agent.telephony.devasterisk import SOFTPHONE_USER
+
+    workers = []
+    for k in range(0, len(specs), CALLS_PER_PHONE_PROCESS):
+        spec = {"server": f"127.0.0.1:{ast.ports.sip}", "user": SOFTPHONE_USER, "password": ast.softphone_password,
+                "uri": ast.sip_uri, "record_dir": str(folder), "calls": specs[k:k + CALLS_PER_PHONE_PROCESS]}
+        spec_file, out = folder / f"phones-{k}.json", folder / f"phones-{k}.out.json"
+        spec_file.write_text(json.dumps(spec))
+        with open(folder / f"phones-{k}.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "agent.bench.phone", str(spec_file), str(out)],
+                                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        workers.append((proc, out))
+    return workers
+
+
+def _profile(receptionist: Receptionist, phase: Phase, folder: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy samples the receptionist's threads (native frames off) while the calls are at their peak."""
+    exe = REPO / ".venv/bin/py-spy"
+    if not exe.exists():
+        return None
+    return subprocess.Popen([str(exe), "record", "--pid", str(receptionist.proc.pid), "--duration",
+                             str(int(phase.profile_s)), "--rate", "100", "--format", "raw", "--nonblocking",
+                             "-o", str(folder / "profile.txt")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _traces(store: Path) -> dict[str, list[tuple[str, float]]]:
+    """Each call's trace marks (name, s from the call's start), by caller number."""
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT c.caller_id, t.events FROM calls c JOIN traces t ON t.call_id = c.id").fetchall()
+    finally:
+        conn.close()
+    return {caller: [(e["event"], e["ms"] / 1000) for e in json.loads(events)] for caller, events in rows}
+
+
+def _figures(phoned: dict[str, Any], wire: WireCall | None, marks: list[tuple[str, float]] | None,
+             offset: float, burst: bool) -> CallFigures:
+    out = CallFigures(phoned["number"], burst, bool(phoned["confirmed"]) and wire is not None)
+    if wire is None or wire.ok_at is None:
+        return out
+    out.invite_to_ok_ms = (wire.ok_at - wire.invite_at) * 1000
+    first = next((at for at, audible in wire.heard if audible), None)
+    if first is not None:
+        out.answer_ms = (first - wire.invite_at) * 1000
+    gaps = late_frames([at for at, _ in wire.heard])
+    out.late_frames, out.max_gap_ms = gaps.late, gaps.max_gap_s * 1000
+    spoken = [(s + offset, e + offset) for s, e in phoned["spoken"]]
+    said = turns(wire.said, wire.heard, spoken)
+    out.turn_ms = [t.latency_s * 1000 for t in said if t.latency_s is not None]
+    out.unanswered_turns = sum(t.latency_s is None for t in said)
+    if marks:
+        answered = next((t for name, t in marks if name == "answered"), None)
+        if answered is not None:
+            shift = wire.ok_at - answered  # the trace onto the capture's clock
+            on_wire = [(name, t + shift) for name, t in marks]
+            out.stages_ms = [{k: v * 1000 for k, v in stage_breakdown(on_wire, t.speech_end, t.reply_at).items()}
+                             for t in said]
+    return out
