@@ -143,7 +143,7 @@ def test_the_recogniser_gets_the_audio_just_before_the_first_voiced_frame() -> N
     for pre_roll_ms, expected in ((200, 10), (0, 0), (2000, None)):
         det = TurnDetector(VadSettings(pre_roll_ms=pre_roll_ms), RATE)
         frames = frames_of(signal)
-        for i, f in enumerate(frames):
+        for f in frames:
             if det.push(f) and det.in_speech:
                 first = det.utterance_frames[0]
                 lead = det.lead_in
