@@ -108,6 +108,10 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
         mode = (f"ASR: {transcriber.name}: full conversation" if transcriber is not None else
                 "No French speech model installed (`make models`): every call is taken as a voice message")
     extractor = production_llm(config.paths.models) if transcriber is not None else None
+    if transcriber is not None:
+        log.info("LLM: %s", f"{extractor.name}: fills what the rules did not understand" if extractor is not None
+                 else "none (the production model is not installed; the stand-in is too weak for live calls): "
+                      "the rules alone understand")
     config.paths.messages.mkdir(parents=True, exist_ok=True)
     store = Store(config.paths.store)
     ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)

@@ -98,7 +98,10 @@ class LiveSession:
         call.at_end(lambda _c: agenda.release())
         conv = Conversation(self.plan, now, caller, self.deps.extractor, on_field=self._on_field, agenda=agenda,
                             upcoming=self._upcoming(caller, now))
-        asr = self.deps.transcriber.session(call.media.rate)
+        # A recogniser takes ~100 ms to create (Kaldi's decoder state): made in a worker thread while
+        # the greeting plays, never on the event loop, where it delayed the greeting and every other
+        # call's frames. What the caller says meanwhile waits in the feed queue.
+        asr = asyncio.ensure_future(asyncio.to_thread(self.deps.transcriber.session, call.media.rate))
         call.media.on_speech_frame = self._feed.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
         try:
@@ -214,7 +217,7 @@ class LiveSession:
             yield frame
 
     # --- speech recognition, fed as the caller speaks ------------------------------------------------
-    async def _feed_asr(self, asr: AsrSession) -> None:
+    async def _feed_asr(self, made: asyncio.Future[AsrSession]) -> None:
         """Frames to the recogniser as they come; each utterance's end resolves its text. A recogniser
         that fails, whatever it raises, fails every utterance after it as an AsrError (the call turns
         into a voice message): a dead feeder would leave the caller waiting for ever."""
@@ -222,6 +225,10 @@ class LiveSession:
         naive = self.deps.timing.pipeline is Pipeline.NAIVE
         held: list[AudioFrame] = []
         failed: StageError | None = None
+        try:
+            asr = await made
+        except Exception as exc:
+            failed = exc if isinstance(exc, StageError) else AsrError(f"{type(exc).__name__}: {exc}")
         while True:
             item = await self._feed.get()
             future = None

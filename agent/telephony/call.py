@@ -283,6 +283,7 @@ class Call:
             self.media = CallMedia(self.ari, self.channel_id, self.media_settings, self.trace, self._own)
             try:
                 await self._unless_gone(self.media.start())
+                self.trace.mark("media_ready")
             except AriError as exc:
                 # No media, no conversation: the dialplan still takes a voice message.
                 log.error("call %s: media set-up failed (%s); handing over to the voice message", self.tag, exc)
