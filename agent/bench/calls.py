@@ -49,6 +49,8 @@ class Phase:
     burst_after_s: float = 12.0
     profile_s: float = 0.0
     """If set, py-spy samples the receptionist this long during the phase."""
+    call: dict[str, object] = field(default_factory=dict)
+    """More of the service config's `call:` settings (a before/after comparison in the same run)."""
 
 
 @dataclass
@@ -64,6 +66,8 @@ class CallFigures:
     late_frames: int = 0
     max_gap_ms: float = 0.0
     stages_ms: list[dict[str, float]] = field(default_factory=list)
+    acks: int = 0
+    """Acknowledgements ("D'accord.") played because a reply was not ready within the budget."""
 
 
 @dataclass
@@ -163,7 +167,7 @@ def run_phase(ast: Any, phase: Phase, wavs: list[Path], work: Path, first_number
     folder = work / phase.name
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / "store.db"
-    config = ast.controller_config(folder / "standardiste.yaml", store=store, pipeline=phase.pipeline)
+    config = ast.controller_config(folder / "standardiste.yaml", store=store, pipeline=phase.pipeline, **phase.call)
     scripted = folder / "caller-words.json"
     scripted.write_text(json.dumps({"utterances": list(phase.turns), "timed_with_vosk": True}, ensure_ascii=False))
     started = time.monotonic()
@@ -266,6 +270,7 @@ def _figures(phoned: dict[str, Any], wire: WireCall | None, marks: list[tuple[st
     out.turn_ms = [t.latency_s * 1000 for t in said if t.latency_s is not None]
     out.unanswered_turns = sum(t.latency_s is None for t in said)
     if marks:
+        out.acks = sum(name == "ack" for name, _ in marks)
         answered = next((t for name, t in marks if name == "answered"), None)
         if answered is not None:
             shift = wire.ok_at - answered  # the trace onto the capture's clock

@@ -46,6 +46,8 @@ def phase_figures(r: PhaseResult) -> dict[str, Any]:
         "invite_to_200_ms": summary([c.invite_to_ok_ms for c in r.calls if c.invite_to_ok_ms is not None]),
         "turn_ms": summary(turn_ms),
         "turns_unanswered": sum(c.unanswered_turns for c in main),
+        "acknowledgements": sum(c.acks for c in main),
+        "call_settings": r.phase.call,
         "late_frames": sum(c.late_frames for c in r.calls),
         "max_gap_ms": max((c.max_gap_ms for c in r.calls), default=0.0),
         "turns_broken_down": len(whole),
@@ -69,7 +71,9 @@ def _matched(turn: dict[str, float]) -> bool:
 
 
 def build_summary(phases: list[dict[str, Any]]) -> dict[str, Any]:
-    streaming = [p for p in phases if p["pipeline"] == "streaming" and not p["burst_calls"]]
+    # The product's settings only: a phase run with other `call:` settings is a before/after comparison.
+    streaming = [p for p in phases if p["pipeline"] == "streaming" and not p["burst_calls"]
+                 and not p.get("call_settings")]
     one = next((p for p in streaming if p["concurrent_calls"] == 1), None)
     naive = next((p for p in phases if p["pipeline"] == "naive"), None)
     loaded = next((p for p in phases if p["burst_calls"]), None)
@@ -151,7 +155,7 @@ def write_png(path: Path, phases: list[dict[str, Any]]) -> None:
             continue
         values = sorted(t for c in p["calls"] for t in c["turn_ms"])
         if values:
-            label = f"{p['concurrent_calls']} call(s)" + (" naive" if p["pipeline"] == "naive" else "")
+            label = p["name"]
             cdf.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=label,
                      linestyle="--" if p["pipeline"] == "naive" else "-")
     cdf.axvline(TARGETS["turn_ms_p95_concurrent"], color="grey", linewidth=0.8)
@@ -165,9 +169,7 @@ def write_png(path: Path, phases: list[dict[str, Any]]) -> None:
         heights = [p["stage_ms_p50"].get(stage) or 0.0 for p in shown]
         bars.bar(range(len(shown)), heights, bottom=bottoms, label=label)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-    bars.set_xticks(range(len(shown)), [f"{p['concurrent_calls']}{' naive' if p['pipeline'] == 'naive' else ''}"
-                                        for p in shown])
-    bars.set_xlabel("concurrent calls")
+    bars.set_xticks(range(len(shown)), [p["name"] for p in shown], rotation=30, ha="right", fontsize=8)
     bars.set_ylabel("ms per turn (p50 of each stage)")
     bars.set_title("where a turn's time goes")
     bars.legend(fontsize=7)
@@ -184,14 +186,13 @@ def markdown(summary_: dict[str, Any], phases: list[dict[str, Any]], facts: dict
              f"chart: [`results/{png_name}`](results/{png_name}).",
              "Engines: " + "; ".join(sorted({e for p in phases for e in p["engines"]})) + ".", ""]
     lines += [f"- {v}" for v in verdicts(summary_)] + [""]
-    lines += ["| level | pipeline | answered | answer p95 ms | turn p50 ms | turn p95 ms | late frames | "
-              "CPU % of a core | RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| phase | pipeline | answered | answer p95 ms | turn p50 ms | turn p95 ms | acks | late frames | "
+              "CPU % of a core | RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for p in phases:
         ans = p["burst_answer_ms"] if p["burst_calls"] else p["answer_ms"]
-        level = f"{p['concurrent_calls']}" + (f" + burst {p['burst_calls']}" if p["burst_calls"] else "")
-        lines.append(f"| {level} | {p['pipeline']} | {p['calls_answered'] + p['burst_answered']}/"
+        lines.append(f"| {p['name']} | {p['pipeline']} | {p['calls_answered'] + p['burst_answered']}/"
                      f"{p['concurrent_calls'] + p['burst_calls']} | {_fmt(ans['p95'])} | {_fmt(p['turn_ms']['p50'])} | "
-                     f"{_fmt(p['turn_ms']['p95'])} | {p['late_frames']} | "
+                     f"{_fmt(p['turn_ms']['p95'])} | {p['acknowledgements']} | {p['late_frames']} | "
                      f"{p['receptionist_cpu_percent_of_one_core']} | {p['receptionist_rss_peak_mb']} |")
     one = next((p for p in phases if p["concurrent_calls"] == 1 and p["pipeline"] == "streaming"), None)
     if one and one["stage_ms_p50"]:
