@@ -37,6 +37,8 @@ BURST: Final = 8
 def phases(quick: bool) -> list[Phase]:
     turns = CALLER_TURNS[:QUICK_TURNS] if quick else CALLER_TURNS
     out = [Phase("1-call", 1, turns), Phase("1-call-naive", 1, turns, pipeline="naive")]
+    if not quick:  # the former dead-air budget, in the same run (README "Performance")
+        out.append(Phase("1-call-ack-700ms", 1, turns, call={"ack_after_ms": 700}))
     for n in (4,) if quick else SWEEP:
         out.append(Phase(f"{n}-calls", n, turns, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
     if not quick:
