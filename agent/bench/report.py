@@ -221,7 +221,7 @@ def hot_path(profile: Path, calls: int) -> dict[str, Any] | None:
             continue
         frames = stack.split(";")
         leaf = frames[-1]
-        ours = next((f for f in reversed(frames) if "/agent/" in f), None)
+        ours = next((f for f in reversed(frames) if "(agent/" in f or "/agent/" in f), None)
         key = leaf if ours is None or ours == leaf else f"{leaf}  <- {ours}"
         counts[key] = counts.get(key, 0) + int(n)
         total += int(n)
