@@ -59,6 +59,9 @@ def live(asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
 def artisan(phones: Any, asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
     acc = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", ARTISAN_USER, asterisk.artisan_password, tmp_path)
     assert phones.wait_until(lambda: acc.registered, 10), "the artisan phone did not register"
+    # pjsua reuses account ids: a MESSAGE the previous test's artisan received as it was removed is
+    # handed to this account at the first event pump (seen when the seed test ran right before).
+    acc.messages.clear()
     yield acc
     phones.hang_up_all()
     phones.remove_account(acc)
@@ -217,6 +220,7 @@ def test_a_booking_call_ends_with_the_slot_held_in_the_store(asterisk, live, pho
                             tmp_path)
     mobile.answer_code = None
     assert phones.wait_until(lambda: mobile.registered, 10), "the caller's mobile did not register"
+    mobile.messages.clear()  # as in the artisan fixture
     live(BOOKING_TURNS, extra=radicale.config_lines())  # the artisan's calendar: a real CalDAV server
     call = phones.call(mobile, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)

@@ -71,6 +71,8 @@ class LiveSession:
         self._results: dict[float, asyncio.Future[str]] = {}
         self._feed: asyncio.Queue[AudioFrame | UtteranceEnded | SpeechDiscarded] = asyncio.Queue()
         self._acks = 0
+        self._acked = False
+        """An acknowledgement was played in the turn in progress."""
 
     # --- the script ------------------------------------------------------------------------------
     async def run(self, call: Call) -> None:
@@ -131,8 +133,12 @@ class LiveSession:
             if utterance is not None and utterance.ended_at < listen_since:
                 self._results.pop(utterance.started_at, None)
                 continue  # heard while we spoke, without interrupting: the line's echo
+            self._acked = False
             reply = await self._turn(call, conv, utterance)
-            played = await self._say(call, reply)
+            ack_by = None
+            if utterance is not None and not self._acked and self.deps.timing.pipeline is Pipeline.STREAMING:
+                ack_by = utterance.decided_at + self.deps.timing.ack_after_s
+            played = await self._say(call, reply, ack_by=ack_by)
             listen_since = 0.0 if not played else time.monotonic()
 
     async def _act(self, call: Call, conv: Conversation, taker: MessageTaker) -> str:
@@ -182,11 +188,15 @@ class LiveSession:
         budget = utterance.decided_at + self.deps.timing.ack_after_s - time.monotonic()
         done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))
         if not done:
-            call.trace.mark("ack")
-            ack = ACKNOWLEDGEMENTS[self._acks % len(ACKNOWLEDGEMENTS)]
-            self._acks += 1
-            await call.say(self.deps.book.fixed(ack))
+            await self._acknowledge(call)
         return await work
+
+    async def _acknowledge(self, call: Call) -> None:
+        call.trace.mark("ack")
+        ack = ACKNOWLEDGEMENTS[self._acks % len(ACKNOWLEDGEMENTS)]
+        self._acks += 1
+        self._acked = True
+        await call.say(self.deps.book.fixed(ack))
 
     async def _understand(self, call: Call, conv: Conversation, utterance: UtteranceEnded) -> str:
         text = await self._final_text(utterance)
@@ -196,15 +206,36 @@ class LiveSession:
         call.trace.mark("policy_done")
         return reply
 
-    async def _say(self, call: Call, text: str) -> bool:
-        """Speak `text`, stored as the agent's turn; False if the caller interrupted it."""
+    async def _say(self, call: Call, text: str, ack_by: float | None = None) -> bool:
+        """Speak `text`, stored as the agent's turn; False if the caller interrupted it. With `ack_by`
+        (monotonic s), an acknowledgement plays first if the reply's first audio is not ready by then:
+        the dead-air budget covers the synthesis too, not only the understanding."""
         if not text:
             return True
         self.deps.store.add_turn(self.call_id, Who.AGENT, text)
-        played = await call.say(self._frames(call, text))
+        frames: AsyncIterator[AudioFrame] = self._frames(call, text)
+        if ack_by is not None:
+            frames = await self._covered(call, frames, ack_by)
+        played = await call.say(frames)
         if not played:
             self.deps.store.mark_last_agent_turn_interrupted(self.call_id)
         return played
+
+    async def _covered(self, call: Call, frames: AsyncIterator[AudioFrame], ack_by: float) -> AsyncIterator[AudioFrame]:
+        """`frames`, after an acknowledgement if their first one is not ready by `ack_by`."""
+        first = asyncio.ensure_future(anext(frames, None))
+        done, _ = await asyncio.wait({first}, timeout=max(0.0, ack_by - time.monotonic()))
+        if not done:
+            await self._acknowledge(call)
+        head = await first
+
+        async def chained() -> AsyncIterator[AudioFrame]:
+            if head is not None:
+                yield head
+            async for frame in frames:
+                yield frame
+
+        return chained()
 
     async def _frames(self, call: Call, text: str) -> AsyncIterator[AudioFrame]:
         first = True
