@@ -9,7 +9,7 @@ import pytest
 
 from agent.audio.g711 import ulaw_encode
 from agent.bench.pcap import Datagram, PcapError, read_pcap, write_pcap
-from agent.bench.report import build_summary, hot_path, verdicts
+from agent.bench.report import build_summary, goals_table, hot_path, verdicts
 from agent.bench.stats import (
     clock_offset,
     late_frames,
@@ -147,6 +147,9 @@ def test_the_summary_finds_the_highest_level_holding_the_target_and_the_naive_ra
     assert (s["turn_ms_p50"], s["turn_ms_p95"], s["answer_ms_p95"]) == (780.0, 900.0, 140.0)
     lines = verdicts(s)
     assert lines[1].endswith("OVER TARGET") and "OVER" not in lines[0] and lines[3].endswith("UNDER TARGET")
+    table = goals_table(s).splitlines()
+    assert table[2].split()[-1] == "ok" and "140" in table[2]  # the burst's answer p95
+    assert table[3].endswith("OVER TARGET") and table[5].endswith("UNDER TARGET") and table[6].endswith("ok")
 
 
 def test_the_hot_path_sums_py_spy_stacks_by_their_innermost_frame(tmp_path: Path) -> None:

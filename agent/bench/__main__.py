@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from agent.bench.calls import REPO, Phase, run_phase
-from agent.bench.report import hot_path, machine_facts, markdown, phase_figures, verdicts, write_json, write_png
+from agent.bench.report import goals_table, hot_path, machine_facts, markdown, phase_figures, write_json, write_png
 
 CALLER_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.",
                        "12 avenue Jean Médecin à Nice.", "Oui c'est ça.", "Le premier.")
@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     readme = out / "README.md"
     with open(readme, "a", encoding="utf-8") as f:
         f.write(markdown(summary, figures, facts, f"{stem}.json", f"{stem}.png", args.quick, hot))
-    print("\n" + "\n".join(verdicts(summary)))
+    print("\n" + goals_table(summary))
+    if max(summary["levels_measured"], default=0) < 12:
+        print("(quick profile: levels " + ", ".join(map(str, summary["levels_measured"])) + " only)")
     if hot:
         print(f"\nhot path under {hot['calls']} calls (py-spy):")
         for name, share in hot["top"][:8]:

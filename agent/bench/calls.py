@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -106,8 +107,9 @@ class Receptionist:
         time.sleep(0.5)
 
     def engines(self) -> list[str]:
-        return sorted({line.split(" ", 3)[-1].strip() for line in self.log().splitlines()
-                       if any(k in line for k in (" ASR: ", " TTS: ", " LLM: "))})
+        lines = {line.split(" ", 3)[-1].strip() for line in self.log().splitlines()
+                 if any(k in line for k in (" ASR: ", " TTS: ", " LLM: "))}
+        return sorted(re.sub(r" from \S+ \(tests and demos only\)", " (tests and demos only)", ln) for ln in lines)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -98,6 +98,29 @@ def build_summary(phases: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def goals_table(s: dict[str, Any]) -> str:
+    """The goals against what was measured, as a text table (what `make bench` prints last)."""
+    rows = [("answer p95 (" + ("burst during conversations" if "burst" in s["answer_ms_p95_measured_on"]
+                               else "busiest level") + ")", s["answer_ms_p95"], "<= 150 ms",
+             s["answer_ms_p95"] is not None and s["answer_ms_p95"] <= TARGETS["answer_ms_p95"]),
+            ("turn p50, one call", s["turn_ms_p50"], "<= 600 ms",
+             s["turn_ms_p50"] is not None and s["turn_ms_p50"] <= TARGETS["turn_ms_p50"]),
+            ("turn p95, one call", s["turn_ms_p95"], "<= 900 ms",
+             s["turn_ms_p95"] is not None and s["turn_ms_p95"] <= TARGETS["turn_ms_p95"]),
+            ("calls holding turn p95 <= 1.2 s, no late frame", s["max_calls_within_target"], f">= {MIN_CALLS_TARGET}",
+             s["max_calls_within_target"] >= MIN_CALLS_TARGET),
+            ("ours / naive, turn p50", s["naive_ratio"], "<= 0.35",
+             s["naive_ratio"] is not None and s["naive_ratio"] <= TARGETS["naive_ratio"])]
+    out = [f"{'goal':<48} {'measured':>9}  {'target':<10} verdict", "-" * 80]
+    for name, value, target, ok in rows:
+        shown = "-" if value is None else (f"{value:.2f}" if isinstance(value, float) and value < 10 else
+                                          f"{value:.0f}")
+        short = "UNDER TARGET" if target.startswith(">=") else "OVER TARGET"
+        verdict = "ok" if ok else short if value is not None else "not measured"
+        out.append(f"{name:<48} {shown:>9}  {target:<10} {verdict}")
+    return "\n".join(out)
+
+
 def verdicts(s: dict[str, Any]) -> list[str]:
     """One line per goal: the figure, its target, and whether it holds."""
     def line(label: str, value: float | None, target: float, unit: str, more_is_better: bool = False) -> str:
