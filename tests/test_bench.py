@@ -176,7 +176,8 @@ def test_one_bench_call_end_to_end(asterisk, tmp_path: Path) -> None:  # type: i
     if shutil.which("tcpdump") is None:
         pytest.fail("tcpdump is missing: `make deps` installs it")
     turns_said = CALLER_TURNS[:2]
-    result = run_phase(asterisk, Phase("smoke", 1, turns_said), speech_files(tmp_path, turns_said), tmp_path, 1)
+    wavs = dict(zip(turns_said, speech_files(tmp_path, turns_said), strict=True))
+    result = run_phase(asterisk, Phase("smoke", 1, (turns_said,)), wavs, tmp_path, 1)
     figures = phase_figures(result)
     call = result.calls[0]
     assert call.answered and call.answer_ms is not None and call.invite_to_ok_ms is not None

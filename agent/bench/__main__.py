@@ -2,7 +2,8 @@
 at real SIP phones on a private Asterisk, with `standardiste run` as the receptionist.
 
 Phases, each with a fresh store and a fresh receptionist process:
-- one call (streaming, the product) and the same call with `call.pipeline: naive` (the baseline);
+- one call (a booking; streaming, the product) and the same call with `call.pipeline: naive` (the
+  baseline); concurrent calls alternate the booking and the seed's emergency;
 - the sweep: 2, 4, 8, 12, 16 concurrent conversations (quick: 4), py-spy sampling the 8-call level;
 - answer under load: a burst of 8 new calls while 8 conversations are in progress (full only).
 The figures go to bench/results/<date>-<host>.json and .png, and a summary to bench/README.md; a
@@ -28,6 +29,10 @@ from agent.bench.report import goals_table, hot_path, machine_facts, markdown, p
 CALLER_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.",
                        "12 avenue Jean Médecin à Nice.", "Oui c'est ça.", "Le premier.")
 """A whole normal call, booked (the demo's second call): five turns, then the receptionist hangs up."""
+SEED_TURNS: Final = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
+                     "Marie Dubois, 15 rue Victor Hugo à Nice.", "Non, je ne sais pas où c'est !")
+"""The seed's sample call (tests/scenarios/seed.yaml): an emergency; the artisan's phone is not
+registered in the bench, so the transfer fails at once and the caller is offered a voice message."""
 QUICK_TURNS: Final = 3
 SWEEP: Final = (2, 4, 8, 12, 16)
 PROFILED_LEVEL: Final = 8
@@ -35,14 +40,16 @@ BURST: Final = 8
 
 
 def phases(quick: bool) -> list[Phase]:
-    turns = CALLER_TURNS[:QUICK_TURNS] if quick else CALLER_TURNS
-    out = [Phase("1-call", 1, turns), Phase("1-call-naive", 1, turns, pipeline="naive")]
+    booking = CALLER_TURNS[:QUICK_TURNS] if quick else CALLER_TURNS
+    one = (booking,)  # one call: the booking (the figures of "one call")
+    both = (booking, SEED_TURNS)  # concurrent calls: bookings and emergencies, alternately
+    out = [Phase("1-call", 1, one), Phase("1-call-naive", 1, one, pipeline="naive")]
     if not quick:  # the former dead-air budget, in the same run (README "Performance")
-        out.append(Phase("1-call-ack-700ms", 1, turns, call={"ack_after_ms": 700}))
+        out.append(Phase("1-call-ack-700ms", 1, one, call={"ack_after_ms": 700}))
     for n in (4,) if quick else SWEEP:
-        out.append(Phase(f"{n}-calls", n, turns, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
+        out.append(Phase(f"{n}-calls", n, both, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
     if not quick:
-        out.append(Phase(f"{BURST}-calls-plus-burst", BURST, turns, burst=BURST))
+        out.append(Phase(f"{BURST}-calls-plus-burst", BURST, both, burst=BURST))
     return out
 
 
@@ -75,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     ast.start()
     results = []
     try:
-        wavs = speech_files(work, CALLER_TURNS)
+        wavs: dict[str, Path] = {}
+        for k, script in enumerate((CALLER_TURNS, SEED_TURNS)):
+            folder = work / f"script-{k}"
+            folder.mkdir()
+            wavs.update(zip(script, speech_files(folder, script), strict=True))
         number = 10000000
         for phase in [p for p in phases(args.quick) if not args.only or args.only in p.name]:
             print(f"bench: {phase.name} ({phase.pipeline}) ...", end=" ", flush=True)

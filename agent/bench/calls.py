@@ -40,8 +40,9 @@ REPO: Final = Path(__file__).resolve().parents[2]
 class Phase:
     name: str
     calls: int
-    turns: tuple[str, ...]
-    """What each caller says (the scripted recogniser is given the same texts)."""
+    scripts: tuple[tuple[str, ...], ...]
+    """Conversations: call i says scripts[i % len(scripts)], turn by turn (the scripted recogniser
+    is given the same texts, call by call in the order the calls start)."""
     pipeline: str = "streaming"
     stagger_s: float = 0.7
     """Between two calls' starts: conversations in progress are not in step."""
@@ -164,14 +165,15 @@ def clock_readings(n: int = 5) -> list[tuple[float, float]]:
     return out
 
 
-def run_phase(ast: Any, phase: Phase, wavs: list[Path], work: Path, first_number: int) -> PhaseResult:
+def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_number: int) -> PhaseResult:
     """Run one phase end to end and return its figures."""
     folder = work / phase.name
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / "store.db"
     config = ast.controller_config(folder / "standardiste.yaml", store=store, pipeline=phase.pipeline, **phase.call)
     scripted = folder / "caller-words.json"
-    scripted.write_text(json.dumps({"utterances": list(phase.turns), "timed_with_vosk": True}, ensure_ascii=False))
+    words = [list(phase.scripts[i % len(phase.scripts)]) for i in range(phase.calls)] + [[]] * phase.burst
+    scripted.write_text(json.dumps({"calls": words, "timed_with_vosk": True}, ensure_ascii=False))
     started = time.monotonic()
     receptionist = Receptionist(config, scripted, folder / "receptionist.log")
     capture = None
@@ -209,11 +211,11 @@ def run_phase(ast: Any, phase: Phase, wavs: list[Path], work: Path, first_number
                        time.monotonic() - started, folder / "profile.txt" if phase.profile_s else None)
 
 
-def _call_specs(phase: Phase, wavs: list[Path], first_number: int) -> list[dict[str, Any]]:
+def _call_specs(phase: Phase, wavs: dict[str, Path], first_number: int) -> list[dict[str, Any]]:
     t0 = time.monotonic() + 4.0  # the phone processes start and create their endpoints
     specs: list[dict[str, Any]] = [
         {"number": f"+336{first_number + i:08d}", "start_at": t0 + i * phase.stagger_s,
-         "turns": [str(w) for w in wavs[: len(phase.turns)]]} for i in range(phase.calls)]
+         "turns": [str(wavs[t]) for t in phase.scripts[i % len(phase.scripts)]]} for i in range(phase.calls)]
     specs += [{"number": f"+336{first_number + phase.calls + i:08d}", "start_at": t0 + phase.burst_after_s,
                "turns": [], "hang_up_after_s": 6.0, "burst": True} for i in range(phase.burst)]
     return specs
