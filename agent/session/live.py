@@ -259,7 +259,7 @@ class LiveSession:
         try:
             asr = await made
         except Exception as exc:
-            failed = exc if isinstance(exc, StageError) else AsrError(f"{type(exc).__name__}: {exc}")
+            failed = _as_asr_error(exc)
         while True:
             item = await self._feed.get()
             future = None
@@ -285,9 +285,10 @@ class LiveSession:
                         future.set_result(result.text)
             except Exception as exc:
                 if failed is None:
-                    failed = exc if isinstance(exc, StageError) else AsrError(f"{type(exc).__name__}: {exc}")
+                    failed = _as_asr_error(exc)
                 if future is not None and not future.done():
                     future.set_exception(failed)
+                    future.exception()  # the turn that awaits it still gets it; no "never retrieved" log
 
     async def _final_text(self, utterance: UtteranceEnded) -> str:
         future = self._results.setdefault(utterance.started_at, asyncio.get_running_loop().create_future())
@@ -295,6 +296,11 @@ class LiveSession:
             return await future
         finally:
             self._results.pop(utterance.started_at, None)
+
+
+def _as_asr_error(exc: Exception) -> StageError:
+    """What a recogniser raised, as the StageError that turns the call into a voice message."""
+    return exc if isinstance(exc, StageError) else AsrError(f"{type(exc).__name__}: {exc}")
 
 
 def _caller_id(number: str) -> str | None:
