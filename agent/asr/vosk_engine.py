@@ -76,8 +76,14 @@ class VoskEngine:
         return VoskSession(self, rate, phrases)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on a recognition thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        """`fn(*args)` on a recognition thread; whatever Kaldi raises (bare exceptions) comes back as
+        an AsrError, so that the call hears a fallback."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        except AsrError:
+            raise
+        except Exception as exc:
+            raise AsrError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
 
 class VoskSession:
@@ -108,12 +114,6 @@ class VoskSession:
         return samples.astype("<i2").tobytes()
 
     def _accept(self, pcm: bytes) -> Transcript | None:
-        try:
-            return self._accept_unchecked(pcm)
-        except Exception as exc:  # Kaldi errors come as bare exceptions: the call must hear a fallback
-            raise AsrError(f"{self.engine.name}: {type(exc).__name__}: {exc}") from exc
-
-    def _accept_unchecked(self, pcm: bytes) -> Transcript | None:
         if self._rec.AcceptWaveform(pcm):
             result = json.loads(self._rec.Result())
             self._last_partial = ""
@@ -142,12 +142,9 @@ class VoskSession:
                 self._resampler.clear()
 
             def final() -> Transcript:
-                try:
-                    if tail and self._rec.AcceptWaveform(tail):
-                        self._segments.append(_final(json.loads(self._rec.Result())))
-                    return _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
-                except Exception as exc:
-                    raise AsrError(f"{self.engine.name}: {type(exc).__name__}: {exc}") from exc
+                if tail and self._rec.AcceptWaveform(tail):
+                    self._segments.append(_final(json.loads(self._rec.Result())))
+                return _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
 
             self._last_partial = ""
             try:
