@@ -107,6 +107,7 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
         transcriber = french_asr(config.paths.models)
         mode = (f"ASR: {transcriber.name}: full conversation" if transcriber is not None else
                 "No French speech model installed (`make models`): every call is taken as a voice message")
+    _configure_asr(transcriber, config)
     extractor = production_llm(config.paths.models) if transcriber is not None else None
     if transcriber is not None:
         log.info("LLM: %s", f"{extractor.name}: fills what the rules did not understand" if extractor is not None
@@ -252,6 +253,16 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
         service.deps.calendars.close()
         await service.ari.close()
         await asyncio.to_thread(service.deps.store.close)
+
+
+def _configure_asr(transcriber: Transcriber | None, config: Config) -> None:
+    """The `asr:` settings go to the Vosk engine that runs: the product's, or the one the scripted
+    stand-in is timed with."""
+    from agent.asr.vosk_engine import VoskEngine
+
+    for engine in (transcriber, getattr(transcriber, "timed_with", None)):
+        if isinstance(engine, VoskEngine):
+            engine.configure(config.asr)
 
 
 async def run_service(config: Config, *, scripted_asr: Path | None = None) -> None:

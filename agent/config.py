@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlparse
@@ -24,6 +24,7 @@ from agent.actions.routes import (
     SipSettings,
     SpoolSettings,
 )
+from agent.asr.base import AsrSettings
 from agent.audio.vad import (
     DEFAULT_AGGRESSIVENESS,
     DEFAULT_HANGOVER_MS,
@@ -42,6 +43,7 @@ from agent.session.timing import (
     NEXT_TURN_WAIT_S,
     CallTiming,
     Pipeline,
+    RecogniserSetup,
 )
 from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
 from agent.yamlnode import Node, read_yaml
@@ -141,6 +143,7 @@ class Config:
     calendar: CalDavSettings | None = None
     """The artisan's CalDAV calendar; None: the store's own agenda (`calendar.kind: local`)."""
     web: WebConfig = WebConfig()
+    asr: AsrSettings = field(default_factory=AsrSettings)
 
 
 def _parse_media(media: Node) -> MediaSettings:
@@ -231,9 +234,15 @@ def parse_config(data: object, file: str) -> Config:
         next_turn_wait_s=call.number("next_turn_wait_seconds", NEXT_TURN_WAIT_S, lo=0.5, hi=30.0),
         ack_after_s=call.integer("ack_after_ms", int(ACK_AFTER_S * 1000), lo=100, hi=3000) / 1000,
         pipeline=Pipeline(call.choice("pipeline", Pipeline.STREAMING.value, tuple(p.value for p in Pipeline))),
+        recogniser_setup=RecogniserSetup(call.choice("recogniser_setup", RecogniserSetup.BACKGROUND.value,
+                                                     tuple(r.value for r in RecogniserSetup))),
     )
     call.close()
     media_cfg = _parse_media(root.node("media"))
+    asr = root.node("asr")
+    asr_cfg = AsrSettings(threads=asr.integer("threads", AsrSettings.threads, lo=0, hi=64),
+                          nice=asr.integer("nice", AsrSettings.nice, lo=0, hi=19))
+    asr.close()
 
     log_level = root.choice("log_level", "info", ("debug", "info", "warning", "error"))
     dialplans = _parse_dialplans(root.node("dialplans", required=True), Path(file).parent)
@@ -248,7 +257,7 @@ def parse_config(data: object, file: str) -> Config:
     web.close()
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
-                  log_level=log_level, sms=sms, calendar=calendar, web=web_cfg)
+                  log_level=log_level, sms=sms, calendar=calendar, web=web_cfg, asr=asr_cfg)
 
 
 def _parse_calendar(node: Node) -> CalDavSettings | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
+from agent.session.timing import RecogniserSetup
 from agent.yamlnode import ConfigError
 from tests.conftest import REPO
 
@@ -44,6 +45,14 @@ def test_good_config_loads(tmp_path: Path, secret: Path) -> None:
     assert "assistant automatique" in cfg.dialplans.default.greeting  # AI disclosure by default
 
 
+def test_recognition_settings_default_and_override(tmp_path: Path, secret: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD.format(secret=secret)))
+    assert (cfg.asr.threads, cfg.asr.nice, cfg.call.recogniser_setup) == (0, 10, RecogniserSetup.BACKGROUND)
+    cfg = load_config(write(tmp_path, GOOD.format(secret=secret) + "asr:\n  threads: 3\n  nice: 0\n"
+                            "call:\n  recogniser_setup: blocking\n"))
+    assert (cfg.asr.threads, cfg.asr.nice, cfg.call.recogniser_setup) == (3, 0, RecogniserSetup.BLOCKING)
+
+
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     text = (REPO / "asterisk-conf/standardiste.example.yaml").read_text()
     monkeypatch.setenv("STANDARDISTE_ARI_PASSWORD", "x")
@@ -77,6 +86,10 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  ack_after_ms: 5\n",
          "call.ack_after_ms", "an integer from 100 to 3000"),
         ("ari:\n  password_file: {secret}\nmedia:\n  format: opus\n", "media.format", "one of ulaw"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nasr:\n  nice: 25\n", "asr.nice",
+         "an integer from 0 to 19"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  recogniser_setup: lazy\n",
+         "call.recogniser_setup", "one of background"),
         ("ari:\n  password_file: {secret}\nmedia:\n  vad:\n    aggressiveness: 5\n", "media.vad.aggressiveness",
          "an integer from 0 to 3"),
         ("ari:\n  password_file: {secret}\nmedia:\n  vad:\n    start_frames: 6\n", "media.vad.start_frames",

@@ -5,6 +5,8 @@ speaking French phonemes, the LLM is Gemma 3 270M)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.asr.base import Transcript
+from agent.asr.base import ASR_NICE, AsrSettings, Transcript
 from agent.asr.vosk_engine import VoskEngine
 from agent.audio.frames import split_frames
 from agent.engines import load_asr, load_llm, load_tts
@@ -95,6 +97,25 @@ def test_one_vosk_session_recognises_utterance_after_utterance_on_the_8khz_line(
         return out
 
     assert [t.split()[0] for t in asyncio.run(utterances())] == ["안녕하세요", "아니요", "네"]
+
+
+def test_vosk_recognition_threads_follow_the_asr_settings(vosk_ko: VoskEngine) -> None:
+    """`asr.threads` and `asr.nice`: the pool's size and its threads' priority, seen from inside them."""
+    def seen() -> tuple[int, str]:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name
+
+    async def where_run() -> set[tuple[int, str]]:
+        return set(await asyncio.gather(*(vosk_ko.run(seen) for _ in range(8))))
+
+    try:
+        vosk_ko.configure(AsrSettings(threads=1, nice=7))
+        assert {n for n, _ in asyncio.run(where_run())} == {7}
+        assert len({t for _, t in asyncio.run(where_run())}) == 1  # one thread
+        vosk_ko.configure(AsrSettings(threads=2, nice=0))
+        assert {n for n, _ in asyncio.run(where_run())} == {os.getpriority(os.PRIO_PROCESS, 0)}
+    finally:
+        vosk_ko.configure(AsrSettings())
+    assert {n for n, _ in asyncio.run(where_run())} == {ASR_NICE}
 
 
 def test_vosk_phrase_list_constrains_what_comes_out(vosk_ko: VoskEngine) -> None:

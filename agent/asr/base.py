@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from agent.audio.frames import AudioFrame
 from agent.errors import StageError
+
+ASR_NICE: Final = 10
+"""Scheduling priority of the recognition threads (Linux nice). Recognition is the heaviest work of
+a call (79-84 % of the receptionist's CPU under 8 calls, measured by make bench); when the box has
+more calls than cores, it waits, while the event loop that answers calls and paces every call's
+RTP frames does not."""
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    """The service config's `asr:` section: the recognition threads."""
+
+    threads: int = 0
+    """How many recognition steps run at once; 0: one per core. More threads than cores only take
+    CPU time from the event loop."""
+    nice: int = ASR_NICE
+    """Their priority (Linux nice, 0-19); 0 runs them at the event loop's priority (what make bench
+    compares the default against)."""
 
 
 class AsrError(StageError):

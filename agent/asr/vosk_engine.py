@@ -12,28 +12,25 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import soxr
 
-from agent.asr.base import AsrError, Transcript
+from agent.asr.base import AsrError, AsrSettings, Transcript
 from agent.audio.frames import AudioFrame
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_WORD = "[unk]"
-ASR_NICE: Final = 10
-"""Scheduling priority of the recognition threads (Linux nice). Recognition is the heaviest work of
-a call (83 % of the receptionist's CPU under 8 calls, measured by make bench); when the box has
-more calls than cores, it waits, while the event loop that answers calls and paces every call's
-RTP frames does not."""
 T = TypeVar("T")
 
 
-def _lower_priority() -> None:
+def _lower_priority(nice: int) -> None:
+    if not nice:
+        return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASR_NICE)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except (OSError, AttributeError):  # not Linux, or not allowed: same priority as the rest
         pass
 
@@ -65,12 +62,21 @@ class VoskEngine:
         self.language = language
         self.rate = model_rate(model_dir)
         self.name = f"vosk:{name or model_dir.name}"
-        # One recogniser step per core at a time, at a lower priority: more threads than cores only
-        # take CPU time from the event loop.
-        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="asr",
-                                       initializer=_lower_priority)
+        self.pool = self._pool(AsrSettings())
         log.info("ASR model %s (%s, %d Hz) loaded in %.2f s", self.name, language, self.rate,
                  self.load_seconds)
+
+    @staticmethod
+    def _pool(settings: AsrSettings) -> ThreadPoolExecutor:
+        # One recogniser step per core at a time, at a lower priority: more threads than cores only
+        # take CPU time from the event loop.
+        return ThreadPoolExecutor(max_workers=settings.threads or os.cpu_count() or 2, thread_name_prefix="asr",
+                                  initializer=_lower_priority, initargs=(settings.nice,))
+
+    def configure(self, settings: AsrSettings) -> None:
+        """Use the service config's recognition threads (before the first call)."""
+        old, self.pool = self.pool, self._pool(settings)
+        old.shutdown(wait=False)
 
     def session(self, rate: int, phrases: list[str] | None = None) -> VoskSession:
         return VoskSession(self, rate, phrases)

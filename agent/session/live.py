@@ -34,7 +34,7 @@ from agent.errors import StageError
 from agent.llm.base import Extractor
 from agent.session.message import MessageTaker
 from agent.session.prompts import PhraseBook
-from agent.session.timing import CallTiming, Pipeline
+from agent.session.timing import CallTiming, Pipeline, RecogniserSetup
 from agent.session.transfer_flow import TransferFlow
 from agent.store.db import Store
 from agent.store.schema import LeadStatus, Who
@@ -103,7 +103,11 @@ class LiveSession:
         # A recogniser takes ~100 ms to create (Kaldi's decoder state): made in a worker thread while
         # the greeting plays, never on the event loop, where it delayed the greeting and every other
         # call's frames. What the caller says meanwhile waits in the feed queue.
-        asr = asyncio.ensure_future(asyncio.to_thread(self.deps.transcriber.session, call.media.rate))
+        if self.deps.timing.recogniser_setup is RecogniserSetup.BLOCKING:  # make bench's "before" only
+            asr: asyncio.Future[AsrSession] = asyncio.get_running_loop().create_future()
+            asr.set_result(self.deps.transcriber.session(call.media.rate))
+        else:
+            asr = asyncio.ensure_future(asyncio.to_thread(self.deps.transcriber.session, call.media.rate))
         call.media.on_speech_frame = self._feed.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
         try:
