@@ -9,7 +9,7 @@ import pytest
 
 from agent.audio.g711 import ulaw_encode
 from agent.bench.pcap import Datagram, PcapError, read_pcap, write_pcap
-from agent.bench.report import build_summary, goals_table, hot_path, verdicts
+from agent.bench.report import build_summary, comparisons, comparisons_table, goals_table, hot_path, verdicts
 from agent.bench.stats import (
     clock_offset,
     late_frames,
@@ -131,10 +131,11 @@ def test_a_file_that_is_not_a_pcap_is_refused_and_a_cut_one_ends_at_its_last_rec
 
 
 def _phase(calls: int, p50: float, p95: float, late: int = 0, pipeline: str = "streaming",
-           burst: int = 0) -> dict[str, object]:
-    return {"pipeline": pipeline, "concurrent_calls": calls, "burst_calls": burst, "calls_answered": calls,
-            "turn_ms": {"p50": p50, "p95": p95}, "late_frames": late, "turns_unanswered": 0,
-            "answer_ms": {"p95": 120.0}, "burst_answer_ms": {"p95": 140.0 if burst else None}}
+           burst: int = 0, name: str = "", against: str = "", answer: float = 120.0) -> dict[str, object]:
+    return {"name": name, "pipeline": pipeline, "concurrent_calls": calls, "burst_calls": burst,
+            "calls_answered": calls, "turn_ms": {"p50": p50, "p95": p95}, "late_frames": late, "turns_unanswered": 0,
+            "answer_ms": {"p95": answer}, "burst_answer_ms": {"p95": 140.0 if burst else None},
+            "acknowledgements": 1, "against": against, "change": "the former way" if against else ""}
 
 
 def test_the_summary_finds_the_highest_level_holding_the_target_and_the_naive_ratio() -> None:
@@ -150,6 +151,35 @@ def test_the_summary_finds_the_highest_level_holding_the_target_and_the_naive_ra
     table = goals_table(s).splitlines()
     assert table[2].split()[-1] == "ok" and "140" in table[2]  # the burst's answer p95
     assert table[3].endswith("OVER TARGET") and table[5].endswith("UNDER TARGET") and table[6].endswith("ok")
+
+
+def test_compared_phases_are_paired_with_the_products_and_left_out_of_the_goals() -> None:
+    phases = [_phase(1, 780.0, 900.0, name="1-call"),
+              _phase(1, 700.0, 800.0, name="1-call-old", against="1-call", answer=300.0),
+              _phase(1, 2600.0, 3100.0, pipeline="naive", name="naive"),
+              _phase(8, 3000.0, 9000.0, late=50, burst=8, name="8-old", against="8"),
+              _phase(8, 800.0, 1000.0, burst=8, name="8")]
+    s = build_summary(phases)  # type: ignore[arg-type]
+    assert (s["turn_ms_p50"], s["answer_ms_p95"], s["levels_measured"]) == (780.0, 140.0, [1])
+    rows = comparisons(phases)  # type: ignore[arg-type]
+    assert [(r["before_phase"], r["after_phase"]) for r in rows] == [("1-call-old", "1-call"), ("8-old", "8")]
+    assert rows[0]["figures"]["answer p95 ms"] == {"before": 300.0, "after": 120.0}
+    assert rows[1]["figures"]["late frames"] == {"before": 50, "after": 0}
+    assert rows[1]["figures"]["answer p95 ms"]["after"] == 140.0  # a burst phase: its burst's answers
+    table = comparisons_table(rows).splitlines()
+    assert table[0] == "the former way (1-call-old -> 1-call):" and table[1].split() == ["answer", "p95", "ms",
+                                                                                         "300", "->", "120"]
+
+
+def test_the_concurrent_calls_play_the_seed_and_the_plombier_corpus() -> None:
+    from agent.bench.__main__ import QUICK_TURNS, corpus
+
+    full, quick = corpus(False), corpus(True)
+    assert full[0][0].startswith("Oui bonjour, j'ai une fuite d'eau")  # the seed's call first
+    assert len(full) >= 6 and len(quick) == len(full)
+    assert all(t.strip() for script in full for t in script)  # a silent caller has no turn to time
+    assert not any("zéro six" in t for script in full for t in script)  # masked-number scenarios left out
+    assert max(map(len, full)) > QUICK_TURNS >= max(map(len, quick))
 
 
 def test_the_hot_path_sums_py_spy_stacks_by_their_innermost_frame(tmp_path: Path) -> None:
@@ -177,7 +207,9 @@ def test_one_bench_call_end_to_end(asterisk, tmp_path: Path) -> None:  # type: i
         pytest.fail("tcpdump is missing: `make deps` installs it")
     turns_said = CALLER_TURNS[:2]
     wavs = dict(zip(turns_said, speech_files(tmp_path, turns_said), strict=True))
-    result = run_phase(asterisk, Phase("smoke", 1, (turns_said,)), wavs, tmp_path, 1)
+    # The former behaviours the full bench compares against run here (the product's run in every live test).
+    former = Phase("smoke", 1, (turns_said,), call={"recogniser_setup": "blocking"}, asr={"nice": 0, "threads": 1})
+    result = run_phase(asterisk, former, wavs, tmp_path, 1)
     figures = phase_figures(result)
     call = result.calls[0]
     assert call.answered and call.answer_ms is not None and call.invite_to_ok_ms is not None

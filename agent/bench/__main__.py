@@ -3,7 +3,8 @@ at real SIP phones on a private Asterisk, with `standardiste run` as the recepti
 
 Phases, each with a fresh store and a fresh receptionist process:
 - one call (a booking; streaming, the product) and the same call with `call.pipeline: naive` (the
-  baseline); concurrent calls alternate the booking and the seed's emergency;
+  baseline); concurrent calls play the seed's call and the scenario corpus (`corpus()`), in turn;
+- each measured change against its former behaviour (a setting), on the same calls (full only);
 - the sweep: 2, 4, 8, 12, 16 concurrent conversations (quick: 4), py-spy sampling the 8-call level;
 - answer under load: a burst of 8 new calls while 8 conversations are in progress (full only).
 The figures go to bench/results/<date>-<host>.json and .png, and a summary to bench/README.md; a
@@ -24,32 +25,64 @@ from pathlib import Path
 from typing import Final
 
 from agent.bench.calls import REPO, Phase, run_phase
-from agent.bench.report import goals_table, hot_path, machine_facts, markdown, phase_figures, write_json, write_png
+from agent.bench.report import (
+    comparisons,
+    comparisons_table,
+    goals_table,
+    hot_path,
+    machine_facts,
+    markdown,
+    phase_figures,
+    write_json,
+    write_png,
+)
 
 CALLER_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.",
                        "12 avenue Jean Médecin à Nice.", "Oui c'est ça.", "Le premier.")
-"""A whole normal call, booked (the demo's second call): five turns, then the receptionist hangs up."""
-SEED_TURNS: Final = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
-                     "Marie Dubois, 15 rue Victor Hugo à Nice.", "Non, je ne sais pas où c'est !")
-"""The seed's sample call (tests/scenarios/seed.yaml): an emergency; the artisan's phone is not
-registered in the bench, so the transfer fails at once and the caller is offered a voice message."""
+"""A whole normal call, booked (the demo's second call): five turns, then the receptionist hangs up.
+The one-call phases all play it, so that their figures compare from run to run."""
+CORPUS: Final = ("seed.yaml", "plombier.yaml")
+"""The scenarios the concurrent calls play (tests/scenarios, the bench's dialplan: plombier)."""
 QUICK_TURNS: Final = 3
 SWEEP: Final = (2, 4, 8, 12, 16)
 PROFILED_LEVEL: Final = 8
 BURST: Final = 8
 
 
+def corpus(quick: bool) -> tuple[tuple[str, ...], ...]:
+    """The seed's call, then the plombier scenarios, each as what its caller says turn by turn. Left
+    out: scenarios of other trades (the bench runs one dialplan), silent callers (no turn to time) and
+    masked numbers (their turns answer a question a bench phone, which shows its number, is not asked).
+    The seed's emergency is transferred to the artisan's phone, which is not registered in the bench:
+    the transfer fails at once and the caller is offered a voice message."""
+    import yaml
+
+    out = []
+    for name in CORPUS:
+        for sc in yaml.safe_load_all((REPO / "tests" / "scenarios" / name).read_text(encoding="utf-8")):
+            turns = tuple(t for t in sc.get("turns", ()) if t.strip())
+            if sc.get("dialplan") == "plombier" and turns and sc.get("caller_id", "anonymous") != "anonymous":
+                out.append(turns[:QUICK_TURNS] if quick else turns)
+    return tuple(out)
+
+
 def phases(quick: bool) -> list[Phase]:
     booking = CALLER_TURNS[:QUICK_TURNS] if quick else CALLER_TURNS
-    one = (booking,)  # one call: the booking (the figures of "one call")
-    both = (booking, SEED_TURNS)  # concurrent calls: bookings and emergencies, alternately
+    one = (booking,)
+    calls = corpus(quick)
     out = [Phase("1-call", 1, one), Phase("1-call-naive", 1, one, pipeline="naive")]
-    if not quick:  # the former dead-air budget, in the same run (README "Performance")
-        out.append(Phase("1-call-ack-700ms", 1, one, call={"ack_after_ms": 700}))
+    if not quick:  # each measured change against its former behaviour, in the same run
+        out += [Phase("1-call-ack-700ms", 1, one, call={"ack_after_ms": 700}, against="1-call",
+                      change="dead-air budget 700 ms (now 300 ms)"),
+                Phase("1-call-recogniser-blocking", 1, one, call={"recogniser_setup": "blocking"}, against="1-call",
+                      change="recogniser made on the event loop before the greeting (now in a worker thread)")]
     for n in (4,) if quick else SWEEP:
-        out.append(Phase(f"{n}-calls", n, both, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
+        out.append(Phase(f"{n}-calls", n, calls, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
     if not quick:
-        out.append(Phase(f"{BURST}-calls-plus-burst", BURST, both, burst=BURST))
+        loaded = f"{BURST}-calls-plus-burst"
+        out += [Phase(loaded, BURST, calls, burst=BURST),
+                Phase(f"{loaded}-asr-nice-0", BURST, calls, burst=BURST, asr={"nice": 0}, against=loaded,
+                      change="recognition at the event loop's priority (now nice 10)")]
     return out
 
 
@@ -83,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         wavs: dict[str, Path] = {}
-        for k, script in enumerate((CALLER_TURNS, SEED_TURNS)):
+        for k, script in enumerate((CALLER_TURNS, *corpus(False))):
             folder = work / f"script-{k}"
             folder.mkdir()
             wavs.update(zip(script, speech_files(folder, script), strict=True))
@@ -115,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(readme, "a", encoding="utf-8") as f:
         f.write(markdown(summary, figures, facts, f"{stem}.json", f"{stem}.png", args.quick, hot))
     print("\n" + goals_table(summary))
+    if compared := comparisons(figures):
+        print("\nbefore -> after, in this run:\n" + comparisons_table(compared))
     if max(summary["levels_measured"], default=0) < 12:
         print("(quick profile: levels " + ", ".join(map(str, summary["levels_measured"])) + " only)")
     if hot:

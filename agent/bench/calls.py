@@ -53,6 +53,12 @@ class Phase:
     """If set, py-spy samples the receptionist this long during the phase."""
     call: dict[str, object] = field(default_factory=dict)
     """More of the service config's `call:` settings (a before/after comparison in the same run)."""
+    asr: dict[str, object] = field(default_factory=dict)
+    """The service config's `asr:` settings, likewise."""
+    against: str = ""
+    """The product's phase this one is compared with (same calls, the former behaviour)."""
+    change: str = ""
+    """What the compared phase reverts, for the report ("recogniser made on the event loop")."""
 
 
 @dataclass
@@ -170,7 +176,9 @@ def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_n
     folder = work / phase.name
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / "store.db"
-    config = ast.controller_config(folder / "standardiste.yaml", store=store, pipeline=phase.pipeline, **phase.call)
+    asr = ["asr:", *(f"  {k}: {v}" for k, v in phase.asr.items())] if phase.asr else []
+    config = ast.controller_config(folder / "standardiste.yaml", store=store, extra=asr, pipeline=phase.pipeline,
+                                   **phase.call)
     scripted = folder / "caller-words.json"
     words = [list(phase.scripts[i % len(phase.scripts)]) for i in range(phase.calls)] + [[]] * phase.burst
     scripted.write_text(json.dumps({"calls": words, "timed_with_vosk": True}, ensure_ascii=False))

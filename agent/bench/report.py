@@ -47,7 +47,8 @@ def phase_figures(r: PhaseResult) -> dict[str, Any]:
         "turn_ms": summary(turn_ms),
         "turns_unanswered": sum(c.unanswered_turns for c in main),
         "acknowledgements": sum(c.acks for c in main),
-        "call_settings": r.phase.call,
+        "call_settings": r.phase.call, "asr_settings": r.phase.asr,
+        "against": r.phase.against, "change": r.phase.change,
         "late_frames": sum(c.late_frames for c in r.calls),
         "max_gap_ms": max((c.max_gap_ms for c in r.calls), default=0.0),
         "turns_broken_down": len(whole),
@@ -71,12 +72,12 @@ def _matched(turn: dict[str, float]) -> bool:
 
 
 def build_summary(phases: list[dict[str, Any]]) -> dict[str, Any]:
-    # The product's settings only: a phase run with other `call:` settings is a before/after comparison.
-    streaming = [p for p in phases if p["pipeline"] == "streaming" and not p["burst_calls"]
-                 and not p.get("call_settings")]
+    # The product's settings only: a phase run with other settings is a before/after comparison.
+    product = [p for p in phases if not p.get("against")]
+    streaming = [p for p in product if p["pipeline"] == "streaming" and not p["burst_calls"]]
     one = next((p for p in streaming if p["concurrent_calls"] == 1), None)
-    naive = next((p for p in phases if p["pipeline"] == "naive"), None)
-    loaded = next((p for p in phases if p["burst_calls"]), None)
+    naive = next((p for p in product if p["pipeline"] == "naive"), None)
+    loaded = next((p for p in product if p["burst_calls"]), None)
     answers = (loaded["burst_answer_ms"] if loaded else
                max((p["answer_ms"] for p in streaming), key=lambda a: a["p95"] or 0, default=None))
     holding = [p["concurrent_calls"] for p in streaming
@@ -121,6 +122,39 @@ def goals_table(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames", "acks")
+
+
+def _compared(p: dict[str, Any], label: str) -> Any:
+    if label == "answer p95 ms":  # a burst phase: its new calls' answers
+        return (p["burst_answer_ms"] if p["burst_calls"] else p["answer_ms"])["p95"]
+    if label.startswith("turn"):
+        return p["turn_ms"][label.split()[1]]
+    return p["late_frames"] if label == "late frames" else p["acknowledgements"]
+
+
+def comparisons(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each change against its former behaviour, measured in this run on the same calls: the figures
+    of the phase with the former setting (before) and of the product's phase (after)."""
+    by_name = {p["name"]: p for p in phases}
+    out = []
+    for p in phases:
+        now = by_name.get(p.get("against") or "")
+        if now is not None:
+            out.append({"change": p["change"], "before_phase": p["name"], "after_phase": now["name"],
+                        "figures": {k: {"before": _compared(p, k), "after": _compared(now, k)} for k in COMPARED}})
+    return out
+
+
+def comparisons_table(rows: list[dict[str, Any]]) -> str:
+    """The before/after table `make bench` prints (and the README summary holds)."""
+    out = []
+    for row in rows:
+        out.append(f"{row['change']} ({row['before_phase']} -> {row['after_phase']}):")
+        out += [f"  {label:<14} {_fmt(v['before']):>7} -> {_fmt(v['after']):>7}" for label, v in row["figures"].items()]
+    return "\n".join(out)
+
+
 def verdicts(s: dict[str, Any]) -> list[str]:
     """One line per goal: the figure, its target, and whether it holds."""
     def line(label: str, value: float | None, target: float, unit: str, more_is_better: bool = False) -> str:
@@ -162,7 +196,7 @@ def write_json(path: Path, summary_: dict[str, Any], phases: list[dict[str, Any]
     doc = {"summary": summary_, "targets": TARGETS, "profile": "quick" if quick else "full",
            "units": {"*_ms": "milliseconds", "cpu_percent": "% of one core", "rss": "MiB"},
            "date": datetime.now().astimezone().isoformat(timespec="seconds"), "machine": facts,
-           "phases": phases, "hot_path": profile}
+           "comparisons": comparisons(phases), "phases": phases, "hot_path": profile}
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False))
 
 
@@ -217,7 +251,14 @@ def markdown(summary_: dict[str, Any], phases: list[dict[str, Any]], facts: dict
                      f"{p['concurrent_calls'] + p['burst_calls']} | {_fmt(ans['p95'])} | {_fmt(p['turn_ms']['p50'])} | "
                      f"{_fmt(p['turn_ms']['p95'])} | {p['acknowledgements']} | {p['late_frames']} | "
                      f"{p['receptionist_cpu_percent_of_one_core']} | {p['receptionist_rss_peak_mb']} |")
-    one = next((p for p in phases if p["concurrent_calls"] == 1 and p["pipeline"] == "streaming"), None)
+    rows = comparisons(phases)
+    if rows:
+        lines += ["", "Before and after, in this run (the former behaviour is a setting; same calls):", "",
+                  "| change | figure | before | after |", "|---|---|---|---|"]
+        lines += [f"| {r['change']} | {label} | {_fmt(v['before'])} | {_fmt(v['after'])} |"
+                  for r in rows for label, v in r["figures"].items()]
+    one = next((p for p in phases if p["concurrent_calls"] == 1 and p["pipeline"] == "streaming"
+                and not p.get("against")), None)
     if one and one["stage_ms_p50"]:
         lines += ["", "One call, p50 per stage (ms): " + ", ".join(
             f"{STAGE_NAMES[k]} {_fmt(v)}" for k, v in one["stage_ms_p50"].items() if k in STAGE_NAMES) + "."]
