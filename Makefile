@@ -50,8 +50,8 @@ $(VENV)/.installed: pyproject.toml scripts/install-llama.sh
 	bash scripts/install-llama.sh $(BIN)/pip
 	touch $@
 
-# Production French models (needs internet on the box). PIN=1 accepts files whose sha256 is not
-# pinned in models/manifest.yaml yet, printing their digests.
+# Production French models (needs internet on the box), checked against the sha256 and sizes pinned
+# in models/manifest.yaml. PIN=1 only for a model added without a digest: it prints it.
 models: venv
 	$(BIN)/standardiste models install --dir models $(if $(PIN),--pin)
 

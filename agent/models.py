@@ -170,16 +170,26 @@ def download(url: str, size: int | None, partial: Path, *, client: httpx.Client,
                     for chunk in resp.iter_bytes():  # as it arrives: a cut loses nothing received
                         f.write(chunk)
                         done += len(chunk)
+                        if size is not None and done > size:  # never more than the pinned size
+                            raise ModelError(f"size mismatch: {_host(url)} sent more than the pinned {size} "
+                                             "bytes; the download was deleted and nothing was installed")
                         if progress:
                             progress.update(done)
             got = partial.stat().st_size
-            if total is None or got == total:
+            if size is not None and got == size:
                 return
+            if size is None and (total is None or got == total):
+                return
+            if size is not None and total is not None and got == total:  # the whole file, shorter than pinned
+                partial.unlink()
+                raise ModelError(f"size mismatch: {_host(url)} sent {got} bytes, {size} are pinned; the "
+                                 "download was deleted and nothing was installed")
             last_error = f"connection closed at {got} of {total} bytes"
         except httpx.HTTPError as exc:
             last_error = f"{type(exc).__name__} talking to {_host(url)}"
         except ModelError as exc:
             if not exc.retryable:
+                partial.unlink(missing_ok=True)
                 raise
             last_error = str(exc)
     raise ModelError(f"download failed after {RETRIES} attempts ({last_error}); run again to resume", retryable=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import socket
 import subprocess
 import threading
@@ -181,11 +182,28 @@ def test_unpinned_files_need_pin_and_print_their_digest(server: ModelServer, tmp
     assert (path / MARKER).exists()
 
 
-def test_the_manifest_lists_the_production_french_models() -> None:
+def test_the_manifest_lists_the_production_french_models_pinned() -> None:
+    """Every production download has its digest and size, and a Hugging Face URL names a revision
+    (a commit), never `main`: `make models` needs no PIN=1 and installs exactly these bytes."""
     specs = {s.id: s for s in load_manifest(REPO / "models/manifest.yaml")}
     assert {s.kind for s in specs.values()} == {"asr", "tts", "llm"}
     for spec in specs.values():
         assert spec.licence and all(f.url.startswith("https://") for f in spec.files)
+        for f in spec.files:
+            assert f.sha256 is not None and f.size is not None and f.size > 1000, f
+            if "huggingface.co" in f.url:
+                assert re.search(r"/resolve/[0-9a-f]{40}/", f.url), f.url
+    assert specs["vosk-fr-small"].files[0].size == 42233323
+
+
+@pytest.mark.parametrize("served", [b"x" * 5000, b"x" * 3000], ids=["longer", "shorter"])
+def test_a_download_of_another_size_than_pinned_installs_nothing(server: ModelServer, tmp_path: Path,
+                                                                  served: bytes) -> None:
+    spec = spec_for(server, "/model.gguf", served, unpack="none", size=4000)
+    with pytest.raises(ModelError, match=r"^test-model: model\.gguf: size mismatch: .*nothing was installed$"):
+        install(spec, tmp_path)
+    assert not (tmp_path / "test-model").exists()
+    assert not list((tmp_path / ".partial").iterdir())
 
 
 def test_a_bad_manifest_names_the_key(tmp_path: Path) -> None:
