@@ -24,6 +24,7 @@ from agent.asr.base import Transcriber
 from agent.config import Config
 from agent.dialogue.phrases import FALLBACK
 from agent.dialogue.schema import Dialplan
+from agent.notify import Notifier
 from agent.session.live import SessionDeps
 from agent.session.prompts import PhraseBook
 from agent.session.router import Sessions
@@ -225,7 +226,9 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     log.info("%s", service.mode_note)
+    notifier = Notifier()
     runner = asyncio.create_task(service.controller.run(stop))
+    watchdog = asyncio.create_task(_notify(notifier, service))
     retention = asyncio.create_task(_retention(service, stop))
     web = asyncio.create_task(_web(service, stop))
     sender = asyncio.create_task(service.sender.run(stop)) if service.sender is not None else None
@@ -241,6 +244,8 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
             except asyncio.CancelledError:
                 pass
     finally:
+        notifier.send("STOPPING=1")
+        watchdog.cancel()
         stopper.cancel()
         retention.cancel()
         web.cancel()
@@ -253,6 +258,20 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
         service.deps.calendars.close()
         await service.ari.close()
         await asyncio.to_thread(service.deps.store.close)
+
+
+async def _notify(notifier: Notifier, service: Service) -> None:
+    """READY=1 once ARI is connected and resynced, then the watchdog's pings (systemd, `make run`)."""
+    if not notifier.enabled:
+        return
+    pings = asyncio.create_task(notifier.watchdog())
+    try:
+        await service.controller.ready.wait()
+        notifier.send("READY=1")
+        await pings
+    finally:
+        pings.cancel()
+        notifier.close()
 
 
 def _configure_asr(transcriber: Transcriber | None, config: Config) -> None:

@@ -64,6 +64,31 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from agent.store.db import Store
+    from agent.store.privacy import forget
+
+    store_path = Path(args.store) if args.store else _config_store(args.config)
+    store = Store(store_path)
+    try:
+        done = store.run_sync(lambda conn: forget(conn, args.number))
+    except ValueError as exc:
+        print(f"forget: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    # The number is not repeated: this output may end up in a log.
+    print(f"erased: {done.calls} call(s), {done.leads} lead(s), {done.recordings} voice message(s), "
+          f"{done.messages} SMS; the erasure is recorded without the number")
+    return 0
+
+
+def _config_store(config: str) -> Path:
+    from agent.config import load_config
+
+    return load_config(config).paths.store
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from agent.config import load_config
     from agent.doctor import Verdict, run_doctor
@@ -114,11 +139,11 @@ def cmd_render_prompts(args: argparse.Namespace) -> int:
 
 def cmd_ari_user(args: argparse.Namespace) -> int:
     from agent.dev import write_ari_user
+    from agent.files import write_private
 
     section = write_ari_user(Path(args.password_file), args.username)
     if args.out:
-        Path(args.out).write_text(section)
-        Path(args.out).chmod(0o640)
+        write_private(Path(args.out), section, 0o640)  # Asterisk's group reads it; never 644, even briefly
     else:
         sys.stdout.write(section)
     return 0
@@ -178,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="where the copies go (default: backups/ next to the store)")
     p.add_argument("--keep", type=int, default=14, help="how many copies to keep")
     p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("forget", help="erase a person's calls, leads, voice messages and SMS by phone number "
+                                      "(GDPR art. 17)")
+    p.add_argument("number", help="the phone number, in any French or international form")
+    p.add_argument("--config", default="/etc/standardiste/standardiste.yaml", help="where paths.store is")
+    p.add_argument("--store", help="this store file instead of the config's")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("doctor", help="check the box end to end, one line per check (exit 1 on a failure)")
     p.add_argument("--config", default="/etc/standardiste/standardiste.yaml")

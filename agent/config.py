@@ -9,6 +9,7 @@ An error names the file, the key path and what was expected, e.g.::
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from agent.asr.base import AsrSettings
 from agent.audio.vad import (
     DEFAULT_AGGRESSIVENESS,
     DEFAULT_HANGOVER_MS,
+    DEFAULT_MAX_UTTERANCE_MS,
     DEFAULT_MIN_RMS,
     DEFAULT_MIN_UTTERANCE_MS,
     DEFAULT_PRE_ROLL_MS,
@@ -37,6 +39,7 @@ from agent.audio.vad import (
     VadSettings,
 )
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
+from agent.passwords import weakness
 from agent.session.timing import (
     ACK_AFTER_S,
     FIRST_TURN_WAIT_S,
@@ -46,9 +49,15 @@ from agent.session.timing import (
     RecogniserSetup,
 )
 from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
-from agent.yamlnode import Node, read_yaml
+from agent.yamlnode import Node, read_small_file, read_yaml
 
+log = logging.getLogger(__name__)
 DEFAULT_APP: Final = "standardiste"
+DEFAULT_PASSWORD_ENV: Final = "STANDARDISTE_ARI_PASSWORD"
+MIN_ARI_PASSWORD_LEN: Final = 16
+"""ARI controls every call (and can originate them: toll fraud); `ari-user` writes 32 random characters."""
+MAX_SECRET_BYTES: Final = 4096
+"""A password or key file is a line; /dev/zero or a wrong path to a big file is refused unread."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ def _parse_media(media: Node) -> MediaSettings:
         min_utterance_ms=vad.integer("min_utterance_ms", DEFAULT_MIN_UTTERANCE_MS, lo=0, hi=2000),
         min_rms=vad.number("min_rms", DEFAULT_MIN_RMS, lo=0.0, hi=10000.0),
         pre_roll_ms=vad.integer("pre_roll_ms", DEFAULT_PRE_ROLL_MS, lo=0, hi=1000),
+        max_utterance_ms=vad.integer("max_utterance_ms", DEFAULT_MAX_UTTERANCE_MS, lo=2000, hi=120000),
     )
     if vad_cfg.start_frames > vad_cfg.start_window:
         raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
@@ -184,24 +194,16 @@ def _parse_media(media: Node) -> MediaSettings:
 
 def _read_password(ari: Node) -> str:
     """The ARI password comes from a secrets file or the environment, never from the YAML."""
-    if ari.has("password"):
-        raise ari.error("password", "no password in the YAML: use password_file or password_env")
-    file_name = ari.opt_str("password_file")
-    env_name = ari.text("password_env", "STANDARDISTE_ARI_PASSWORD")
-    if file_name:
-        path = Path(file_name)
-        try:
-            secret = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ari.error("password_file", "a readable file holding the ARI password",
-                            f"{file_name} ({exc.strerror})") from None
-        if not secret:
-            raise ari.error("password_file", "a file holding a non-empty password", file_name)
-        return secret
-    secret = os.environ.get(env_name, "")
+    if not any(ari.has(k) for k in ("password", "password_file", "password_env")):
+        secret = os.environ.get(DEFAULT_PASSWORD_ENV, "")
+    else:
+        secret = _secret(ari, "ARI password", "password")
     if not secret:
-        raise ari.error("password_file",
-                        f"a secrets file, or the environment variable {env_name} set")
+        raise ari.error("password_file", f"a secrets file, or the environment variable {DEFAULT_PASSWORD_ENV} set")
+    why = weakness(secret, MIN_ARI_PASSWORD_LEN)
+    if why is not None:  # the value itself is never shown
+        raise ari.error("password_file", f"a strong ARI password (this one is {why}; "
+                        "`standardiste ari-user` writes a random one)")
     return secret
 
 
@@ -281,16 +283,26 @@ def _parse_calendar(node: Node) -> CalDavSettings | None:
 
 
 def _secret(node: Node, what: str, key: str = "secret") -> str:
-    """A secret from `<key>_file` or `<key>_env`, never from the YAML ("" when neither is set)."""
+    """A secret from `<key>_file` or `<key>_env`, never from the YAML ("" when neither is set). A
+    secrets file readable by other local users is used, with a warning to chmod it 600."""
     if node.has(key):
         raise node.error(key, f"no {what} in the YAML: use {key}_file or {key}_env")
     file_name = node.opt_str(f"{key}_file")
     if file_name:
         try:
-            return Path(file_name).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
+            value = read_small_file(file_name, MAX_SECRET_BYTES, f"a file holding the {what}").strip()
+        except OSError as exc:
             raise node.error(f"{key}_file", f"a readable file holding the {what}",
-                             f"{file_name} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+                             f"{file_name} ({exc.strerror})") from None
+        except ValueError as exc:
+            raise node.error(f"{key}_file", str(exc), file_name) from None
+        if not value:
+            raise node.error(f"{key}_file", f"a file holding a non-empty {what}", file_name)
+        mode = Path(file_name).stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("%s: %s.%s_file %s is readable by other users (mode %03o): chmod 600 it",
+                        node.file, node.path, key, file_name, mode)
+        return value
     env_name = node.opt_str(f"{key}_env")
     if env_name:
         value = os.environ.get(env_name, "")

@@ -3,7 +3,6 @@ receptionist), check-config, the ARI user, and reading the store."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -11,11 +10,13 @@ import signal
 import socket
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from agent.files import write_private
 from agent.yamlnode import read_yaml
 
 log = logging.getLogger("standardiste")
@@ -54,9 +55,7 @@ def write_ari_user(secret_file: Path, username: str) -> str:
     from agent.telephony.devasterisk import ari_user_section
 
     if not secret_file.exists():
-        secret_file.parent.mkdir(parents=True, exist_ok=True)
-        secret_file.touch(0o600)
-        secret_file.write_text(secrets.token_urlsafe(24) + "\n")
+        write_private(secret_file, secrets.token_urlsafe(24) + "\n")
         print(f"new ARI password written to {secret_file}", file=sys.stderr)
     return ari_user_section(username, secret_file.read_text().strip())
 
@@ -103,8 +102,8 @@ def dev_web_password(path: Path) -> str:
 
 
 def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:
-    from agent.app import run_service
     from agent.config import load_config
+    from agent.supervise import Supervisor
     from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER, AsteriskSetupError
 
     stop_on_sigterm()
@@ -114,7 +113,8 @@ def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     ast.render()
-    config = load_config(ast.controller_config(ast.run_dir / "standardiste.yaml"))
+    config_path = ast.controller_config(ast.run_dir / "standardiste.yaml")
+    config = load_config(config_path)
     setup_logging(config.log_level)
     web_password = dev_web_password(config.web.password_file)
     print(f"Starting Asterisk {ast.install.version} (run dir {ast.run_dir}) ...", flush=True)
@@ -139,9 +139,13 @@ ARI: {ast.ari_url}/ari (user standardiste, password in {ast.run_dir / 'ari-passw
 Dashboard: http://{config.web.host}:{config.web.port}/  ({web_password})
 Leads: .venv/bin/standardiste leads --store {config.paths.store}
 Asterisk log: {ast.log_file}
-Ctrl-C stops both.
+Ctrl-C stops both. A controller that exits or hangs, and an Asterisk that dies, are started again.
 """, flush=True)
-        asyncio.run(run_service(config))
+        stopping = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
+        with Supervisor(ast, config_path) as supervisor:
+            supervisor.run(stopping.is_set)
     finally:
         ast.stop()
     return 0

@@ -4,11 +4,25 @@ error and refuses keys nobody read. Imports nothing of the project."""
 
 from __future__ import annotations
 
+import os
+import reprlib
+import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
+
+MAX_YAML_BYTES: Final = 1 << 20
+"""A config, dialplan or manifest file is a few kB; anything over 1 MiB is refused unread."""
+MAX_DEPTH: Final = 32
+"""Deepest nesting of mappings and lists accepted (the real files nest 5 deep)."""
+MAX_TEXT_CHARS: Final = 2000
+"""Longest string value a `Node.text` accepts unless told otherwise (a spoken sentence is ~200)."""
+_SHOW: Final = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 2, 50, 50, 50
+_SHOW.maxdict = _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxset = 4
+"""How a wrong value is shown in an error: cut while it is formatted, never formatted whole first."""
 
 
 class ConfigError(ValueError):
@@ -26,7 +40,7 @@ class ConfigError(ValueError):
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    text = _SHOW.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -65,7 +79,8 @@ class Node:
             return Node(self.file, self._key(key), {})
         return Node(self.file, self._key(key), self.raw(key))
 
-    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str:
+    def text(self, key: str, default: str | None = None, *, required: bool = False,
+             max_chars: int = MAX_TEXT_CHARS) -> str:
         value = self.raw(key)
         if value is None:
             if required or default is None:
@@ -73,6 +88,8 @@ class Node:
             return default
         if not isinstance(value, str) or not value.strip():
             raise self.error(key, "a non-empty string", value)
+        if len(value) > max_chars:
+            raise self.error(key, f"at most {max_chars} characters", f"{len(value)} characters")
         return value
 
     def opt_str(self, key: str) -> str | None:
@@ -112,17 +129,63 @@ class Node:
                 raise ConfigError(self.file, self._key(str(key)), "no such key (unknown or misspelt)")
 
 
+def read_small_file(path: str | Path, limit: int, what: str) -> str:
+    """A small regular UTF-8 text file's content. Raises ValueError saying what is wrong: not a
+    regular file (/dev/zero, a fifo), over `limit` bytes (read no further), binary, not UTF-8."""
+    with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError("a regular file (this is a device, fifo or directory)")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{what} of at most {limit} bytes (this one is larger)")
+    if b"\0" in data:
+        raise ValueError(f"{what} as text (this one holds binary data)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{what} in UTF-8 (byte 0x{data[exc.start]:02x} on line {line} is not UTF-8: "
+                         "save the file as UTF-8)") from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (the "billion laughs": a few lines that expand to
+    gigabytes) and nesting deeper than MAX_DEPTH (a RecursionError otherwise)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted; write the value out",
+                                              mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def read_yaml(path: str | Path) -> Any:
-    """A YAML file's content; a ConfigError naming the file (and the line) when it cannot be read."""
+    """A YAML file's content; a ConfigError naming the file (and the line) when it cannot be read:
+    missing, not a regular file, over MAX_YAML_BYTES, binary, not UTF-8, not YAML, aliases, too deep."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_small_file(path, MAX_YAML_BYTES, "a YAML file")
     except OSError as exc:
         raise ConfigError(file, "", "a readable YAML file", exc.strerror) from None
+    except ValueError as exc:
+        raise ConfigError(file, "", str(exc)) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(file, "", f"valid YAML ({problem} at {where})") from None
+    except RecursionError:  # flow collections nest in the parser itself: [[[[...
+        raise ConfigError(file, "", f"valid YAML (nesting deeper than {MAX_DEPTH} levels)") from None

@@ -135,6 +135,19 @@ def test_speech_then_silence_gives_one_utterance_after_the_hangover() -> None:
     assert abs(end.decided_at - end.ended_at - 0.5) <= 0.021
 
 
+def test_a_caller_speaking_ten_minutes_without_a_pause_is_cut_into_bounded_utterances() -> None:
+    """10 minutes of speech with no pause the hangover would take as an end: utterances of at most
+    max_utterance_ms, one after the other, each answered; nothing grows with the call's length."""
+    words = speech("Alors voilà je vous explique tout depuis le début et sans m'arrêter")
+    voiced = words[np.abs(words.astype(int)) > 200]  # its pauses taken out: one endless sentence
+    talk = np.tile(voiced, -(-RATE * 600 // len(voiced)))[: RATE * 600]
+    events = run_detector(np.concatenate([talk, np.zeros(RATE * 2, np.int16)]), VadSettings())
+    ended = [e for e in events if isinstance(e, UtteranceEnded)]
+    assert 19 <= len(ended) <= 25, len(ended)  # ~600 s / 30 s, and the last piece at the real pause
+    assert all(len(e.frames) * 20 <= 30000 for e in ended)
+    assert sum(len(e.frames) for e in ended) * 0.02 >= 590  # the whole 10 minutes reach the recogniser
+
+
 def test_the_recogniser_gets_the_audio_just_before_the_first_voiced_frame() -> None:
     """The onset of a word is often under the VAD's threshold: up to pre_roll_ms of what came
     before the utterance is kept for the recogniser, and only that much."""

@@ -12,6 +12,7 @@ from agent.session.timing import RecogniserSetup
 from agent.yamlnode import ConfigError
 from tests.conftest import REPO
 
+ARI_SECRET = "s3cret-Horse-Battery-42"
 GOOD = """\
 ari:
   url: http://127.0.0.1:8088
@@ -26,7 +27,7 @@ dialplans:
 @pytest.fixture
 def secret(tmp_path: Path) -> Path:
     path = tmp_path / "ari-password"
-    path.write_text("s3cret\n")
+    path.write_text(f"{ARI_SECRET}\n")
     return path
 
 
@@ -38,7 +39,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_good_config_loads(tmp_path: Path, secret: Path) -> None:
     cfg = load_config(write(tmp_path, GOOD.format(secret=secret)))
-    assert cfg.ari.password == "s3cret"
+    assert cfg.ari.password == ARI_SECRET
     assert cfg.ari.url == "http://127.0.0.1:8088"
     assert cfg.ari.app == "standardiste"
     assert cfg.dialplans.default.business == "Plomberie Martin"
@@ -55,7 +56,7 @@ def test_recognition_settings_default_and_override(tmp_path: Path, secret: Path)
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     text = (REPO / "asterisk-conf/standardiste.example.yaml").read_text()
-    monkeypatch.setenv("STANDARDISTE_ARI_PASSWORD", "x")
+    monkeypatch.setenv("STANDARDISTE_ARI_PASSWORD", ARI_SECRET)
     import yaml
 
     from agent.config import parse_config
@@ -73,7 +74,7 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("ari: [1, 2]\n", "ari", "a mapping"),
         ("ari:\n  url: localhost:8088\n  password_file: {secret}\n", "ari.url", "http:// or https:// URL"),
-        ("ari:\n  password: hunter2\n", "ari.password", "no password in the YAML"),
+        ("ari:\n  password: hunter2\n", "ari.password", "no ARI password in the YAML"),
         ("ari:\n  password_file: /nonexistent/secret\n", "ari.password_file", "readable file"),
         ("ari:\n  password_file: {secret}\n  usernme: x\n", "ari.usernme", "no such key"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  first_turn_wait_seconds: 0\n",
@@ -157,3 +158,107 @@ def test_check_config_command_reports_without_traceback(tmp_path: Path, secret: 
     out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "check-config", str(good)],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "OK" in out.stdout
+
+
+LAUGHS = ("  app: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+          + "".join(f"  l{i}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)))
+"""The "billion laughs": nine levels of nine aliases, about 387 million strings once expanded."""
+
+
+def _hostile(tmp_path: Path, secret: Path, kind: str) -> tuple[Path, str]:
+    """A service config (or a dialplan it names) that once crashed or stalled check-config, and the
+    error it must give instead."""
+    head = f"ari:\n  password_file: {secret}\n"
+    path = tmp_path / "standardiste.yaml"
+    if kind == "binary":
+        path.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
+        return path, "a YAML file as text (this one holds binary data)"
+    if kind == "latin-1":
+        path.write_bytes((head + "  app: caf\xe9\ndialplans: {default: plombier}\n").encode("latin-1"))
+        return path, "a YAML file in UTF-8 (byte 0xe9 on line 3 is not UTF-8"
+    if kind == "deep-flow":
+        path.write_text(head + "dialplans: " + "[" * 50000 + "]" * 50000 + "\n")
+        return path, "valid YAML (nesting deeper than 32 levels"
+    if kind == "deep-block":
+        path.write_text(head + "dialplans:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(300))
+                        + "  " * 301 + "x: 1\n")
+        return path, "valid YAML (nesting deeper than 32 levels"
+    if kind == "billion-laughs":
+        path.write_text("ari:\n" + LAUGHS + f"  password_file: {secret}\ndialplans: {{default: plombier}}\n")
+        return path, "valid YAML (aliases (*name) are not accepted"
+    if kind == "dev-zero-password":
+        path.write_text("ari:\n  password_file: /dev/zero\ndialplans: {default: plombier}\n")
+        return path, "ari.password_file: expected a regular file"
+    if kind == "big-password-file":
+        big = tmp_path / "big"
+        big.write_bytes(b"x" * 100_000)
+        path.write_text(f"ari:\n  password_file: {big}\ndialplans: {{default: plombier}}\n")
+        return path, "ari.password_file: expected a file holding the ARI password of at most 4096 bytes"
+    import yaml
+
+    dialplan = tmp_path / "plan.yaml"
+    data = yaml.safe_load((REPO / "agent/dialogue/dialplans/plombier.yaml").read_text())
+    data["greeting"] = "Bonjour, je suis l'assistant automatique. " + "a" * (10 << 20 if kind == "10mb-greeting"
+                                                                              else 1000)
+    dialplan.write_text(yaml.safe_dump(data, allow_unicode=True))
+    path.write_text(head + f"dialplans: {{default: {dialplan}}}\n")
+    if kind == "10mb-greeting":
+        return path, "expected a YAML file of at most 1048576 bytes"
+    return path, "greeting: expected at most 400 characters, got '1042 characters'"
+
+
+HOSTILE = ("binary", "latin-1", "deep-flow", "deep-block", "billion-laughs", "dev-zero-password", "big-password-file",
+           "10mb-greeting", "long-greeting")
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_hostile_files_get_a_clear_error_fast(tmp_path: Path, secret: Path, kind: str) -> None:
+    import time
+
+    path, expected = _hostile(tmp_path, secret, kind)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert expected in str(err.value)
+    assert len(str(err.value)) < 400 and time.monotonic() - started < 2.0
+
+
+def test_check_config_never_shows_a_traceback_on_hostile_files(tmp_path: Path, secret: Path) -> None:
+    for kind in HOSTILE:
+        path, expected = _hostile(tmp_path, secret, kind)
+        out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "check-config", str(path)],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr, (kind, out.stderr)
+
+
+def test_an_error_value_is_cut_before_it_is_formatted() -> None:
+    from agent.yamlnode import Node
+
+    huge: dict[str, object] = {"a": ["x" * 10_000] * 10_000}
+    for _ in range(30):
+        huge = {"k": huge, "l": [huge] * 100}
+    with pytest.raises(ConfigError) as err:
+        Node("f.yaml", "ari", {"app": huge}).text("app")
+    assert len(str(err.value)) < 200 and "f.yaml: ari.app: expected a non-empty string, got {" in str(err.value)
+
+
+def test_a_secrets_file_readable_by_others_is_used_with_a_warning(tmp_path: Path, secret: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    secret.chmod(0o644)
+    with caplog.at_level("WARNING"):
+        assert load_config(write(tmp_path, GOOD.format(secret=secret))).ari.password == ARI_SECRET
+    assert any("readable by other users (mode 644): chmod 600" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    secret.chmod(0o600)
+    load_config(write(tmp_path, GOOD.format(secret=secret)))
+    assert not [r for r in caplog.records if "chmod" in r.getMessage()]
+
+
+@pytest.mark.parametrize("weak", ["asterisk", "Standardiste2024!", "0123456789abcdef", "xxxxxxxxxxxxxxxxxxxx",
+                                  "r4nd0m-short", "1234567890123456"])
+def test_a_weak_ari_password_is_refused_without_showing_it(tmp_path: Path, weak: str) -> None:
+    path = tmp_path / "weak"
+    path.write_text(weak + "\n")
+    with pytest.raises(ConfigError, match=r"ari\.password_file: expected a strong ARI password") as err:
+        load_config(write(tmp_path, GOOD.format(secret=path)))
+    assert weak not in str(err.value)

@@ -1,5 +1,5 @@
-"""Issue 8, defects an outside probe found: a controller killed mid-call, the Stasis race under
-bursts of calls, a SIP port already taken, `make run` after a crash."""
+"""Issues 8 and 13, defects an outside probe found: a controller killed mid-call, Asterisk killed
+mid-call, the Stasis race under bursts of calls, a SIP port already taken, `make run` after a crash."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from agent.telephony.call import CallOutcome
 from agent.telephony.devasterisk import ARI_USER, DevAsterisk, sip_answers
 from tests.conftest import REPO
 from tests.harness import InProcessAgent
-from tests.live import CALLER_NUMBER, leftovers, scripted, wait_lead
+from tests.live import CALLER_NUMBER, leftovers, scripted, store_rows, wait_lead
 
 EXE = str(REPO / ".venv/bin/standardiste")
 
@@ -47,6 +47,36 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     lead = wait_lead(store, lambda r: r["name"] == "Jean Martin", phones=phones)
     assert lead["problem"] == "canalisation bouchée : Mon évier est bouché depuis ce matin"
     assert leftovers(asterisk) == ([], [])
+
+
+def test_asterisk_killed_mid_call_keeps_the_lead_and_the_next_call_is_answered(asterisk, controller_factory, phones,
+                                                                              softphone, tmp_path: Path) -> None:
+    """Asterisk dies (kill -9) after the caller gave the problem and their name, and comes back: what
+    was heard is in the store, the call is closed, the controller reconnects within 5 s of ARI being
+    back (backoff capped at 2 s), and the next call is answered."""
+    turns = ["Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin."]
+    ctl = controller_factory(asterisk, scripted_asr=scripted(tmp_path, turns)).start()
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, speech_files(tmp_path, turns))
+    store = asterisk.run_dir / "standardiste.db"
+    wait_lead(store, lambda r: r["name"] == "Jean Martin", timeout=10, phones=phones)
+    assert asterisk.proc is not None
+    os.killpg(asterisk.proc.pid, signal.SIGKILL)
+    asterisk.proc.wait(10)
+    phones.hang_up_all()  # the phone's side of a call whose server vanished
+    asterisk.restart()
+    back = time.monotonic()
+    ctl.wait_ready(2, timeout=10)
+    reconnect_s = time.monotonic() - back
+    assert reconnect_s <= 5.0, f"reconnected {reconnect_s:.1f} s after ARI was back"
+    lead = wait_lead(store, lambda r: r["name"] == "Jean Martin", phones=phones)
+    assert lead["problem"] == "canalisation bouchée : Mon évier est bouché depuis ce matin"
+    assert phones.wait_until(lambda: bool(store_rows(store, "SELECT 1 FROM calls WHERE ended_at IS NOT NULL")), 10), \
+        "the call cut by the crash was never closed in the store"
+    after = phones.call(softphone, asterisk.sip_uri, tmp_path / "after.wav")
+    assert phones.wait_until(lambda: after.confirmed, 5), "the next call was not answered"
+    assert ctl.proc is not None and ctl.proc.poll() is None
 
 
 BURSTS = 40

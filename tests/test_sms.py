@@ -341,7 +341,7 @@ def test_the_controller_stopped_with_messages_pending_sends_them_after_restart(t
     from agent.telephony.devasterisk import DEFAULT_CACHE
     from tests.conftest import ControllerProcess
 
-    (tmp_path / "ari-password").write_text("x\n")
+    (tmp_path / "ari-password").write_text("a-long-random-test-password\n")
     db = tmp_path / "s.db"
     config = tmp_path / "standardiste.yaml"
     config.write_text(f"""ari:

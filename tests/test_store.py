@@ -148,3 +148,42 @@ def test_leads_command_lists_leads_as_json_and_csv(tmp_path: Path) -> None:
     assert out.returncode == 1 and "no store" in out.stderr
     out = subprocess.run([exe, "call", "1", "--store", str(tmp_path / "s.db")], capture_output=True, text=True)
     assert out.returncode == 0 and "lead: name=Marie Dubois" in out.stdout
+
+
+def test_forget_erases_a_persons_data_and_records_the_erasure_without_the_number(tmp_path: Path) -> None:
+    """GDPR art. 17: `standardiste forget NUMBER` erases the calls from that number and the leads that
+    give it as the callback number, with turns, voice messages and SMS; other callers' data stays."""
+    store = Store(tmp_path / "s.db")
+    voice = tmp_path / "voice.wav"
+    voice.write_bytes(b"RIFF")
+
+    async def seed() -> dict[str, int]:
+        ids = {}
+        for key, caller, phone in (("called", "+33612345678", None), ("again", "+33612345678", None),
+                                   ("gave", "+33499887766", "+33612345678"), ("other", "+33700000001", None)):
+            ids[key] = await store.open_call(channel_id=key, did="", caller_id=caller, dialplan="p",
+                                             trade="plombier", business="Plomberie Martin")
+            await asyncio.wrap_future(store.set_lead(ids[key], name=f"Personne {key}", phone=phone,
+                                                     recording=str(voice) if key == "called" else None))
+            await asyncio.wrap_future(store.add_turn(ids[key], "caller", f"je m'appelle Personne {key}"))
+        return ids
+
+    ids = asyncio.run(seed())
+    store.run_sync(lambda c: c.execute(
+        "INSERT INTO outbox (key, call_id, kind, route, recipient, body, state, next_at, created_at) "
+        "VALUES ('k1', ?, 'caller', 'sip', '+33612345678', 'RDV', 'sent', 0, 0), "
+        "('k2', ?, 'artisan', 'sip', '+33600000000', 'Personne other', 'pending', 0, 0)",
+        (ids["called"], ids["other"])))
+    out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "forget", "06 12 34 56 78", "--store",
+                          str(tmp_path / "s.db")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "3 call(s), 3 lead(s), 1 voice message(s), 1 SMS" in out.stdout and "12 34" not in out.stdout
+    store.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    dump = "\n".join(conn.iterdump())
+    assert "612345678" not in dump and "Personne called" not in dump and "Personne gave" not in dump
+    assert "Personne other" in dump and not voice.exists()
+    assert conn.execute("SELECT calls, leads, recordings, messages FROM erasures").fetchall() == [(3, 3, 1, 1)]
+    bad = subprocess.run([str(REPO / ".venv/bin/standardiste"), "forget", "not a number", "--store",
+                          str(tmp_path / "s.db")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a phone number" in bad.stderr and "Traceback" not in bad.stderr

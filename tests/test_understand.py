@@ -43,6 +43,8 @@ def test_phone_formatting_and_mobiles() -> None:
     assert format_phone("+33612345678") == "06 12 34 56 78"
     assert is_mobile("+33612345678") and is_mobile("+33756781234")
     assert not is_mobile("+33493201005") and not is_mobile(None)
+    assert is_mobile("+590690123456")  # Guadeloupe: a French mobile
+    assert not is_mobile("+447700900123") and not is_mobile("+4915112345678")  # foreign mobiles: never an SMS
 
 
 @pytest.mark.parametrize(("said", "expected"), [

@@ -179,8 +179,9 @@ def test_the_password_is_a_salted_scrypt_hash_in_a_private_file(tmp_path: Path) 
     assert stored.startswith("scrypt$") and PASSWORD not in stored and path.stat().st_mode & 0o777 == 0o600
     assert verify_password(PASSWORD, stored) and not verify_password("autre chose", stored)
     assert hash_password(PASSWORD) != hash_password(PASSWORD)  # salted
-    with pytest.raises(ValueError, match="at least"):
-        set_password(path, "court")
+    for weak in ("court", "motdepasse123", "Azertyuiop", "aaaaaaaaaaaa", "Standardiste!"):
+        with pytest.raises(ValueError, match="too weak"):
+            set_password(path, weak)
     assert json.dumps(stored)  # one line of text
 
 

@@ -26,6 +26,9 @@ DEFAULT_HANGOVER_MS: Final = 700
 """Unvoiced time after speech that ends the utterance, ms."""
 DEFAULT_MIN_UTTERANCE_MS: Final = 160
 """Shorter 'utterances' (coughs, clicks that got through) are discarded, ms."""
+DEFAULT_MAX_UTTERANCE_MS: Final = 30000
+"""A caller who speaks this long without the hangover's pause gets their utterance cut here and
+answered: a turn never waits for ever, and the recogniser never gets minutes of audio at once."""
 DEFAULT_PRE_ROLL_MS: Final = 200
 """Audio kept from before the first voiced frame and given to the recogniser with the utterance: a
 word's onset (a plosive, a soft "h") is often under the VAD's threshold, and a recogniser given the
@@ -45,6 +48,7 @@ class VadSettings:
     min_utterance_ms: int = DEFAULT_MIN_UTTERANCE_MS
     min_rms: float = DEFAULT_MIN_RMS
     pre_roll_ms: int = DEFAULT_PRE_ROLL_MS
+    max_utterance_ms: int = DEFAULT_MAX_UTTERANCE_MS
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,14 @@ class TurnDetector:
                 events.append(SpeechStarted(self._started_at))
             return events
         self._frames.append(frame)
+        if len(self._frames) * FRAME_MS >= self.settings.max_utterance_ms:
+            # Cut: the caller is still speaking; what follows starts a new utterance.
+            end = frame.timestamp + frame.duration_s
+            events.append(UtteranceEnded(self._started_at, end, end, tuple(self._frames)))
+            self._frames = []
+            self._in_speech = False
+            self._window.clear()
+            return events
         self._run = self._run + 1 if voiced else 0
         if voiced and (self._silent_ms == 0 or self._run >= self.settings.resume_frames):
             self._silent_ms = 0

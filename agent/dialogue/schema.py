@@ -38,6 +38,8 @@ AI_DISCLOSURE: Final = ("assistant automatique", "assistant virtuel", "intellige
                         "agent conversationnel", "repondeur automatique", "assistante automatique",
                         "assistante virtuelle")
 """One of these must be in the greeting: the caller is told a machine answers (EU AI Act art. 50)."""
+MAX_GREETING_CHARS: Final = 400
+"""About 25 s spoken: a caller waits through the greeting before saying anything."""
 MAX_RECORDING_DAYS: Final = 183
 """CNIL: call recordings are kept six months at most."""
 
@@ -177,7 +179,8 @@ def parse_dialplan(data: Any, file: str) -> Dialplan:
     biz.close()
 
     # Short: a stressed caller wants to say what is wrong (4.5 s to the question, was 8.6 s).
-    greeting = root.text("greeting", "Bonjour, {business}. Je suis l'assistant automatique de l'entreprise.")
+    greeting = root.text("greeting", "Bonjour, {business}. Je suis l'assistant automatique de l'entreprise.",
+                         max_chars=MAX_GREETING_CHARS)
     if not any(p in fold(greeting) for p in AI_DISCLOSURE):
         raise root.error("greeting", "a greeting that says an automated assistant answers (EU AI Act art. 50), "
                          "e.g. \"Je suis l'assistant automatique de l'entreprise\"", greeting)

@@ -169,6 +169,25 @@ def phone_number(text: str) -> str | None:
     return None
 
 
+MAX_CALLER_ID_CHARS: Final = 20
+"""An E.164 number is at most 16 characters; a presented caller ID longer than this is not one."""
+
+
+def caller_id_number(raw: str) -> str | None:
+    """The caller ID a trunk presented, as E.164, when the whole of it is one valid phone number;
+    None otherwise (withheld, a name, 200 characters of digits)."""
+    text = raw.strip()
+    if not text or len(text) > MAX_CALLER_ID_CHARS:
+        return None
+    try:
+        number = phonenumbers.parse(text, "FR")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def format_phone(e164: str) -> str:
     """+33612345678 -> 06 12 34 56 78 (how it is read back to a caller)."""
     try:
@@ -178,16 +197,22 @@ def format_phone(e164: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
+FRENCH_REGIONS: Final = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
+"""France and its overseas territories (their mobiles are French mobiles too: +590 690, +262 692...)."""
+
+
 def is_mobile(e164: str | None) -> bool:
-    """A French mobile (06/07): the only numbers an SMS is sent to."""
+    """A French mobile (06/07, and the overseas territories'): the only numbers an SMS is sent to;
+    never a foreign mobile (costly, and a way to make the box send SMS abroad)."""
     if not e164:
         return False
     try:
         number = phonenumbers.parse(e164, "FR")
     except phonenumbers.NumberParseException:
         return False
-    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
-                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return (phonenumbers.region_code_for_number(number) in FRENCH_REGIONS
+            and phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
+                                                     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE))
 
 
 # --- the caller's own spelling ---------------------------------------------------------------------

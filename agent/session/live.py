@@ -77,7 +77,7 @@ class LiveSession:
     # --- the script ------------------------------------------------------------------------------
     async def run(self, call: Call) -> None:
         store = self.deps.store
-        caller = _caller_id(call.info.caller_number)
+        caller = presented_number(call.info.caller_number)
         self.call_id = await store.open_call(channel_id=call.channel_id, did=call.info.did, caller_id=caller or "",
                                              dialplan=self.plan.file, trade=self.plan.trade.trade,
                                              business=self.plan.business)
@@ -307,10 +307,10 @@ def _as_asr_error(exc: Exception) -> StageError:
     return exc if isinstance(exc, StageError) else AsrError(f"{type(exc).__name__}: {exc}")
 
 
-def _caller_id(number: str) -> str | None:
-    """The presented number in E.164 when it is a French one; None when withheld."""
-    from agent.dialogue.text import phone_number
+def presented_number(number: str) -> str | None:
+    """The presented number in E.164; None when withheld or not a valid phone number."""
+    from agent.dialogue.text import caller_id_number
 
     if not number or number.lower() in ("anonymous", "unknown", "restricted", "private"):
         return None
-    return phone_number(number)
+    return caller_id_number(number)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from agent.actions import transfer as actions
-from agent.session.live import LiveSession, SessionDeps
+from agent.session.live import LiveSession, SessionDeps, presented_number
 from agent.session.message import MessageTaker
 from agent.session.transfer_flow import TransferFlow
 from agent.telephony.call import Call, CallInfo, Script
@@ -37,7 +37,8 @@ class Sessions:
         index = int(await call.get_variable(actions.VAR_INDEX) or "0")
         call_id = int(raw_id) if raw_id.isdigit() else 0
         if not call_id:
-            call_id = await store.open_call(channel_id=call.channel_id, did="", caller_id=call.info.caller_number,
+            call_id = await store.open_call(channel_id=call.channel_id, did="",
+                                            caller_id=presented_number(call.info.caller_number) or "",
                                             dialplan=plan.file, trade=plan.trade.trade, business=plan.business)
         call.at_end(lambda c: store.end_call(call_id, str(c.outcome), c.trace.as_dict()))
         status = call.info.args[1] if len(call.info.args) > 1 else ""

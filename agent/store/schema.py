@@ -142,5 +142,14 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         # The artisan's follow-up of a lead, set in the dashboard (issue 11).
         "ALTER TABLE leads ADD COLUMN followup TEXT NOT NULL DEFAULT 'new'",
     ),
+    4: (
+        # `standardiste forget` (GDPR art. 17): when a person's data was erased and how much, never whose.
+        """CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            calls INTEGER NOT NULL, leads INTEGER NOT NULL, recordings INTEGER NOT NULL,
+            messages INTEGER NOT NULL
+        )""",
+    ),
 }
 SCHEMA_VERSION: Final = max(MIGRATIONS)

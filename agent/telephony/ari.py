@@ -28,7 +28,7 @@ REQUEST_TIMEOUT_S: Final = 5.0
 CONNECT_TIMEOUT_S: Final = 5.0
 """Websocket opening handshake limit, seconds."""
 RECONNECT_INITIAL_S: Final = 0.25
-RECONNECT_MAX_S: Final = 5.0
+RECONNECT_MAX_S: Final = 2.0
 """Backoff between websocket attempts doubles from RECONNECT_INITIAL_S up to this cap, seconds."""
 PING_INTERVAL_S: Final = 10.0
 """Websocket keepalive: a dead Asterisk is noticed within about twice this, seconds."""

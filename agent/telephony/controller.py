@@ -24,8 +24,9 @@ CALL_ARGS: Final = (INBOUND_ARG, TRANSFER_FAILED_ARG)
 OWN_PREFIXES: Final = ("sd-media-", "sd-out-", "sd-bridge-")
 """Ids of the channels and bridges this application creates: what a dead run may leave behind."""
 STARTUP_RETRY_INITIAL_S: Final = 0.5
-STARTUP_RETRY_MAX_S: Final = 10.0
-"""Backoff while Asterisk is unreachable at start-up, seconds."""
+STARTUP_RETRY_MAX_S: Final = 2.0
+"""Backoff while Asterisk is unreachable at start-up, seconds (capped low: on loopback a retry costs
+nothing, and a box booting or an Asterisk restarting is answered within 2 s of being up)."""
 SHUTDOWN_GRACE_S: Final = 5.0
 """On stop, calls get this long to release their resources before they are cancelled, seconds."""
 ORPHAN_GRACE_S: Final = 0.5

@@ -22,6 +22,8 @@ from typing import Final
 
 import httpx
 
+from agent.files import write_private
+
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 CONF_SRC: Final = REPO_ROOT / "asterisk-conf"
 DEFAULT_CACHE: Final = Path(os.environ.get("STANDARDISTE_CACHE", "/var/cache/standardiste"))
@@ -43,6 +45,7 @@ REQUIRED_MODULES: Final = (
     "codec_ulaw.so", "codec_alaw.so", "format_wav.so", "format_sln.so", "res_http_websocket.so",
 )
 """Modules Standardiste needs at run time; `DevAsterisk.missing_modules()` checks them."""
+
 
 
 class AsteriskSetupError(RuntimeError):
@@ -187,8 +190,13 @@ class DevAsterisk:
 
     # --- configuration -----------------------------------------------------------------------
     def render(self) -> None:
-        for sub in ("etc", "log", "run", "lib/keys", "spool", "cache", "agi-bin", "prompts", "messages"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        # Private to this user: the run dir holds passwords (ari_users.conf, pjsip.conf), callers' voice
+        # messages and the store; no other local user may enter it, whatever the modes inside.
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o700)
+        for sub in ("etc", "log", "run", "lib", "lib/keys", "spool", "cache", "agi-bin", "prompts", "messages"):
+            (self.run_dir / sub).mkdir(mode=0o700, exist_ok=True)
+            (self.run_dir / sub).chmod(0o700)
         p = self.ports
         overrides = {
             "http.conf": [("general", "bindport", str(p.http))],
@@ -205,16 +213,13 @@ class DevAsterisk:
             extra = CONF_SRC / "dev" / f"{name}.append"
             if extra.exists():
                 text += self._fill(extra.read_text())
-            (self.etc / name).write_text(text)
+            write_private(self.etc / name, text)
         for name in ("asterisk.conf", "modules.conf", "logger.conf"):
-            (self.etc / name).write_text(self._fill((CONF_SRC / "dev" / name).read_text()))
-        (self.etc / "ari_users.conf").write_text(ari_user_section(ARI_USER, self.ari_password))
+            write_private(self.etc / name, self._fill((CONF_SRC / "dev" / name).read_text()))
+        write_private(self.etc / "ari_users.conf", ari_user_section(ARI_USER, self.ari_password))
         for name, value in (("ari-password", self.ari_password), ("softphone-password", self.softphone_password),
                             ("artisan-password", self.artisan_password)):
-            secret = self.run_dir / name
-            secret.unlink(missing_ok=True)
-            secret.touch(0o600)  # never readable by others, not even for an instant
-            secret.write_text(value + "\n")
+            write_private(self.run_dir / name, value + "\n")
 
     def _fill(self, text: str) -> str:
         values = {
@@ -297,10 +302,12 @@ class DevAsterisk:
     def start(self) -> None:
         if not (self.etc / "asterisk.conf").exists():
             self.render()
-        out = open(self.run_dir / "log" / "stdout.log", "ab")
+        fd = os.open(self.run_dir / "log" / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        out = os.fdopen(fd, "ab")
+        # umask 077: what Asterisk writes (voice messages, logs) is readable by this user only.
         self.proc = subprocess.Popen(
             [str(self.install.bin), "-C", str(self.etc / "asterisk.conf"), "-f", "-n"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
         out.close()
         self.wait_ready()
 

@@ -19,8 +19,8 @@ class Channel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Channel:
-        caller = data.get("caller") or {}
-        dialplan = data.get("dialplan") or {}
+        caller = _mapping(data.get("caller"))
+        dialplan = _mapping(data.get("dialplan"))
         return cls(
             id=str(data.get("id", "")),
             name=str(data.get("name", "")),
@@ -120,16 +120,33 @@ class Connected(Event):
     """Synthetic: the events websocket is (re)connected; anything may have happened meanwhile."""
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _integer(value: object) -> int:
+    """A hangup cause as Asterisk sends it (an int); 0 for anything else."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 6 else 0
+
+
 def parse_event(data: dict[str, Any]) -> Event:
+    """A typed event for the kinds the controller acts on; a generic Event for anything else, and for
+    frames of the right kind with fields missing or of the wrong type (never an exception)."""
     kind = str(data.get("type", ""))
     chan = data.get("channel")
     channel = Channel.from_json(chan) if isinstance(chan, dict) else None
     if kind == "StasisStart" and channel:
-        return StasisStart(kind, data, channel=channel, args=tuple(str(a) for a in data.get("args", [])))
+        args = data.get("args")
+        return StasisStart(kind, data, channel=channel,
+                           args=tuple(str(a) for a in args) if isinstance(args, list) else ())
     if kind == "StasisEnd" and channel:
         return StasisEnd(kind, data, channel=channel)
     if kind in ("ChannelDestroyed", "ChannelHangupRequest") and channel:
-        return ChannelGone(kind, data, channel=channel, cause=int(data.get("cause", 0) or 0))
+        return ChannelGone(kind, data, channel=channel, cause=_integer(data.get("cause")))
     if kind == "Dial" and isinstance(data.get("peer"), dict):
         return Dial(kind, data, peer_id=str(data["peer"].get("id", "")), status=str(data.get("dialstatus", "")))
     if kind == "ChannelDtmfReceived" and channel:

@@ -14,6 +14,9 @@ from collections import defaultdict, deque
 from pathlib import Path
 from typing import Final
 
+from agent.files import write_private
+from agent.passwords import weakness
+
 SCRYPT_N: Final = 2**14
 SCRYPT_R: Final = 8
 SCRYPT_P: Final = 1
@@ -41,19 +44,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
-def write_private(path: Path, text: str) -> None:
-    """Create `path` with mode 0600 from the start (never readable by others, even briefly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def set_password(path: Path, password: str) -> None:
-    if len(password) < MIN_PASSWORD_LEN:
-        raise ValueError(f"the password must have at least {MIN_PASSWORD_LEN} characters")
+    why = weakness(password, MIN_PASSWORD_LEN)
+    if why is not None:
+        raise ValueError(f"this password is too weak ({why}); choose at least {MIN_PASSWORD_LEN} characters "
+                         "that are not a default or a common password")
     write_private(path, hash_password(password) + "\n")
 
 
