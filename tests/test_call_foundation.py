@@ -160,7 +160,7 @@ def assert_one_voice_message(ast: DevAsterisk) -> None:
         files = sorted(ast.messages.glob("message-*.wav"))
         time.sleep(0.2)
     assert len(files) == 1, f"voice message not written: {list(ast.messages.iterdir())}"
-    assert files[0].stat().st_mode & 0o077 == 0, oct(files[0].stat().st_mode)  # a caller's voice: private
+    assert files[0].stat().st_mode & 0o007 == 0, oct(files[0].stat().st_mode)  # a caller's voice: no other user
     with wave.open(str(files[0]), "rb") as w:
         assert w.getframerate() == 8000
         recorded = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
