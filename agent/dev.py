@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from agent.files import write_private
 from agent.yamlnode import read_yaml
@@ -25,11 +25,17 @@ T = TypeVar("T")
 DEFAULT_SIP_PORT = 5060
 
 
+QUIET_LOGGERS: Final = ("httpx", "httpcore", "piper", "websockets", "urllib3", "caldav", "radicale")
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; URLs carry channel ids only, but it is noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Libraries that log what they carry at INFO or DEBUG: piper the text it speaks (a caller's
+    # address and number read back), websockets every ARI event (caller IDs), httpx/httpcore every
+    # request. Their warnings still show; the words never do, whatever `log_level` says.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def check_config(file: str) -> str:

@@ -79,6 +79,31 @@ def test_asterisk_killed_mid_call_keeps_the_lead_and_the_next_call_is_answered(a
     assert ctl.proc is not None and ctl.proc.poll() is None
 
 
+def test_a_dropped_ari_websocket_reconnects_and_the_call_goes_on(asterisk, controller_factory, phones, softphone,
+                                                                 tmp_path: Path) -> None:
+    """The events websocket is cut (`ss -K`: the TCP connection killed, Asterisk stays up) while a
+    caller is talking: the controller reconnects within 2 s and the call goes on to its next turns."""
+    turns = ["Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.", "12 avenue Jean Médecin à Nice."]
+    ctl = controller_factory(asterisk, scripted_asr=scripted(tmp_path, turns)).start()
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    wavs = speech_files(tmp_path, turns)
+    converse(phones, call, wavs[:1])
+    store = asterisk.run_dir / "standardiste.db"
+    wait_lead(store, lambda r: r["problem"] is not None, timeout=10, phones=phones)
+    cut = subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(asterisk.ports.http)],
+                         capture_output=True, text=True)
+    assert "ESTAB" in cut.stdout, cut.stdout + cut.stderr  # the websocket was there, and is cut
+    dropped = time.monotonic()
+    assert phones.wait_until(lambda: ctl.ready_count() >= 2, 5), ctl.log()[-2000:]
+    reconnect_s = time.monotonic() - dropped
+    assert reconnect_s <= 2.0, f"reconnected after {reconnect_s:.1f} s"
+    converse(phones, call, wavs[1:])
+    lead = wait_lead(store, lambda r: r["address"] is not None, timeout=15, phones=phones)
+    assert lead["name"] == "Jean Martin" and not call.ended, "the call did not go on after the drop"
+    assert "websocket" in ctl.log() and ctl.proc is not None and ctl.proc.poll() is None
+
+
 BURSTS = 40
 """320 calls: a race that hit 1 call in 160 before the fix shows in 86 % of runs (it was 504 calls, 96 %,
 for 40 s more of a suite that must stay under 20 minutes)."""

@@ -118,10 +118,11 @@ class Controller:
                 call.deliver(ChannelGone("ChannelDestroyed", {}, channel=_gone(call.channel_id)))
         callers = [c for c in channels if c.id not in self._owners and c.in_app(self.ari.app)
                    and c.dialplan_app_data.split(",")[1:2] and c.dialplan_app_data.split(",")[1] in CALL_ARGS]
+        owned = self._owned()
         leftovers = [f"/channels/{c.id}" for c in channels
-                     if c.id not in self._owners and c.id.startswith(OWN_PREFIXES)]
+                     if c.id not in owned and c.id.startswith(OWN_PREFIXES)]
         leftovers += [f"/bridges/{b['id']}" for b in bridges or []
-                      if str(b.get("id", "")).startswith(OWN_PREFIXES) and b["id"] not in self._owners]
+                      if str(b.get("id", "")).startswith(OWN_PREFIXES) and b["id"] not in owned]
         if callers or leftovers:
             task = asyncio.create_task(self._clean_up([c.id for c in callers], leftovers))
             self._tasks.add(task)
@@ -141,7 +142,7 @@ class Controller:
                 log.warning("could not hand a left-behind caller to the voice message: %s", exc)
         removed = 0
         for path in leftovers:
-            if path.rsplit("/", 1)[1] not in self._owners:
+            if path.rsplit("/", 1)[1] not in self._owned():  # a call may have taken it meanwhile
                 removed += await self._delete(path)
         log.info("left by a previous run: %d caller(s) handed to the voice message, %d channel(s)/bridge(s) "
                  "removed", handed, removed)
@@ -168,6 +169,12 @@ class Controller:
             self.finished = [*self.finished[-(FINISHED_KEPT - 1):], call]
 
         task.add_done_callback(done)
+
+    def _owned(self) -> set[str]:
+        """What live calls hold: their channels (events are routed by them) and their media's bridge
+        and channel, which get no events (a websocket drop once removed every live call's bridge)."""
+        return set(self._owners) | {r for call in self.calls if call.media is not None
+                                    for r in (call.media.bridge_id, call.media.media_channel_id)}
 
     def _forget(self, resource_id: str, call: Call) -> None:
         if self._owners.get(resource_id) is call:
