@@ -24,6 +24,8 @@ from agent.asr.base import Transcriber
 from agent.config import Config
 from agent.dialogue.phrases import FALLBACK
 from agent.dialogue.schema import Dialplan
+from agent.faults import ENV as FAULTS_ENV
+from agent.faults import FAULTS
 from agent.notify import Notifier
 from agent.session.live import SessionDeps
 from agent.session.prompts import PhraseBook
@@ -84,6 +86,8 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
     `transcriber` replaces the installed recogniser (tests put a stand-in in the loop)."""
     from agent.engines import french_asr, load_tts, production_llm
 
+    if FAULTS.injections:
+        log.warning("fault injection is on (%s: %s): tests only, never on a box", FAULTS_ENV, FAULTS.describe())
     tts, note = load_tts(config.paths.models)
     log.info("%s", note)
     book = PhraseBook(tts, config.paths.cache, config.media.rate)

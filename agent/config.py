@@ -42,6 +42,7 @@ from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialp
 from agent.passwords import weakness
 from agent.session.timing import (
     ACK_AFTER_S,
+    ENGINE_TIMEOUT_S,
     FIRST_TURN_WAIT_S,
     NEXT_TURN_WAIT_S,
     CallTiming,
@@ -238,6 +239,7 @@ def parse_config(data: object, file: str) -> Config:
         pipeline=Pipeline(call.choice("pipeline", Pipeline.STREAMING.value, tuple(p.value for p in Pipeline))),
         recogniser_setup=RecogniserSetup(call.choice("recogniser_setup", RecogniserSetup.BACKGROUND.value,
                                                      tuple(r.value for r in RecogniserSetup))),
+        engine_timeout_s=call.integer("engine_timeout_ms", int(ENGINE_TIMEOUT_S * 1000), lo=500, hi=30000) / 1000,
     )
     call.close()
     media_cfg = _parse_media(root.node("media"))

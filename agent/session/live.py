@@ -39,6 +39,7 @@ from agent.session.transfer_flow import TransferFlow
 from agent.store.db import Store
 from agent.store.schema import LeadStatus, Who
 from agent.telephony.call import Call
+from agent.tts.base import TtsError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class LiveSession:
                 self._save_outcome(conv)
                 opening = await self._act(call, conv, taker)
         except StageError as exc:
+            call.trace.mark("engine_failed")
             log.warning("call %s: %s engine failed (%s): taking a voice message", call.tag, exc.stage,
                         type(exc).__name__)
             store.add_action(self.call_id, "engine", exc.stage, "failed", type(exc).__name__)
@@ -242,10 +244,18 @@ class LiveSession:
         return chained()
 
     async def _frames(self, call: Call, text: str) -> AsyncIterator[AudioFrame]:
+        """The reply's frames; a synthesis that gives nothing for `engine_timeout_s` is a TtsError."""
         first = True
         book = self.deps.book
         frames = book.speak_whole(text) if self.deps.timing.pipeline is Pipeline.NAIVE else book.speak(text)
-        async for frame in frames:
+        limit = self.deps.timing.engine_timeout_s
+        while True:
+            try:
+                frame = await asyncio.wait_for(anext(frames), limit)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise TtsError(f"no audio from the voice within {limit:.1f} s") from None
             if first:
                 call.trace.mark("tts_first_audio")
                 first = False
@@ -296,8 +306,11 @@ class LiveSession:
 
     async def _final_text(self, utterance: UtteranceEnded) -> str:
         future = self._results.setdefault(utterance.started_at, asyncio.get_running_loop().create_future())
+        limit = self.deps.timing.engine_timeout_s
         try:
-            return await future
+            return await asyncio.wait_for(asyncio.shield(future), limit)
+        except TimeoutError:
+            raise AsrError(f"no transcript within {limit:.1f} s of the end of the utterance") from None
         finally:
             self._results.pop(utterance.started_at, None)
 

@@ -15,6 +15,12 @@ ACK_AFTER_S: Final = 0.3
 a short pre-rendered acknowledgement plays ("D'accord."), seconds. After the VAD's 0.7 s of silence
 that ends the utterance, the caller hears something within about a second (`make bench` measures
 it against the former 0.7 s in the same run)."""
+ENGINE_TIMEOUT_S: Final = 2.0
+"""An engine that has not answered this long is taken as hung: the recogniser's final text after the
+end of an utterance, or the next audio of a reply being synthesised. The call turns into a voice
+message (its prompts are pre-rendered), the lead kept. `make bench` shows the recogniser's queue
+passing this from 8 calls on the stand-in model: an overloaded box takes messages rather than
+leaving callers in silence."""
 MAX_MESSAGE_S: Final = 120.0
 """Longest voice message, seconds."""
 
@@ -46,3 +52,4 @@ class CallTiming:
     max_message_s: float = MAX_MESSAGE_S
     pipeline: Pipeline = Pipeline.STREAMING
     recogniser_setup: RecogniserSetup = RecogniserSetup.BACKGROUND
+    engine_timeout_s: float = ENGINE_TIMEOUT_S
