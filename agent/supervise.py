@@ -112,18 +112,17 @@ class Supervisor:
             time.sleep(RESTART_DELAY_S)
             self._start_controller()
         elif not self._ready and time.monotonic() - self._last_ping > START_TIMEOUT_S:
-            self._event(f"the controller did not start within {START_TIMEOUT_S:.0f} s; killing and starting it again")
-            self.restarts.controller_hung += 1
-            self.child.kill()
-            self.child.wait()
-            self._start_controller()
+            self._replace_hung(f"the controller did not start within {START_TIMEOUT_S:.0f} s")
         elif self._ready and time.monotonic() - self._last_ping > self.watchdog_s:
-            self._event(f"the controller's event loop has not answered for {self.watchdog_s:.0f} s; "
-                        "killing and starting it again")
-            self.restarts.controller_hung += 1
-            self.child.kill()
-            self.child.wait()
-            self._start_controller()
+            self._replace_hung(f"the controller's event loop has not answered for {self.watchdog_s:.0f} s")
+
+    def _replace_hung(self, why: str) -> None:
+        assert self.child is not None
+        self._event(f"{why}; killing and starting it again")
+        self.restarts.controller_hung += 1
+        self.child.kill()
+        self.child.wait()
+        self._start_controller()
 
     def __enter__(self) -> Supervisor:
         self._sock_path.unlink(missing_ok=True)
