@@ -146,12 +146,13 @@ def test_a_dtmf_flood_and_a_200_character_caller_id_leave_the_call_and_the_contr
 def test_no_personal_data_in_the_logs_of_a_whole_call(asterisk: DevAsterisk, controller_factory: Any, phones: Any,
                                                       softphone: Any, tmp_path: Path) -> None:
     """A whole booking call, the controller at log level debug: neither its log nor Asterisk's holds
-    the caller's number, name, address or any of their words."""
-    from agent.devphone import converse, speech_files
+    the caller's number, name, address or any of their words, nor the ARI or SIP password."""
+    from agent.devphone import agent_quiet, converse, speech_files
     from tests.live import scripted, wait_lead
 
+    # Up to the address read back (Piper speaks the caller's address and number there), then hang up.
     turns = ["Bonjour, mon évier de cuisine est bouché depuis ce matin.", f"{CALLER_NAME}.",
-             "27 rue des Capucines à Nice.", "Oui c'est ça.", "Le premier."]
+             "27 rue des Capucines à Nice."]
     ctl = controller_factory(asterisk, scripted_asr=scripted(tmp_path, turns), extra=["log_level: debug"]).start()
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)
@@ -159,11 +160,14 @@ def test_no_personal_data_in_the_logs_of_a_whole_call(asterisk: DevAsterisk, con
     store = asterisk.run_dir / "standardiste.db"
     lead = wait_lead(store, lambda r: r["address"] is not None and r["name"] is not None, timeout=30, phones=phones)
     assert "Vermeulen" in lead["name"] and "Capucines" in lead["address"]  # the data was heard...
-    phones.wait_until(lambda: call.ended, 30)
+    assert phones.wait_until(lambda: agent_quiet(call, call.spoken[-1][1], 1.0), 20)  # and read back
+    call.hang_up()
+    phones.wait_until(lambda: call.ended, 10)
     logs = {"controller": ctl.log()} | {p.name: p.read_text(errors="replace")
                                         for p in (asterisk.run_dir / "log").rglob("*") if p.is_file()}
     assert " DEBUG " in logs["controller"]
-    secrets = ("Vermeulen", "Josiane", "Capucines", "645781290", "45 78 12 90", "évier", "cuisine", "bouché")
+    secrets = ("Vermeulen", "Josiane", "Capucines", "645781290", "45 78 12 90", "évier", "cuisine", "bouché",
+               asterisk.ari_password, asterisk.softphone_password)  # nor the passwords
     for name, text in logs.items():  # ...and is in no log
         found = [s for s in secrets if s.lower() in text.lower()]
         assert found == [], f"{name} holds {found}"
