@@ -29,6 +29,7 @@ from agent.faults import FAULTS
 from agent.notify import Notifier
 from agent.session.live import SessionDeps
 from agent.session.prompts import PhraseBook
+from agent.session.recovery import close_interrupted
 from agent.session.router import Sessions
 from agent.store.db import Store
 from agent.store.queries import Retention, apply_retention
@@ -133,6 +134,8 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
                        outbox=Outbox(route.name if route is not None else "none", sender,
                                      calendar=calendar is not None),
                        calendars=Calendars(calendar))
+    plans = {plan.file: plan for plan in config.dialplans.all()}
+    close_interrupted(store, deps.outbox, plans.get)
     controller = Controller(ari, config.media, Sessions(deps))
     return Service(config, deps, controller, ari, mode, sender)
 

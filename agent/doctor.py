@@ -57,6 +57,7 @@ def run_doctor(config: Config, asterisk_cli: str = "asterisk -rx") -> list[Check
     checks += asyncio.run(_routes(config))
     checks.append(_clock())
     checks.append(_disk(config.paths.store.parent))
+    checks.append(_unstored(config.paths.messages))
     return checks
 
 
@@ -209,6 +210,16 @@ def _disk(folder: Path) -> Check:
     if free < MIN_FREE_BYTES:
         return Check(Verdict.FAIL, f"only {free >> 20} MiB free under {probe}: free some space (recordings, logs)")
     return Check(Verdict.OK, f"{free >> 30} GiB free under {probe}")
+
+
+def _unstored(messages: Path) -> Check:
+    """Voice messages taken while the store could not be written: no lead holds them."""
+    cards = sorted(messages.glob("message-*.json")) if messages.is_dir() else []
+    if cards:
+        return Check(Verdict.FAIL, f"{len(cards)} voice message(s) taken while the store could not be written, in "
+                                   f"{messages}: no lead holds them; the caller's number is in the .json beside "
+                                   "each .wav (delete both once called back)")
+    return Check(Verdict.OK, "no voice message waiting outside the store")
 
 
 def _writable(d: Path) -> bool:

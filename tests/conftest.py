@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,12 +30,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 REAL_CALL_FIXTURES = {"asterisk", "controller_factory", "phones", "softphone", "live", "artisan"}
 
 
+SOLO_MODULES = ("test_engine_faults", "test_call_audio", "test_supervise", "test_engines")
+"""Whose tests hold time limits (an engine's 2 s, RTP jitter, a watchdog's seconds, the LLM's budget):
+`make test` runs them alone, after the others have run two at a time (pytest-xdist)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that put a real Asterisk or phone to work are marked `asterisk` (`make test-fast` skips them)."""
     for item in items:
         if REAL_CALL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__.endswith(
                 ("test_live_faults", "test_call_foundation", "test_call_audio", "test_live_call")):
             item.add_marker(pytest.mark.asterisk)
+        if item.module.__name__.endswith(SOLO_MODULES):
+            item.add_marker(pytest.mark.solo)
 
 
 def _failed(request: pytest.FixtureRequest) -> bool:
@@ -137,6 +145,38 @@ def softphone(phones, asterisk: DevAsterisk):  # type: ignore[no-untyped-def]
     yield acc
     phones.hang_up_all()
     phones.remove_account(acc)
+
+
+@pytest.fixture
+def live(asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
+    """Start the whole service in-process on `asterisk` with a dialplan and scripted recogniser."""
+    from tests.harness import InProcessAgent
+    from tests.live import dialplan_file, scripted
+
+    made: list[InProcessAgent] = []
+
+    def start(turns: tuple[str, ...] | list[str] | None, *, knobs: dict[str, Any] | None = None,
+              extra: list[str] | None = None, **dialplan: Any) -> InProcessAgent:
+        plan = dialplan_file(tmp_path, **dialplan)
+        config = asterisk.controller_config(tmp_path / "standardiste.yaml", dialplan=str(plan),
+                                            store=tmp_path / "store.db", extra=extra)
+        asr = scripted(tmp_path, turns, **(knobs or {})) if turns is not None else None
+        agent = InProcessAgent(asterisk, config=config, scripted_asr=asr).start()
+        made.append(agent)
+        return agent
+
+    yield start
+    for agent in made:
+        agent.stop()
+
+
+@pytest.fixture
+def provider() -> Iterator[str]:
+    """A real HTTP SMS provider on loopback (tests/provider.py) that fails its first two requests."""
+    from tests.provider import serve_provider
+
+    with serve_provider(fail=2) as url:
+        yield url
 
 
 @pytest.fixture

@@ -193,6 +193,7 @@ def test_the_hot_path_sums_py_spy_stacks_by_their_innermost_frame(tmp_path: Path
     assert hot["top"][1][0].startswith("AcceptWaveform") and "vosk_engine.py" in hot["top"][1][0]
 
 
+@pytest.mark.solo
 def test_one_bench_call_end_to_end(asterisk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The smoke test CI runs instead of `make bench QUICK=1` (2.5 min): one call of two turns, through
     `standardiste run`, a phone process and tcpdump, and its figures are those of a real call."""

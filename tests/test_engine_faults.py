@@ -19,7 +19,7 @@ from agent.session.timing import ENGINE_TIMEOUT_S
 from agent.telephony.call import CallOutcome
 from tests.live import CALLER_NUMBER, heard_speech_between, utterance_wavs, wait_lead
 from tests.test_engines import LLM_BUDGET_S, SEED
-from tests.test_live_call import db, live  # noqa: F401 (the fixture)
+from tests.test_live_call import db
 
 TURNS = ["Bonjour, mon évier est bouché.", "Jean Martin.", "12 avenue Jean Médecin à Nice."]
 MESSAGE = "Rappelez-moi s'il vous plaît, c'est urgent."
@@ -32,7 +32,7 @@ def faults() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize(("spec", "failing_turn"), [("asr=hang@2", 2), ("asr=crash@2", 2), ("tts=hang@1", 3)])
-def test_an_engine_that_crashes_or_hangs_mid_call_turns_into_a_message(asterisk, live, phones, softphone, faults,  # noqa: F811
+def test_an_engine_that_crashes_or_hangs_mid_call_turns_into_a_message(asterisk, live, phones, softphone, faults,
                                                                         tmp_path: Path, spec: str,
                                                                         failing_turn: int) -> None:
     # The real Vosk adapter hears every utterance. The replies before the address are pre-rendered;

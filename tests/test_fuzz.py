@@ -140,6 +140,7 @@ WORST = [" ".join(["zéro six"] * 250), " ".join(["fuite"] * 2000), " ".join(["1
 """The slowest inputs hypothesis found or that are built to be slow (repeated trigger words)."""
 
 
+@pytest.mark.solo
 @pytest.mark.parametrize("text", WORST, ids=["zero-six-x250", "fuite-x2000", "address-x300", "control-emoji",
                                              "je-x3000"])
 def test_the_dialogue_answers_the_slowest_inputs_in_time(text: str) -> None:

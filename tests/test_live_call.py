@@ -24,7 +24,6 @@ from tests.live import (
     dialplan_file,
     heard_speech_between,
     leftovers,
-    scripted,
     store_rows,
     utterance_wavs,
     wait_lead,
@@ -32,26 +31,6 @@ from tests.live import (
 from tests.signals import RATE, align, tone_mix, window_nccs, write_wav
 
 CALL_TIMEOUT_S = 90.0
-
-
-@pytest.fixture
-def live(asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
-    """Start the whole service in-process on `asterisk` with a dialplan and scripted recogniser."""
-    made: list[InProcessAgent] = []
-
-    def start(turns: tuple[str, ...] | list[str] | None, *, knobs: dict[str, Any] | None = None,
-              extra: list[str] | None = None, **dialplan: Any) -> InProcessAgent:
-        plan = dialplan_file(tmp_path, **dialplan)
-        config = asterisk.controller_config(tmp_path / "standardiste.yaml", dialplan=str(plan),
-                                            store=tmp_path / "store.db", extra=extra)
-        asr = scripted(tmp_path, turns, **(knobs or {})) if turns is not None else None
-        agent = InProcessAgent(asterisk, config=config, scripted_asr=asr).start()
-        made.append(agent)
-        return agent
-
-    yield start
-    for agent in made:
-        agent.stop()
 
 
 @pytest.fixture
@@ -266,6 +245,7 @@ def test_without_asr_the_call_is_a_voice_message_kept_with_the_lead(asterisk, li
                              5), "the call's end was not stored"
 
 
+@pytest.mark.solo
 def test_a_slow_reply_is_covered_by_an_acknowledgement(asterisk, live, phones, softphone, tmp_path: Path) -> None:
     turns = ["Bonjour, mon évier est bouché."]
     live(turns, knobs={"delay_ms": 1500})

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,15 +25,22 @@ from tests.live import CALLER_NUMBER, leftovers, scripted, store_rows, wait_lead
 EXE = str(REPO / ".venv/bin/standardiste")
 
 
-def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk, controller_factory, phones,
-                                                                        softphone, tmp_path: Path) -> None:
+def _a_call_with_its_name_stored(asterisk: DevAsterisk, controller_factory: Any, phones: Any, softphone: Any,
+                                 tmp_path: Path) -> tuple[Any, Any, Path]:
+    """The controller, a call in progress, and the store once the caller's problem and name are in it."""
     turns = ["Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin."]
-    first = controller_factory(asterisk, scripted_asr=scripted(tmp_path, turns)).start()
+    ctl = controller_factory(asterisk, scripted_asr=scripted(tmp_path, turns)).start()
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)
     converse(phones, call, speech_files(tmp_path, turns))
     store = asterisk.run_dir / "standardiste.db"
     wait_lead(store, lambda r: r["name"] == "Jean Martin", timeout=10, phones=phones)
+    return ctl, call, store
+
+
+def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk, controller_factory, phones,
+                                                                        softphone, tmp_path: Path) -> None:
+    first, call, store = _a_call_with_its_name_stored(asterisk, controller_factory, phones, softphone, tmp_path)
     first.stop(signal.SIGKILL)
     killed = time.monotonic()
     second = controller_factory(asterisk).start()
@@ -49,18 +57,13 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     assert leftovers(asterisk) == ([], [])
 
 
+@pytest.mark.solo
 def test_asterisk_killed_mid_call_keeps_the_lead_and_the_next_call_is_answered(asterisk, controller_factory, phones,
                                                                               softphone, tmp_path: Path) -> None:
     """Asterisk dies (kill -9) after the caller gave the problem and their name, and comes back: what
     was heard is in the store, the call is closed, the controller reconnects within 5 s of ARI being
     back (backoff capped at 2 s), and the next call is answered."""
-    turns = ["Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin."]
-    ctl = controller_factory(asterisk, scripted_asr=scripted(tmp_path, turns)).start()
-    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "heard.wav", caller_number=CALLER_NUMBER)
-    assert phones.wait_until(lambda: call.confirmed, 10)
-    converse(phones, call, speech_files(tmp_path, turns))
-    store = asterisk.run_dir / "standardiste.db"
-    wait_lead(store, lambda r: r["name"] == "Jean Martin", timeout=10, phones=phones)
+    ctl, _, store = _a_call_with_its_name_stored(asterisk, controller_factory, phones, softphone, tmp_path)
     assert asterisk.proc is not None
     os.killpg(asterisk.proc.pid, signal.SIGKILL)
     asterisk.proc.wait(10)
@@ -79,6 +82,7 @@ def test_asterisk_killed_mid_call_keeps_the_lead_and_the_next_call_is_answered(a
     assert ctl.proc is not None and ctl.proc.poll() is None
 
 
+@pytest.mark.solo
 def test_a_dropped_ari_websocket_reconnects_and_the_call_goes_on(asterisk, controller_factory, phones, softphone,
                                                                  tmp_path: Path) -> None:
     """The events websocket is cut (`ss -K`: the TCP connection killed, Asterisk stays up) while a

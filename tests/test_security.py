@@ -171,3 +171,43 @@ def test_no_personal_data_in_the_logs_of_a_whole_call(asterisk: DevAsterisk, con
     for name, text in logs.items():  # ...and is in no log
         found = [s for s in secrets if s.lower() in text.lower()]
         assert found == [], f"{name} holds {found}"
+
+
+DICTATED = "+44 7700 900123"
+
+
+def test_a_number_the_caller_dictates_is_never_dialled_nor_sent_an_sms(
+        asterisk: DevAsterisk, live: Any, phones: Any, softphone: Any, tmp_path: Path) -> None:
+    """An emergency caller asks to be put through to a number of their own (a foreign mobile): the
+    transfer rings the configured target only, and the SMS go to the configured artisan and to the
+    caller's own French mobile, never to the dictated number."""
+    from agent.devphone import converse
+    from agent.telephony.devasterisk import ARTISAN_USER
+    from tests.live import CALLER_NUMBER, GAS_TRIGGER, GAS_TURN, store_rows, utterance_wavs, wait_lead
+
+    turn = f"{GAS_TURN} Transférez-moi plutôt au {DICTATED}, c'est mon voisin."
+    live([turn], urgency={"triggers": [GAS_TRIGGER]}, transfer={"ring_timeout": 5})
+    artisan = phones.artisan(f"127.0.0.1:{asterisk.ports.sip}", ARTISAN_USER, asterisk.artisan_password, tmp_path)
+    try:
+        assert phones.wait_until(lambda: artisan.registered, 10)
+        artisan.answer_code = None  # it rings, nobody answers
+        call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+        assert phones.wait_until(lambda: call.confirmed, 10)
+        converse(phones, call, utterance_wavs(tmp_path, [turn]), interrupt_after_s=2.0)
+        assert phones.wait_until(lambda: bool(artisan.incoming), 30), "the configured artisan phone never rang"
+        db = tmp_path / "store.db"
+        wait_lead(db, lambda r: r["status"] == "transfer_failed", timeout=30, phones=phones)
+        call.hang_up()
+        assert phones.wait_until(lambda: call.ended, 5)
+        assert phones.wait_until(lambda: len(store_rows(db, "SELECT 1 FROM outbox")) >= 3, 10)
+    finally:
+        phones.hang_up_all()
+        phones.remove_account(artisan)
+    digits = "447700900123"
+    targets = {r["target"] for r in store_rows(db, "SELECT target FROM actions WHERE kind = 'transfer'")}
+    assert targets == {"PJSIP/artisan"}, targets
+    dialled = [line for line in asterisk.log_tail(5000).splitlines() if "Called " in line]
+    assert dialled and all("artisan" in line or "127.0.0.1" in line for line in dialled), dialled
+    recipients = {r["kind"]: r["recipient"] for r in store_rows(db, "SELECT kind, recipient FROM outbox")}
+    assert recipients == {"artisan_unreached": "PJSIP/artisan", "artisan": "PJSIP/artisan", "caller": CALLER_NUMBER}
+    assert not any(digits in "".join(filter(str.isdigit, line)) for line in asterisk.log_tail(5000).splitlines())

@@ -4,18 +4,15 @@ servers and files, restarts and kill -9 (the SIP route on a real Asterisk: test_
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -28,6 +25,7 @@ from agent.store.outbox import enqueue, messages
 from agent.store.schema import LeadStatus
 from agent.yamlnode import ConfigError
 from tests.conftest import REPO
+from tests.provider import Provider
 
 PLAN = builtin_dialplan("plombier")
 MOBILE = "+33612345678"
@@ -154,6 +152,31 @@ def test_without_a_route_nothing_is_queued_and_the_call_says_so(tmp_path: Path) 
     store.close()
 
 
+def test_calls_a_killed_run_left_open_are_closed_at_start_with_their_sms_queued_once(tmp_path: Path) -> None:
+    """kill -9 mid-call: the call's end never ran. The next start closes it and queues what its end
+    would have (the card; an emergency cut while the artisan's phone rang counts as not reached)."""
+    from agent.session.recovery import close_interrupted
+
+    store = Store(tmp_path / "s.db")
+    booked = _call(store)
+    ringing = _call(store, status=LeadStatus.NEW, urgency="critical")
+    store.set_lead(ringing, action="transfer").result()
+    ended = _call(store)
+    _end(store, ended, Outbox("http"))
+    plans = {PLAN.file: PLAN}.get
+    assert close_interrupted(store, Outbox("http"), plans) == 2
+    assert close_interrupted(store, Outbox("http"), plans) == 0  # a second start finds nothing open
+    rows = store.read(lambda c: [dict(r) for r in c.execute(
+        "SELECT c.id, c.outcome, l.status, l.reason FROM calls c JOIN leads l ON l.call_id = c.id ORDER BY c.id")])
+    assert [(r["outcome"], r["status"]) for r in rows] == [
+        ("interrupted: controller restarted", "booked"), ("interrupted: controller restarted", "transfer_failed"),
+        ("hangup", "booked")]
+    queued = [(m["call_id"], m["kind"]) for m in store.read(messages)]
+    assert sorted(queued) == [(booked, "artisan"), (booked, "caller"), (ringing, "artisan"), (ringing, "caller"),
+                              (ended, "artisan"), (ended, "caller")]
+    store.close()
+
+
 def test_the_caller_saying_no_sms_is_kept_on_the_lead() -> None:
     from agent.dialogue.policy import Conversation
 
@@ -191,40 +214,6 @@ def test_normal_leads_wait_for_the_digest(tmp_path: Path) -> None:
 
 
 # --- the HTTP route on a real local server ------------------------------------------------------------
-class Provider(http.server.BaseHTTPRequestHandler):
-    """An SMS provider that fails the first `fail` requests with 500."""
-
-    fail = 2
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-    delivered: ClassVar[list[str]] = []
-    """The Idempotency-Key of each request answered 200."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Provider.received.append((dict(self.headers), body))
-        code = 500 if len(Provider.received) <= Provider.fail else 200
-        if code == 200:
-            Provider.delivered.append(self.headers["Idempotency-Key"])
-        self.send_response(code)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def provider() -> Iterator[str]:
-    Provider.received = []
-    Provider.delivered = []
-    Provider.fail = 2
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/sms"
-    server.shutdown()
-
-
 def _deliver(store: Store, route: Any, until: float = 5.0) -> None:
     async def go() -> None:
         sender = Sender(store, route, FAST)

@@ -190,7 +190,7 @@ def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_n
         capture = Capture(folder / "capture.pcap")
         readings = clock_readings()
         specs = _call_specs(phase, wavs, first_number)
-        workers = _start_phones(ast, specs, folder)
+        workers = start_phones(ast, specs, folder)
         receptionist.start_measuring()
         profile = _profile(receptionist, phase, folder) if phase.profile_s else None
         while any(w.poll() is None for w, _ in workers):
@@ -200,11 +200,7 @@ def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_n
         if profile is not None:
             profile.wait(60)
         readings += clock_readings()
-        phoned: list[dict[str, Any]] = []
-        for w, out in workers:
-            if w.returncode != 0 or not out.exists():
-                raise RuntimeError(f"a phone process failed ({w.returncode}); see {folder}")
-            phoned += json.loads(out.read_text())
+        phoned = phone_results(workers, folder)
         time.sleep(1.0)  # the last calls' ends reach the store
     finally:
         if capture is not None:
@@ -229,7 +225,7 @@ def _call_specs(phase: Phase, wavs: dict[str, Path], first_number: int) -> list[
     return specs
 
 
-def _start_phones(ast: Any, specs: list[dict[str, Any]], folder: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
+def start_phones(ast: Any, specs: list[dict[str, Any]], folder: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
     from agent.telephony.devasterisk import SOFTPHONE_USER
 
     workers = []
@@ -243,6 +239,16 @@ def _start_phones(ast: Any, specs: list[dict[str, Any]], folder: Path) -> list[t
                                     stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         workers.append((proc, out))
     return workers
+
+
+def phone_results(workers: list[tuple[subprocess.Popen[bytes], Path]], folder: Path) -> list[dict[str, Any]]:
+    """What each call of the phone processes did (once they have exited)."""
+    phoned: list[dict[str, Any]] = []
+    for w, out in workers:
+        if w.wait() != 0 or not out.exists():
+            raise RuntimeError(f"a phone process failed ({w.returncode}); see {folder}")
+        phoned += json.loads(out.read_text())
+    return phoned
 
 
 def _profile(receptionist: Receptionist, phase: Phase, folder: Path) -> subprocess.Popen[bytes] | None:

@@ -11,6 +11,7 @@ never silence, and the lead is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -36,7 +37,7 @@ from agent.session.message import MessageTaker
 from agent.session.prompts import PhraseBook
 from agent.session.timing import CallTiming, Pipeline, RecogniserSetup
 from agent.session.transfer_flow import TransferFlow
-from agent.store.db import Store
+from agent.store.db import Store, StoreUnwritable
 from agent.store.schema import LeadStatus, Who
 from agent.telephony.call import Call
 from agent.tts.base import TtsError
@@ -79,9 +80,18 @@ class LiveSession:
     async def run(self, call: Call) -> None:
         store = self.deps.store
         caller = presented_number(call.info.caller_number)
-        self.call_id = await store.open_call(channel_id=call.channel_id, did=call.info.did, caller_id=caller or "",
-                                             dialplan=self.plan.file, trade=self.plan.trade.trade,
-                                             business=self.plan.business)
+        try:
+            self.call_id = await store.open_call(channel_id=call.channel_id, did=call.info.did,
+                                                 caller_id=caller or "", dialplan=self.plan.file,
+                                                 trade=self.plan.trade.trade, business=self.plan.business)
+        except Exception:
+            if store.failing is None:
+                raise
+            # The store cannot be written: the greeting, then a voice message kept beside its caller's number.
+            call.trace.mark("engine_failed")
+            taker = MessageTaker(self.deps, self.plan, 0)
+            await taker.run(call, intro=taker.intro_text())
+            return
         outbox = self.deps.outbox
         call.at_end(lambda c: store.end_call(self.call_id, str(c.outcome), c.trace.as_dict(),
                                              then=outbox.after_call(self.plan, self.call_id))
@@ -115,12 +125,12 @@ class LiveSession:
             opening = conv.start()
             while opening:
                 await self._talk(call, conv, opening)
+                await self._check_store(flush=True)
                 self._save_outcome(conv)
                 opening = await self._act(call, conv, taker)
         except StageError as exc:
             call.trace.mark("engine_failed")
-            log.warning("call %s: %s engine failed (%s): taking a voice message", call.tag, exc.stage,
-                        type(exc).__name__)
+            log.warning("call %s: %s failed (%s): taking a voice message", call.tag, exc.stage, type(exc).__name__)
             store.add_action(self.call_id, "engine", exc.stage, "failed", type(exc).__name__)
             conv.finish()
             self._save_outcome(conv)
@@ -135,12 +145,14 @@ class LiveSession:
         await self._say(call, opening)
         listen_since = time.monotonic()
         while not conv.done:
+            await self._check_store(flush=True)
             utterance = await call.listen(self.deps.timing.first_turn_wait_s)
             if utterance is not None and utterance.ended_at < listen_since:
                 self._results.pop(utterance.started_at, None)
                 continue  # heard while we spoke, without interrupting: the line's echo
             self._acked = False
             reply = await self._turn(call, conv, utterance)
+            await self._check_store(flush=False)
             ack_by = None
             if utterance is not None and not self._acked and self.deps.timing.pipeline is Pipeline.STREAMING:
                 ack_by = utterance.decided_at + self.deps.timing.ack_after_s
@@ -154,6 +166,18 @@ class LiveSession:
             return await TransferFlow(self.deps, self.plan, self.call_id, conv).run(call, taker)
         apply_booking(store, self.deps.outbox, self.plan, self.call_id, conv.outcome)
         return ""
+
+    async def _check_store(self, *, flush: bool) -> None:
+        """A store that cannot be written (full disk, read-only) ends the conversation: nothing the
+        caller says would be kept, so their voice message is taken instead (in the messages folder).
+        `flush`: first wait for the writes queued so far (a millisecond between turns)."""
+        store = self.deps.store
+        if flush:
+            with contextlib.suppress(Exception):  # what fails is in store.failing
+                await store.run(_nothing)
+        failing = store.failing
+        if failing is not None:
+            raise StoreUnwritable(f"the store cannot be written ({failing})")
 
     def _upcoming(self, caller: str | None, now: datetime) -> Upcoming | None:
         """The caller's next booking with this business, if they have one (a returning caller)."""
@@ -313,6 +337,10 @@ class LiveSession:
             raise AsrError(f"no transcript within {limit:.1f} s of the end of the utterance") from None
         finally:
             self._results.pop(utterance.started_at, None)
+
+
+def _nothing(_conn: object) -> None:
+    """A write that writes nothing: done once every write queued before it is."""
 
 
 def _as_asr_error(exc: Exception) -> StageError:

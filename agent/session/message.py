@@ -7,6 +7,7 @@ every utterance (a dropped call loses nothing) and attached to the call's lead.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from agent.audio.vad import UtteranceEnded
 from agent.audio.wav import write_wav
 from agent.dialogue.phrases import ENGINE_FAILED, MESSAGE_MODE_GOODBYE, MESSAGE_MODE_PROMPT
 from agent.dialogue.schema import Dialplan
+from agent.files import write_private
 from agent.telephony.call import Call
 
 if TYPE_CHECKING:
@@ -56,13 +58,26 @@ class MessageTaker:
             call.trace.mark("end_of_utterance", turn.decided_at)
             utterances.append(turn)
             self.recording = self._save(call, utterances)
-            self.deps.store.set_lead(self.call_id, recording=str(self.recording))
+            if self.call_id:  # 0: the store could not even open the call
+                self.deps.store.set_lead(self.call_id, recording=str(self.recording))
             wait = timing.next_turn_wait_s
         if self.recording is not None:
             log.info("call %s: voice message saved (%d utterance(s))", call.tag, len(utterances))
-            self.deps.store.add_action(self.call_id, "recording", "", "saved")
+            if self.call_id:
+                self.deps.store.add_action(self.call_id, "recording", "", "saved")
+        if self.deps.store.failing is not None:
+            self._save_unstored(call)
         await call.say(book.fixed(MESSAGE_MODE_GOODBYE))
         return self.recording
+
+    def _save_unstored(self, call: Call) -> None:
+        """The store cannot be written: who called goes beside the recording (`doctor` lists these),
+        so the artisan can still call back. Personal data: private to the service's user."""
+        card = {"call_id": self.call_id, "caller": call.info.caller_number, "at": int(time.time()),
+                "recording": self.recording.name if self.recording else None, "store_error": self.deps.store.failing}
+        write_private((self.recording or self._path(call)).with_suffix(".json"), json.dumps(card), 0o640)
+        log.error("call %s: the store cannot be written: the caller's number is kept beside the voice message",
+                  call.tag)
 
     def _save(self, call: Call, utterances: Sequence[UtteranceEnded]) -> Path:
         """Everything said so far as one WAV in the messages dir (named by time and call, no number);
@@ -72,6 +87,11 @@ class MessageTaker:
         parts: list[np.ndarray] = []
         for u in utterances:
             parts += [f.samples for f in u.frames] + [gap]
-        path = self.recording or self.deps.messages_dir / f"message-{int(time.time())}-{self.call_id}.wav"
+        path = self.recording or self._path(call)
         write_wav(path, np.concatenate(parts), rate)
         return path
+
+    def _path(self, call: Call) -> Path:
+        """Named by time and call (the channel's id when the store gave the call none), never the number."""
+        tag = self.call_id or call.channel_id.replace(".", "-")
+        return self.deps.messages_dir / f"message-{int(time.time())}-{tag}.wav"

@@ -9,9 +9,11 @@ Imports nothing above it: telephony, sessions and the web read and write through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
+import shutil
 import sqlite3
 import threading
 import time
@@ -20,6 +22,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from agent.errors import StageError
 from agent.store.schema import LEAD_COLUMNS, MIGRATIONS, SCHEMA_VERSION, LeadStatus
 
 log = logging.getLogger(__name__)
@@ -29,8 +32,45 @@ BUSY_TIMEOUT_S: Final = 5.0
 """How long a reader waits for a lock (a migration, a checkpoint), seconds."""
 
 
+STORAGE_ERRORS: Final = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_CORRUPT",
+                          "SQLITE_NOTADB")
+"""SQLite's errors that say the disk, not the write, is at fault (a full disk, a read-only mount)."""
+
+
+WRITABLE_AGAIN_FREE_BYTES: Final = 4 << 20
+"""A store that failed for want of space is written to again only once this much is free: on a
+full disk a small write still fits in the pages SQLite already has, and the next one fails."""
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """Which write failed, for the log: its function (`Store.set_lead`), never its values."""
+    return getattr(fn, "__qualname__", type(fn).__name__).replace(".<locals>.write", "")
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return 0
+
+
 class StoreError(RuntimeError):
     stage = "store"
+
+
+class StoreUnwritable(StageError):
+    """Raised in a call when the store cannot be written: the call goes on as a voice message."""
+
+    stage = "store"
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """The storage error's name if `exc` says the store cannot be written at all, else None (a bug
+    in one write, a constraint: the next write may well succeed)."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name.startswith(STORAGE_ERRORS):
+        return str(name)
+    return type(exc).__name__ if isinstance(exc, OSError) else None
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -72,6 +112,10 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.failing: str | None = None
+        """While writes fail for the disk's sake (full, read-only): the error's name. Calls check it
+        and take voice messages rather than go on talking with nothing saved."""
+        self.write_errors = 0
         self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = queue.Queue()
         conn = connect(path)
         try:
@@ -92,18 +136,37 @@ class Store:
                 fn, future = job
                 if not future.set_running_or_notify_cancel():
                     continue
+                changes = conn.total_changes
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     result = fn(conn)
                     conn.execute("COMMIT")
-                    future.set_result(result)
                 except BaseException as exc:  # handed to whoever waits on the future
                     if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    log.error("store write failed: %s", type(exc).__name__)
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    self._failed(exc, fn)
                     future.set_exception(exc)
+                    continue
+                if (self.failing is not None and conn.total_changes > changes  # a write that wrote, not a barrier
+                        and _free_bytes(self.path) >= WRITABLE_AGAIN_FREE_BYTES):
+                    log.warning("store %s: writable again (after %d failed write(s))", self.path, self.write_errors)
+                    self.failing = None
+                future.set_result(result)
         finally:
             conn.close()
+
+    def _failed(self, exc: BaseException, fn: Callable[..., Any]) -> None:
+        self.write_errors += 1
+        kind = storage_failure(exc)
+        if kind is not None and self.failing is None:
+            # The error's text is SQLite's or the OS's (no value of ours is in it).
+            log.error("STORE NOT WRITABLE: %s (%s: %s, in %s): calls are taken as voice messages until it is; "
+                      "free some space or remount it, then see `standardiste doctor`", self.path, kind, exc,
+                      _name(fn))
+            self.failing = kind
+        else:
+            log.error("store write failed: %s in %s", kind or type(exc).__name__, _name(fn))
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         future: Future[T] = Future()

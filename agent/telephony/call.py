@@ -46,6 +46,8 @@ class CallOutcome(StrEnum):
     INTERNAL_ERROR = "internal error: voice message"
     ARI_ERROR = "ARI error"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted: controller restarted"
+    """Left open by a run that stopped mid-call (kill -9, power cut); closed at the next start."""
 
 
 class CallerGone(Exception):

@@ -231,9 +231,10 @@ class DevAsterisk:
 
     def controller_config(self, path: Path, *, dialplan: str = "plombier", store: Path | None = None,
                           cache: Path | None = None, models: Path | None = None, extra: list[str] | None = None,
-                          **call: object) -> Path:
+                          sms: list[str] | None = None, **call: object) -> Path:
         """A controller config pointing at this Asterisk (YAML written by hand: no dependency).
-        `dialplan` is a built-in trade or a file; phrases are cached where every run shares them."""
+        `dialplan` is a built-in trade or a file; phrases are cached where every run shares them;
+        `sms` replaces the `sms:` section (its lines)."""
         lines = [
             "ari:", f"  url: {self.ari_url}", f"  username: {ARI_USER}",
             f"  password_file: {self.run_dir / 'ari-password'}",
@@ -244,8 +245,9 @@ class DevAsterisk:
             "dialplans:", f"  default: {dialplan}",
             # SMS as SIP MESSAGEs through this Asterisk: to the artisan's phone (the dialplan's
             # artisan_to), and every caller's mobile is the dev softphone.
-            "sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"', '    from: "sip:standardiste@localhost"',
-            "  retry:", "    max_attempts: 4", "    first_delay_seconds: 1",
+            *(sms or ["sms:", "  route: sip", "  sip:", '    to: "pjsip:softphone"',
+                      '    from: "sip:standardiste@localhost"', "  retry:", "    max_attempts: 4",
+                      "    first_delay_seconds: 1"]),
             # The dashboard on a free loopback port, its secrets in the run dir.
             "web:", f"  port: {self.ports.web}", f"  password_file: {self.run_dir / 'web-password'}",
             f"  secret_file: {self.run_dir / 'web-secret'}",

@@ -65,7 +65,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
     """`writer`: the service's store, through which the follow-up of a lead is written (None: read-only)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     limiter = LoginLimiter()
-    metrics = registry(settings.store)
+    metrics = registry(settings.store, writer)
 
     def read(fn: Any) -> Any:
         conn = connect(settings.store, readonly=True)

@@ -7,17 +7,20 @@ outcome, a stage, a transfer result, a route, a state; never a number, a name or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from agent.store.db import connect
+from agent.store.db import Store, connect
 
 ANSWER_BUCKETS_S: Final = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
 TURN_BUCKETS_S: Final = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
@@ -102,7 +105,32 @@ def _histogram(name: str, doc: str, values: list[float], buckets: tuple[float, .
                                                      ("+Inf", len(values))], sum_value=sum(values))
 
 
-def registry(store_path: Path) -> CollectorRegistry:
+class RuntimeCollector(Collector):
+    """What only the running service knows: its asyncio tasks and threads (a leak shows as a climb,
+    `make soak`), and whether its store can be written. The process's fds and memory come from
+    prometheus_client's process collector (`process_*`)."""
+
+    def __init__(self, writer: Store | None) -> None:
+        self.writer = writer
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        try:
+            tasks = len(asyncio.all_tasks(asyncio.get_running_loop()))
+        except RuntimeError:  # scraped outside the event loop: no tasks to count
+            tasks = 0
+        yield GaugeMetricFamily("standardiste_asyncio_tasks", "asyncio tasks alive in the service", value=tasks)
+        yield GaugeMetricFamily("standardiste_threads", "Threads alive in the service", value=threading.active_count())
+        if self.writer is not None:
+            yield GaugeMetricFamily("standardiste_store_writable", "1 while the store takes writes; 0 while the "
+                                    "disk refuses them (full, read-only): calls are voice messages",
+                                    value=0 if self.writer.failing else 1)
+            yield CounterMetricFamily("standardiste_store_write_errors", "Store writes that failed",
+                                      value=self.writer.write_errors)
+
+
+def registry(store_path: Path, writer: Store | None = None) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(StoreCollector(store_path))
+    reg.register(RuntimeCollector(writer))
+    ProcessCollector(registry=reg)
     return reg
