@@ -16,15 +16,16 @@ run: deps venv asterisk
 demo: deps venv asterisk
 	$(BIN)/standardiste demo --run-dir .run
 
-# Two tests at a time (pytest-xdist: each with its own Asterisk, controller and phones), then the
-# tests that hold time limits alone (marked `solo`); both parts always run, and either fails the target.
+# Three tests at a time (pytest-xdist, an idle worker takes work from a busy one: each test has its own
+# Asterisk, controller and phones, and a live call mostly waits on the clock), then the tests that hold
+# time limits alone (marked `solo`); both parts always run, and either fails the target.
 test: deps venv asterisk
-	$(BIN)/pytest -n 2 -m "not solo" $(PYTEST_ARGS); a=$$?; \
+	$(BIN)/pytest -n 3 --dist worksteal -m "not solo" $(PYTEST_ARGS); a=$$?; \
 	$(BIN)/pytest -m solo $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
 
 # The quick subset for iteration: everything but the tests that need a real Asterisk and phones.
 test-fast: venv
-	$(BIN)/pytest -n 2 -m "not asterisk and not solo" $(PYTEST_ARGS); a=$$?; \
+	$(BIN)/pytest -n 2 --dist worksteal -m "not asterisk and not solo" $(PYTEST_ARGS); a=$$?; \
 	$(BIN)/pytest -m "solo and not asterisk" $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
 
 # Issue 13's soak: 100 sequential calls, 20 bursts of 8 and 100 kill -9 of the controller (minutes);

@@ -113,11 +113,15 @@ def test_retention_removes_old_recordings_and_calls_per_dialplan(tmp_path: Path)
     stray = messages / "message-1-2.wav"  # recorded by the dialplan itself (agent down)
     stray.write_bytes(b"RIFF")
     os.utime(stray, (time.time() - 200 * DAY_S,) * 2)
+    card, fresh_card = messages / "message-1-3.json", messages / "message-2-4.json"  # the store was unwritable
+    for path, age in ((card, 200), (fresh_card, 10)):
+        path.write_text("{}")
+        os.utime(path, (time.time() - age * DAY_S,) * 2)
     rules = [Retention("a.yaml", 90, 365), Retention("b.yaml", 180, 1095)]
     removed = store.run_sync(lambda c: apply_retention(c, rules, messages))
     assert removed == (2, 1)  # old's recording + the stray file; the ancient call
     assert not recs["old"].exists() and recs["recent"].exists() and recs["other"].exists()
-    assert not stray.exists()
+    assert not stray.exists() and not card.exists() and fresh_card.exists()
     ids = {row["call_id"]: row for row in store.read(lambda c: leads(c))}
     assert set(ids) == {old_rec, recent, other}
     assert ancient not in ids

@@ -133,6 +133,9 @@ def apply_retention(conn: sqlite3.Connection, rules: list[Retention], messages_d
             if wav.stat().st_mtime < cut:
                 wav.unlink(missing_ok=True)
                 recordings += 1
+        for card in messages_dir.glob("message-*.json"):  # who left it, when the store could not be written
+            if card.stat().st_mtime < cut:
+                card.unlink(missing_ok=True)
     return recordings, calls
 
 
