@@ -29,7 +29,7 @@ from agent.faults import FAULTS
 from agent.notify import Notifier
 from agent.session.live import SessionDeps
 from agent.session.prompts import PhraseBook
-from agent.session.recovery import close_interrupted
+from agent.session.recovery import attach_dialplan_messages, close_interrupted
 from agent.session.router import Sessions
 from agent.store.db import Store
 from agent.store.queries import Retention, apply_retention
@@ -40,6 +40,8 @@ from agent.tts.prompts import render_beep, render_prompt
 log = logging.getLogger("standardiste")
 
 RETENTION_EVERY_S: Final = 86400.0
+ADOPT_EVERY_S: Final = 5.0
+"""How often the dialplan's voice messages for calls a stopped run left are looked for, seconds."""
 """Retention runs at start-up and then once a day, seconds."""
 
 
@@ -151,10 +153,24 @@ async def _retention(service: Service, stop: asyncio.Event) -> None:
             lambda conn: apply_retention(conn, rules, service.config.paths.messages))
         if recordings or calls:
             log.info("retention: %d recording(s) and %d call(s) past their keep time removed", recordings, calls)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RETENTION_EVERY_S)
-        except TimeoutError:
-            pass
+
+
+async def _adopt_messages(service: Service, stop: asyncio.Event) -> None:
+    """Every few seconds: the voice messages the dialplan took for calls a dead run left, to their leads."""
+    adopt = attach_dialplan_messages(service.config.paths.messages)
+    while not stop.is_set():
+        try:
+            attached = await service.deps.store.run(adopt)
+        except Exception as exc:  # the store (full disk: it is in the log already): try again later
+            log.debug("voice messages not attached: %s", type(exc).__name__)
+            attached = 0
+        if attached:
+            log.info("%d voice message(s) the dialplan took for calls of a stopped run attached to their leads",
+                     attached)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ADOPT_EVERY_S)
 
 
 def setup_lines(service: Service) -> tuple[tuple[str, str], ...]:
@@ -237,6 +253,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
     runner = asyncio.create_task(service.controller.run(stop))
     watchdog = asyncio.create_task(_notify(notifier, service))
     retention = asyncio.create_task(_retention(service, stop))
+    adopt = asyncio.create_task(_adopt_messages(service, stop))
     web = asyncio.create_task(_web(service, stop))
     sender = asyncio.create_task(service.sender.run(stop)) if service.sender is not None else None
     stopper = asyncio.create_task(stop.wait())
@@ -255,6 +272,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
         watchdog.cancel()
         stopper.cancel()
         retention.cancel()
+        adopt.cancel()
         web.cancel()
         if sender is not None:
             sender.cancel()

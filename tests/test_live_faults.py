@@ -45,15 +45,21 @@ def test_kill_9_after_the_name_keeps_it_and_the_dialplan_takes_the_rest(asterisk
     killed = time.monotonic()
     second = controller_factory(asterisk).start()
     # The rest of the call: the dialplan's prompt, its beep, a voice message, then hang-up.
+    converse(phones, call, speech_files(tmp_path, ["Rappelez-moi vite s'il vous plaît."]))
     assert phones.wait_until(lambda: call.ended, 40), "the caller was left in silence"
     assert call.ended_by_remote
     assert "1 caller(s) handed to the voice message" in second.log()
+    assert "1 call(s) left open by the last run (stopped mid-call) closed" in second.log()
     heard = call.heard()
     assert call.media_active_at is not None
     after = heard[int((killed - call.media_active_at + 0.5) * 8000):]
     assert (abs(after.astype(int)) > 1000).sum() > 8000, "no fallback prompt heard after the restart"
-    lead = wait_lead(store, lambda r: r["name"] == "Jean Martin", phones=phones)
-    assert lead["problem"] == "canalisation bouchée : Mon évier est bouché depuis ce matin"
+    # The dialplan's recording (named by the caller's channel) is given to the call's lead.
+    lead = wait_lead(store, lambda r: r["recording"] is not None, timeout=15, phones=phones)
+    assert (lead["name"], lead["problem"]) == ("Jean Martin",
+                                               "canalisation bouchée : Mon évier est bouché depuis ce matin")
+    assert Path(lead["recording"]).stat().st_size > 8000 and "voice message(s) the dialplan took" in second.log()
+    assert store_rows(store, "SELECT outcome FROM calls")[0]["outcome"] == "interrupted: controller restarted"
     assert leftovers(asterisk) == ([], [])
 
 

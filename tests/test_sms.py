@@ -177,6 +177,27 @@ def test_calls_a_killed_run_left_open_are_closed_at_start_with_their_sms_queued_
     store.close()
 
 
+def test_the_dialplans_voice_message_for_a_call_of_the_store_goes_to_its_lead(tmp_path: Path) -> None:
+    from agent.session.recovery import attach_dialplan_messages
+
+    store = Store(tmp_path / "s.db")
+    call_id = _call(store, status=LeadStatus.NEW)  # channel "1.1"
+    messages = tmp_path / "messages"
+    messages.mkdir()
+    theirs, ours, unknown = (messages / n for n in ("message-1795000000-1.1.wav", "message-1795000000-1.wav",
+                                                     "message-1795000000-9.9.wav"))
+    for wav in (theirs, ours, unknown):
+        wav.write_bytes(b"RIFF")
+    assert store.run_sync(attach_dialplan_messages(messages)) == 0  # still being recorded (just written)
+    for wav in (theirs, ours, unknown):
+        os.utime(wav, (time.time() - 5,) * 2)
+    assert store.run_sync(attach_dialplan_messages(messages)) == 1
+    assert store.run_sync(attach_dialplan_messages(messages)) == 0  # the lead has one now
+    rows = store.read(lambda c: [r["recording"] for r in c.execute("SELECT recording FROM leads")])
+    assert rows == [str(theirs)] and call_id == 1
+    store.close()
+
+
 def test_the_caller_saying_no_sms_is_kept_on_the_lead() -> None:
     from agent.dialogue.policy import Conversation
 

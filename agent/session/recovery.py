@@ -1,9 +1,15 @@
-"""At start-up: the calls a previous run left open (killed with -9, the box lost power) are closed.
+"""What a controller that stopped mid-call (killed with -9, the box lost power) left undone.
+
+At start-up, the calls it left open are closed.
 
 What such a call heard was committed field by field as it went; what it had not done yet is its
 end: the call's outcome, and the SMS its end queues (the lead card for the artisan, the caller's
 confirmation). Both are done here, in one transaction per call, with the same idempotency keys as a
 call that ends normally: a message already queued is never queued twice.
+
+Then the dialplan takes the voice message of the caller it left on the line (named by the caller's
+channel id, which the store holds): `attach_dialplan_messages` gives each such recording to its
+call's lead, so the artisan finds it with the rest of the call.
 
 Only one controller may run on a store (systemd's unit, `make run`'s supervisor): at start-up every
 open call is one that no process is carrying any more.
@@ -12,9 +18,12 @@ open call is one that no process is carrying any more.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Final
 
 from agent.actions.outbox import Outbox
 from agent.dialogue.schema import Dialplan
@@ -23,6 +32,11 @@ from agent.store.schema import LeadStatus
 from agent.telephony.call import CallOutcome
 
 log = logging.getLogger(__name__)
+
+DIALPLAN_MESSAGE: Final = re.compile(r"message-\d+-(\d+\.\d+)\.wav")
+"""`message-${EPOCH}-${UNIQUEID}.wav` (asterisk-conf/extensions.conf); ours carry a call id, no dot."""
+SETTLE_S: Final = 2.0
+"""A recording untouched this long is finished (Asterisk writes as the caller speaks)."""
 
 
 def close_interrupted(store: Store, outbox: Outbox, plan_for_file: Callable[[str], Dialplan | None]) -> int:
@@ -49,3 +63,21 @@ def close_interrupted(store: Store, outbox: Outbox, plan_for_file: Callable[[str
         log.warning("%d call(s) left open by the last run (stopped mid-call) closed; their SMS queued", closed)
         outbox.poke()
     return closed
+
+
+def attach_dialplan_messages(messages_dir: Path) -> Callable[[sqlite3.Connection], int]:
+    """A store write: each finished dialplan recording whose channel is a call of the store goes to that
+    call's lead (if it has none); returns how many were attached."""
+
+    def write(conn: sqlite3.Connection) -> int:
+        now = time.time()
+        attached = 0
+        for wav in messages_dir.glob("message-*.wav") if messages_dir.is_dir() else ():
+            m = DIALPLAN_MESSAGE.fullmatch(wav.name)
+            if m is None or now - wav.stat().st_mtime < SETTLE_S:
+                continue
+            attached += conn.execute(
+                "UPDATE leads SET recording = ?, updated_at = ? WHERE recording IS NULL AND call_id IN "
+                "(SELECT id FROM calls WHERE channel_id = ?)", (str(wav), now, m.group(1))).rowcount
+        return attached
+    return write
