@@ -50,7 +50,7 @@ def agent_factory() -> Iterator[Any]:
     made: list[InProcessAgent] = []
 
     def make(ast: Any, script: Any, **media: Any) -> InProcessAgent:
-        agent = InProcessAgent(ast, script, MediaSettings(**media)).start()
+        agent = InProcessAgent(ast, script, MediaSettings(**{"keep_heard": True, **media})).start()
         made.append(agent)
         return agent
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from agent.bench.calls import phone_results, start_phones
 from agent.bench.phone import Caller
@@ -38,6 +39,9 @@ SEQUENTIAL = 100 if FULL else 4
 BURSTS = 20 if FULL else 1
 BURST = 8
 KILLS = 100 if FULL else 6
+
+SOAK_TIMEOUT_S = 3600 if FULL else 300
+"""`make soak` runs for many minutes: past the suite's 5-minute limit per test."""
 
 FDS_TOLERANCE = 4
 THREADS_TOLERANCE = 2
@@ -108,6 +112,7 @@ def _settle(ast: DevAsterisk, db: Path) -> None:
     time.sleep(1.0)  # the calls' last tasks (store writes, SMS) finish
 
 
+@pytest.mark.timeout(SOAK_TIMEOUT_S)
 def test_calls_in_sequence_and_in_bursts_leave_nothing_behind(asterisk: DevAsterisk, controller_factory: Any,
                                                               phones: Any, softphone: Any, tmp_path: Path) -> None:
     set_password(asterisk.run_dir / "web-password", "un mot de passe de test solide")
@@ -159,6 +164,7 @@ def _snapshot(db: Path, call_id: int | None) -> tuple[dict[str, Any], dict[str, 
     return ({"call_id": call_id, **fields} if fields else {}), outbox
 
 
+@pytest.mark.timeout(SOAK_TIMEOUT_S)
 def test_kill_9_at_random_points_of_calls_loses_no_field_and_no_sms(asterisk: DevAsterisk, phones: Any,
                                                                      softphone: Any, tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("STANDARDISTE_SOAK_SEED", "13")))

@@ -64,6 +64,10 @@ class MediaSettings:
     bind_host: str = "127.0.0.1"
     """Address of our RTP socket; Asterisk must reach it (same box: loopback)."""
     lead_frames: int = 1
+    keep_heard: bool = False
+    """Keep the caller's last 60 s of frames in `CallMedia.heard` (the audio tests read them). Off on a
+    box: a finished call is kept a while for its trace, and 50 of them held up to 100 MB of frames
+    (`make soak` found the service growing by 0.2 MB a call)."""
     vad: VadSettings = field(default_factory=VadSettings)
     barge_in: BargeInSettings = field(default_factory=BargeInSettings)
 
@@ -122,7 +126,7 @@ class CallMedia:
         self.media_channel_id = f"sd-media-{uuid.uuid4().hex[:16]}"
         self.bridge_id = f"sd-bridge-{uuid.uuid4().hex[:16]}"
         self.turns: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT)
+        self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT if settings.keep_heard else 0)
         self.on_speech_frame: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded], None] | None = None
         """Called with every frame of the caller's utterance in progress as it arrives (the frames
         that started it first), then with the event that ended or discarded it: a recogniser fed
