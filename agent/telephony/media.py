@@ -164,17 +164,19 @@ class CallMedia:
                                             self._on_payload, self.stats)
         host, port = self._socket.local_address
         self._own(self.media_channel_id)
+        # Marked made before each request: a caller who hangs up while it is in flight cancels this
+        # task after Asterisk made the thing, and close() must still remove it (a 404 is fine).
+        self._media_made = True
         resp = await self.ari.request("POST", "/channels/externalMedia", params={
             "channelId": self.media_channel_id, "app": self.ari.app, "external_host": f"{host}:{port}",
             "format": self.settings.format, "encapsulation": "rtp", "transport": "udp",
             "connection_type": "client", "direction": "both"})
-        self._media_made = True
         variables = (resp or {}).get("channelvars", {})
         self._socket.remote = (str(variables["UNICASTRTP_LOCAL_ADDRESS"]),
                                int(variables["UNICASTRTP_LOCAL_PORT"]))
+        self._bridge_made = True
         await self.ari.request("POST", f"/bridges/{self.bridge_id}", params={"type": "mixing",
                                                                              "name": "standardiste"})
-        self._bridge_made = True
         try:
             await asyncio.wait_for(self.in_stasis.wait(), JOIN_RETRY_BUDGET_S)
         except TimeoutError:
