@@ -1,5 +1,6 @@
 # Standardiste: `make run` (receptionist on a local Asterisk) and `make test` (the whole suite).
 PYTHON ?= python3
+SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
@@ -19,9 +20,13 @@ demo: deps venv asterisk
 # Three tests at a time (pytest-xdist, an idle worker takes work from a busy one: each test has its own
 # Asterisk, controller and phones, and a live call mostly waits on the clock), then the tests that hold
 # time limits alone (marked `solo`); both parts always run, and either fails the target.
+# The first part's failures are printed again at the very end, where a CI log's tail shows them.
 test: deps venv asterisk
-	$(BIN)/pytest -n 3 --dist worksteal -m "not solo" $(PYTEST_ARGS); a=$$?; \
-	$(BIN)/pytest -m solo $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
+	@mkdir -p .run
+	$(BIN)/pytest -n 3 --dist worksteal -m "not solo" $(PYTEST_ARGS) 2>&1 | tee .run/test-parallel.log; \
+	a=$${PIPESTATUS[0]}; $(BIN)/pytest -m solo $(PYTEST_ARGS); b=$$?; \
+	if [ $$a != 0 ]; then echo "== the first part (pytest -n 3) failed:"; \
+	grep -E '^(FAILED|ERROR) |^=+ .*(failed|error).* in ' .run/test-parallel.log; fi; exit $$(( a || b ))
 
 # The quick subset for iteration: everything but the tests that need a real Asterisk and phones.
 test-fast: venv
