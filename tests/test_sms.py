@@ -188,11 +188,18 @@ def test_the_dialplans_voice_message_for_a_call_of_the_store_goes_to_its_lead(tm
                                                      "message-1795000000-9.9.wav"))
     for wav in (theirs, ours, unknown):
         wav.write_bytes(b"RIFF")
-    assert store.run_sync(attach_dialplan_messages(messages)) == 0  # still being recorded (just written)
+    adopt = attach_dialplan_messages(messages)
+    assert store.run_sync(adopt) == 0  # still being recorded (just written)
     for wav in (theirs, ours, unknown):
         os.utime(wav, (time.time() - 5,) * 2)
-    assert store.run_sync(attach_dialplan_messages(messages)) == 1
+    assert store.run_sync(adopt) == 1
+    assert store.run_sync(adopt) == 0  # settled, not looked up again
+    store.run_sync(lambda c: c.execute("UPDATE leads SET recording = NULL"))
+    assert store.run_sync(adopt) == 0  # remembered: a recording is attached once
+    assert store.run_sync(attach_dialplan_messages(messages)) == 1  # a new run looks again
     assert store.run_sync(attach_dialplan_messages(messages)) == 0  # the lead has one now
+    theirs.unlink()
+    assert store.run_sync(adopt) == 0  # removed (retention): forgotten, no error
     rows = store.read(lambda c: [r["recording"] for r in c.execute("SELECT recording FROM leads")])
     assert rows == [str(theirs)] and call_id == 1
     store.close()

@@ -67,17 +67,30 @@ def close_interrupted(store: Store, outbox: Outbox, plan_for_file: Callable[[str
 
 def attach_dialplan_messages(messages_dir: Path) -> Callable[[sqlite3.Connection], int]:
     """A store write: each finished dialplan recording whose channel is a call of the store goes to that
-    call's lead (if it has none); returns how many were attached."""
+    call's lead (if it has none); returns how many were attached. The returned write remembers the
+    recordings it has settled (attached or not a call of the store's): each is looked up once, not at
+    every pass over a folder that keeps weeks of messages."""
+    settled: set[str] = set()
 
     def write(conn: sqlite3.Connection) -> int:
         now = time.time()
         attached = 0
-        for wav in messages_dir.glob("message-*.wav") if messages_dir.is_dir() else ():
-            m = DIALPLAN_MESSAGE.fullmatch(wav.name)
-            if m is None or now - wav.stat().st_mtime < SETTLE_S:
+        names = {p.name for p in messages_dir.glob("message-*.wav")} if messages_dir.is_dir() else set()
+        settled.intersection_update(names)  # removed by retention: forgotten
+        for name in names - settled:
+            m = DIALPLAN_MESSAGE.fullmatch(name)
+            if m is None:
+                settled.add(name)
+                continue
+            wav = messages_dir / name
+            try:
+                if now - wav.stat().st_mtime < SETTLE_S:
+                    continue  # still being recorded
+            except FileNotFoundError:
                 continue
             attached += conn.execute(
                 "UPDATE leads SET recording = ?, updated_at = ? WHERE recording IS NULL AND call_id IN "
                 "(SELECT id FROM calls WHERE channel_id = ?)", (str(wav), now, m.group(1))).rowcount
+            settled.add(name)
         return attached
     return write
