@@ -34,6 +34,13 @@ def test_number_words(said: str, expected: str) -> None:
     ("zero six douze trente quatre cinquante six soixante dix huit", "+33612345678"),
     ("zéro quatre quatre-vingt-treize, vingt, dix, zéro cinq", "+33493201005"),
     ("c'est le 04 93 20 10 05", "+33493201005"), ("pas de numéro", None), ("12 34", None),
+    ("zéro six zéro zéro douze trente-quatre cinquante-six", "+33600123456"),  # a 00 pair, no country code
+    ("plus trente-trois six douze trente-quatre cinquante-six soixante-dix-huit", "+33612345678"),
+    # foreign numbers, said with their country code (words said after the number are not part of it)
+    ("plus trente-deux quatre cent septante douze trente-quatre cinquante-six et j'habite au 12", "+32470123456"),
+    ("zéro zéro quarante et un, soixante-dix-neuf, cent vingt-trois, quarante-cinq, soixante-sept", "+41791234567"),
+    ("plus trois cent soixante-dix-sept six quarante douze trente-quatre cinquante-six", "+377640123456"),
+    ("plus 44 12", None),  # too short to be anything: and never read as a French number
 ])
 def test_phone_numbers(said: str, e164: str | None) -> None:
     assert phone_number(said) == e164
@@ -41,6 +48,7 @@ def test_phone_numbers(said: str, e164: str | None) -> None:
 
 def test_phone_formatting_and_mobiles() -> None:
     assert format_phone("+33612345678") == "06 12 34 56 78"
+    assert format_phone("+32470123456") == "+32 470 12 34 56"  # read back with its country code
     assert is_mobile("+33612345678") and is_mobile("+33756781234")
     assert not is_mobile("+33493201005") and not is_mobile(None)
     assert is_mobile("+590690123456")  # Guadeloupe: a French mobile

@@ -153,12 +153,29 @@ def digits(text: str) -> str:
 
 
 PHONE_RUN: Final = re.compile(r"(?:\+33|0033|33|0)(?: ?\d){9}")
+FOREIGN_RUN: Final = re.compile(r"\+(?!33)(?: ?\d){7,15}")
+"""A number with another country code ("plus trente-deux ...", "00 41 ..."): E.164 allows 15 digits."""
+MIN_FOREIGN_DIGITS: Final = 8
 
 
 def phone_number(text: str) -> str | None:
-    """A French phone number said as digits, pairs or words, as E.164 (+33...)."""
-    f = re.sub(r"\bplus 33\b", "+33", digits(text)).replace("+ 33", "+33")
+    """A phone number said as digits, pairs or words, as E.164 (+33...): French, or foreign when said
+    with its country code (a Belgian or Swiss caller, a Monaco mobile at a Nice artisan's)."""
+    f = re.sub(r"\bplus ?(?=\d)", "+", digits(text)).replace("+ ", "+")
+    f = re.sub(r"(?<![\d+])(?<!\d )00 ?(?=[1-9])", "+", f)  # "00 32 ..." (not the 00 of "06 00 12 ...")
+    foreign = [m.span() for m in FOREIGN_RUN.finditer(f)]
+    for start, end in foreign:
+        run = f[start + 1:end].replace(" ", "")
+        for n in range(len(run), MIN_FOREIGN_DIGITS - 1, -1):  # words said after it may have joined the run
+            try:
+                number = phonenumbers.parse("+" + run[:n], None)
+            except phonenumbers.NumberParseException:
+                break
+            if phonenumbers.is_valid_number(number):
+                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     for m in PHONE_RUN.finditer(f):
+        if any(start <= m.start() < end for start, end in foreign):
+            continue  # the national part of a foreign number heard wrong is no French number
         run = m.group(0).replace(" ", "")
         try:
             number = phonenumbers.parse(run, "FR")
@@ -189,12 +206,15 @@ def caller_id_number(raw: str) -> str | None:
 
 
 def format_phone(e164: str) -> str:
-    """+33612345678 -> 06 12 34 56 78 (how it is read back to a caller)."""
+    """+33612345678 -> 06 12 34 56 78 (how it is read back to a caller); a foreign number keeps its
+    country code (+32 470 12 34 56)."""
     try:
         number = phonenumbers.parse(e164, "FR")
     except phonenumbers.NumberParseException:
         return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    national = number.country_code == phonenumbers.country_code_for_region("FR")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if national
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 FRENCH_REGIONS: Final = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
