@@ -172,6 +172,25 @@ def test_the_recogniser_gets_the_audio_just_before_the_first_voiced_frame() -> N
             raise AssertionError("no speech started")
 
 
+def test_an_utterance_right_after_another_gets_its_pre_roll_too() -> None:
+    """A caller who goes on just after the hangover ended their last utterance: the silence that
+    ended it is the audio just before the new one, and the recogniser gets its pre-roll from it."""
+    words = speech("Allô, bonjour.")
+    gap = np.zeros(int(RATE * 0.76), np.int16)  # the 0.7 s hangover, then speech again 60 ms later
+    signal = np.concatenate([np.zeros(RATE, np.int16), words, gap, words, np.zeros(RATE, np.int16)])
+    det = TurnDetector(VadSettings(), RATE)
+    frames = frames_of(signal)
+    leads: list[tuple[AudioFrame, ...]] = []
+    starts: list[AudioFrame] = []
+    for f in frames:
+        if any(isinstance(e, SpeechStarted) for e in det.push(f)):
+            leads.append(det.lead_in)
+            starts.append(det.utterance_frames[0])
+    assert len(leads) == 2
+    index = next(k for k, g in enumerate(frames) if g is starts[1])
+    assert [g.timestamp for g in leads[1]] == [g.timestamp for g in frames[index - 10:index]]
+
+
 def test_clicks_and_line_hiss_are_not_speech() -> None:
     rng = np.random.default_rng(2)
     signal = rng.normal(0, 80, RATE * 4)  # hiss about -52 dBFS

@@ -160,5 +160,7 @@ class TurnDetector:
                 keep = len(self._frames) - self._silent_ms // FRAME_MS + 1
                 events.append(UtteranceEnded(self._started_at, self._last_voiced_end,
                                              frame.timestamp + frame.duration_s, tuple(self._frames[:keep])))
+            # The silence that ended it is what comes just before the next utterance: its pre-roll.
+            self._before.extend(self._frames[len(self._frames) - self._silent_ms // FRAME_MS:])
             self._frames = []
         return events
