@@ -306,9 +306,10 @@ def test_the_spool_route_drops_a_whole_file(tmp_path: Path, fmt: str) -> None:
         assert files == ["standardiste-12-caller"]
         assert (tmp_path / files[0]).read_text() == ("To: 33612345678\nAlphabet: UTF-8\n\n"
                                                      "Plomberie Martin : RDV confirmé\n")
+    assert (tmp_path / files[0]).stat().st_mode & 0o777 == 0o640  # the SMS daemon's group reads it
     with pytest.raises(RouteError) as err:
         asyncio.run(SpoolRoute(SpoolSettings(tmp_path / "missing")).send("1:x", MOBILE, "x"))
-    assert err.value.retryable
+    assert err.value.retryable and not (tmp_path / "missing").exists()  # the daemon's folder: never made by us
 
 
 # --- restarts ---------------------------------------------------------------------------------------

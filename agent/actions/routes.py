@@ -12,7 +12,6 @@ A route raises `RouteError`; `retryable` says whether trying again later can hel
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 import httpx
+
+from agent.files import write_private
 
 SMS_ROUTES: Final = ("none", "sip", "http", "spool")
 SPOOL_FORMATS: Final = ("gammu", "smstools")
@@ -157,16 +158,9 @@ class SpoolRoute:
             name, data = f"OUTA_+{number}_{safe_key}.txt", body
         else:
             name, data = f"standardiste-{safe_key}", f"To: {number}\nAlphabet: UTF-8\n\n{body}\n"
-        tmp = d / f".{name}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, d / name)
+        try:  # 0640: the SMS daemon reads it through its group
+            write_private(d / name, data, 0o640, durable=True, make_dir=False)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise RouteError(f"spool {d}: {exc.strerror}", retryable=True) from None
 
     async def close(self) -> None:
