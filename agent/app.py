@@ -86,7 +86,17 @@ def warm_up(plan: Dialplan) -> None:
 
 def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Transcriber | None = None) -> Service:
     """Everything but the event loop; blocking (model loading, rendering): run it in a thread.
-    `transcriber` replaces the installed recogniser (tests put a stand-in in the loop)."""
+    `transcriber` replaces the installed recogniser (tests put a stand-in in the loop). The store is
+    claimed first: a second controller on it stops before loading anything (StoreError)."""
+    store = Store(config.paths.store, sole=True)
+    try:
+        return _build(config, store, scripted_asr, transcriber)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None) -> Service:
     from agent.engines import french_asr, load_tts, production_llm
 
     if FAULTS.injections:
@@ -122,7 +132,6 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
                  else "none (the production model is not installed; the stand-in is too weak for live calls): "
                       "the rules alone understand")
     config.paths.messages.mkdir(parents=True, exist_ok=True)
-    store = Store(config.paths.store)
     ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
     route = sms_route(config, ari)
     calendar = CalDavCalendar(config.calendar) if config.calendar is not None else None

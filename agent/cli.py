@@ -15,13 +15,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agent.app import run_service
     from agent.config import load_config
     from agent.dev import setup_logging
+    from agent.store.db import StoreError
     from agent.telephony.ari import AriError
 
     config = load_config(args.config)
     setup_logging(config.log_level)
     try:
         asyncio.run(run_service(config, scripted_asr=Path(args.scripted_asr) if args.scripted_asr else None))
-    except AriError as exc:
+    except (AriError, StoreError) as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -191,3 +191,49 @@ def test_forget_erases_a_persons_data_and_records_the_erasure_without_the_number
     bad = subprocess.run([str(REPO / ".venv/bin/standardiste"), "forget", "not a number", "--store",
                           str(tmp_path / "s.db")], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a phone number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from agent.store.db import Store
+Store(Path(sys.argv[1]), sole=True)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_one_controller_per_store(tmp_path: Path) -> None:
+    """A second controller on a store would close the first one's live calls as interrupted: it
+    stops at once with one line naming the other's pid; a killed holder frees the store."""
+    from tests.test_config import ARI_SECRET
+
+    db = tmp_path / "store.db"
+    first = Store(db, sole=True)
+    with pytest.raises(StoreError, match=f"another controller \\(pid {os.getpid()}\\) runs on the store {db}"):
+        Store(db, sole=True)
+    reader = Store(db)  # the commands (leads, forget) and the dashboard are not controllers
+    reader.close()
+    first.close()
+    Store(db, sole=True).close()  # released with the store
+
+    holder = subprocess.Popen([str(REPO / ".venv/bin/python"), "-c", HOLDER, str(db)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        secret = tmp_path / "ari-password"
+        secret.write_text(ARI_SECRET + "\n")
+        secret.chmod(0o600)
+        config = tmp_path / "standardiste.yaml"
+        config.write_text(f"ari:\n  url: http://127.0.0.1:9\n  password_file: {secret}\n"
+                          f"paths:\n  store: {db}\n  prompts: {tmp_path / 'prompts'}\n"
+                          f"dialplans:\n  default: plombier\n")
+        out = subprocess.run([str(REPO / ".venv/bin/standardiste"), "run", "--config", str(config)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1, out.stderr
+        assert f"another controller (pid {holder.pid}) runs on the store" in out.stderr
+        assert "Traceback" not in out.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    Store(db, sole=True).close()  # a kill -9 leaves no lock behind

@@ -11,8 +11,8 @@ Then the dialplan takes the voice message of the caller it left on the line (nam
 channel id, which the store holds): `attach_dialplan_messages` gives each such recording to its
 call's lead, so the artisan finds it with the rest of the call.
 
-Only one controller may run on a store (systemd's unit, `make run`'s supervisor): at start-up every
-open call is one that no process is carrying any more.
+Only one controller runs on a store (`Store(sole=True)` holds its lock; a second one stops at start):
+at start-up every open call is one that no process is carrying any more.
 """
 
 from __future__ import annotations

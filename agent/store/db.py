@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import queue
 import shutil
 import sqlite3
@@ -73,6 +75,33 @@ def storage_failure(exc: BaseException) -> str | None:
     return type(exc).__name__ if isinstance(exc, OSError) else None
 
 
+def claim(path: Path) -> int | None:
+    """Make this process the store's only controller: an exclusive lock on `<store>.lock`, held until
+    `release` or the process's end (a kill -9 too: the kernel drops it). A second controller on the
+    same store would close the first one's live calls as interrupted at its start (session/recovery):
+    it stops here instead, with one clear line. Returns the lock's fd; None if the lock file cannot
+    be made (a read-only disk: the store reports that itself)."""
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        log.warning("store lock %s not made (%s): another controller on this store would not be noticed",
+                    lock, exc.strerror)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 16, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise StoreError(f"another controller (pid {holder}) runs on the store {path}: one controller per "
+                         "store (stop it, or give this one its own paths.store)") from None
+    with contextlib.suppress(OSError):  # the holder's pid, for the next one's message
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         if not path.exists():
@@ -110,18 +139,24 @@ def migrate(conn: sqlite3.Connection) -> int:
 class Store:
     """One per process. `submit` queues a write; the `async` helpers await it off the event loop."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sole: bool = False) -> None:
+        """`sole`: the running service's store, claimed for this process alone (`claim`)."""
         self.path = path
+        self._claim = claim(path) if sole else None
         self.failing: str | None = None
         """While writes fail for the disk's sake (full, read-only): the error's name. Calls check it
         and take voice messages rather than go on talking with nothing saved."""
         self.write_errors = 0
         self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = queue.Queue()
-        conn = connect(path)
         try:
-            migrate(conn)
-        finally:
-            conn.close()
+            conn = connect(path)
+            try:
+                migrate(conn)
+            finally:
+                conn.close()
+        except BaseException:
+            self._release()
+            raise
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -185,6 +220,12 @@ class Store:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
+        self._release()
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            os.close(self._claim)  # the lock goes with its last fd
+            self._claim = None
 
     # --- writes ------------------------------------------------------------------------------------
     async def open_call(self, *, channel_id: str, did: str, caller_id: str, dialplan: str, trade: str,
