@@ -5,6 +5,7 @@ speaking French phonemes, the LLM is Gemma 3 270M)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import threading
 import time
@@ -19,7 +20,7 @@ from agent.asr.vosk_engine import VoskEngine
 from agent.audio.frames import split_frames
 from agent.engines import load_asr, load_llm, load_tts
 from agent.llm.base import Extraction, within_budget
-from agent.tts.base import FallbackSynthesizer, TtsError, render, stream_frames
+from agent.tts.base import CHUNK_MAX_CHARS, FallbackSynthesizer, TtsError, render, speech_chunks, stream_frames
 from agent.tts.espeak_engine import EspeakEngine, synthesize_espeak
 from agent.tts.prompts import to_rate
 
@@ -234,3 +235,49 @@ def test_a_slow_engine_is_cut_off_and_the_caller_not_kept_waiting() -> None:
     result = asyncio.run(within_budget(SlowExtractor(), "Marie Dubois", ["name"], 0.2))
     assert time.monotonic() - started < 0.4
     assert result == Extraction({"name": None}, complete=False, elapsed_s=result.elapsed_s)
+
+
+RECAP = ("Je récapitule : Jean Martin, 12 avenue Jean Médecin, Nice, et l'artisan vous rappellera au "
+         "06 12 34 56 78. C'est bien ça ?")
+
+
+def test_a_long_sentence_is_synthesised_in_pieces_cut_at_its_commas() -> None:
+    chunks = speech_chunks(RECAP)
+    assert [c for c, _ in chunks] == ["Je récapitule :", "Jean Martin, 12 avenue Jean Médecin, Nice,",
+                                      "et l'artisan vous rappellera au 06 12 34 56 78.", "C'est bien ça ?"]
+    assert [end for _, end in chunks] == [True, False, True, True]
+    assert " ".join(c for c, _ in chunks) == RECAP  # nothing lost, nothing added
+    short = "Bonjour, vous êtes bien chez Plomberie Martin."  # short enough: one piece, commas and all
+    assert speech_chunks(short) == [(short, True)]
+    no_commas = "x" * (CHUNK_MAX_CHARS * 2) + "."
+    assert speech_chunks(no_commas) == [(no_commas, True)]  # never cut inside a clause
+
+
+class RecordingSynthesizer:
+    """Fake voice: 0.2 s of tone per text it is given, and the texts it was given (what is asked of
+    the engine is what this test checks, not how it sounds)."""
+
+    name = "fake-recording"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def synthesize_sentences(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        self.asked.append(text)
+        yield np.full(3200, 8000, np.int16), 16000
+
+
+def test_the_pieces_stream_in_order_with_a_pause_between_them() -> None:
+    engine = RecordingSynthesizer()
+
+    async def run() -> list[float]:
+        return [frame.rms() async for frame in stream_frames(engine, RECAP, 8000)]
+
+    levels = asyncio.run(run())
+    assert engine.asked == [c for c, _ in speech_chunks(RECAP)]
+    runs = [len(list(group)) for quiet, group in itertools.groupby(level < 100 for level in levels) if quiet]
+    # Three pauses (a frame at each edge is part tone, part silence): after "Je récapitule :" and
+    # after the number (a sentence's, 120 ms), between the two pieces of the middle sentence (a
+    # comma's, 80 ms).
+    assert len(runs) == 3 and runs[1] < runs[0] and runs[1] < runs[2], runs
+    assert all(abs(run * 20 - ms) <= 40 for run, ms in zip(runs, (120, 80, 120), strict=True)), runs

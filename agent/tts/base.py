@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 import soxr
@@ -29,6 +29,31 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+CHUNK_MAX_CHARS: Final = 48
+"""A streamed sentence longer than this is synthesised in pieces cut at its commas, each at most
+this long where the commas allow: the first piece plays while the next is synthesised. Whole, a
+recap sentence (90 characters: the caller's name, address and number) took the stand-in voice
+1.0-1.7 s to its first audio on an idle core here, past the 2 s engine time limit on a loaded box."""
+CLAUSE_GAP_MS: Final = 80
+STREAM_SENTENCE_GAP_MS: Final = 120
+"""Silence between two pieces of one sentence (a comma's pause) and between two sentences, ms."""
+_CLAUSE_END = re.compile(r"(?<=,)\s+")
+
+
+def speech_chunks(text: str) -> list[tuple[str, bool]]:
+    """What a reply is synthesised in, in order: (piece, ends a sentence). Pieces never cut a clause."""
+    out: list[tuple[str, bool]] = []
+    for sentence in sentences(text):
+        pieces: list[str] = []
+        for clause in _CLAUSE_END.split(sentence) if len(sentence) > CHUNK_MAX_CHARS else [sentence]:
+            if pieces and len(pieces[-1]) + 1 + len(clause) <= CHUNK_MAX_CHARS:
+                pieces[-1] += " " + clause
+            else:
+                pieces.append(clause)
+        out += [(piece, i == len(pieces) - 1) for i, piece in enumerate(pieces)]
+    return out
+
+
 class Synthesizer(Protocol):
     name: str
     """Which voice is running, for logs and health (e.g. "piper:fr_FR-siwis-medium")."""
@@ -38,7 +63,8 @@ class Synthesizer(Protocol):
 
 
 async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncIterator[AudioFrame]:
-    """Frames at `rate` as synthesis goes: the first sentence plays while the rest is synthesised.
+    """Frames at `rate` as synthesis goes: the first piece (`speech_chunks`) plays while the rest is
+    synthesised.
     Synthesis runs in a worker thread; resampling happens once, here, with one stream per reply."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[np.ndarray, int] | BaseException | None] = asyncio.Queue()
@@ -46,10 +72,17 @@ async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncItera
 
     def produce() -> None:
         try:
-            for item in engine.synthesize_sentences(text):
-                if cancelled.is_set():
-                    break
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+            gap_ms = 0
+            for piece, ends_sentence in speech_chunks(text):
+                for samples, src_rate in engine.synthesize_sentences(piece):
+                    if cancelled.is_set():
+                        return
+                    if gap_ms:
+                        loop.call_soon_threadsafe(queue.put_nowait, (np.zeros(src_rate * gap_ms // 1000, np.int16),
+                                                                     src_rate))
+                    loop.call_soon_threadsafe(queue.put_nowait, (samples, src_rate))
+                    gap_ms = STREAM_SENTENCE_GAP_MS
+                gap_ms = STREAM_SENTENCE_GAP_MS if ends_sentence else CLAUSE_GAP_MS
             loop.call_soon_threadsafe(queue.put_nowait, None)
         except BaseException as exc:  # handed to the consumer, who raises it as a TtsError
             loop.call_soon_threadsafe(queue.put_nowait, exc)
