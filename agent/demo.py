@@ -122,6 +122,7 @@ def run_demo(run_dir: Path) -> int:
     from agent.dev import dev_asterisk, setup_logging, stop_on_sigterm
     from agent.devphone import Phones, agent_quiet, converse, speech_files, turn_latencies
     from agent.engines import french_asr
+    from agent.store.db import StoreError
     from agent.store.queries import leads
     from agent.telephony.devasterisk import ARTISAN_USER, SOFTPHONE_USER
 
@@ -144,7 +145,12 @@ def run_demo(run_dir: Path) -> int:
               "activity detection, the dialogue, the synthesised French, the transfer and the store.\n", flush=True)
     print(f"Starting a private Asterisk {ast.install.version} and the receptionist ...", flush=True)
     ast.start()
-    service = build(config, scripted_asr=scripted)
+    try:
+        service = build(config, scripted_asr=scripted)
+    except StoreError as exc:  # `make run` on the same development store
+        ast.stop()
+        print(f"error: {exc}")
+        return 1
     print(f"{service.mode_note}\n", flush=True)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
