@@ -77,7 +77,7 @@ def storage_failure(exc: BaseException) -> str | None:
 
 def claim(path: Path) -> int | None:
     """Make this process the store's only controller: an exclusive lock on `<store>.lock`, held until
-    `release` or the process's end (a kill -9 too: the kernel drops it). A second controller on the
+    the store is closed or the process ends (a kill -9 too: the kernel drops it). A second controller on the
     same store would close the first one's live calls as interrupted at its start (session/recovery):
     it stops here instead, with one clear line. Returns the lock's fd; None if the lock file cannot
     be made (a read-only disk: the store reports that itself)."""
