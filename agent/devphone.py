@@ -49,6 +49,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self._said: list[pj.AudioMediaPlayer] = []
         self.spoken: list[tuple[float, float]] = []
         """(start, end) on time.monotonic() of each file played with `say`."""
+        self.remote_uri = ""
+        """An incoming call's From (`"name" <sip:number@host>`)."""
 
     # pjsua2 callbacks (run inside Phones.pump) ----------------------------------------------
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -182,6 +184,7 @@ class ArtisanAccount(pj.Account):  # type: ignore[misc]
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = PhoneCall(self, self.record_dir / f"artisan-{len(self.incoming)}.wav", None, None, prm.callId)
+        call.remote_uri = call.getInfo().remoteUri  # who the call presents itself as (its caller ID)
         self.incoming.append(call)
         self.phones.calls.append(call)
         self.phones._all_calls.append(call)

@@ -59,6 +59,7 @@ def test_seed_call_end_to_end_with_the_artisan_taking_it(asterisk, live, phones,
     assert phones.wait_until(lambda: bool(artisan.incoming) and artisan.incoming[0].confirmed, 40), \
         "the artisan's phone never rang"
     leg = artisan.incoming[0]
+    assert CALLER_NUMBER in leg.remote_uri, "the artisan's phone does not show the caller's number"
     assert phones.wait_until(lambda: agent_quiet(leg, leg.media_active_at or 0, 0.8), 40), "no whisper heard"
     leg.press("1")
     assert phones.wait_until(lambda: any("transfer_bridged" in [n for n, _ in c.trace.marks]
