@@ -149,6 +149,7 @@ def run_demo(run_dir: Path) -> int:
         service = build(config, scripted_asr=scripted)
     except StoreError as exc:  # `make run` on the same development store
         ast.stop()
+        calendar.stop()
         print(f"error: {exc}")
         return 1
     print(f"{service.mode_note}\n", flush=True)
