@@ -9,6 +9,7 @@ from agent.dialogue.booking import Slot, free_slots, pick, say_slot
 from agent.dialogue.phrases import (
     AGENDA_UNAVAILABLE,
     CALL_BACK_FOR_BOOKING,
+    CRITICAL_CALL_BACK,
     GOODBYE,
     NO_SLOT_SOON,
     NO_SLOT_THEN,
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
 
 
 def close(conv: Conversation, urgency: Severity) -> str:
-    """Every field is known: offer the free slots, or say the artisan will call back."""
+    """Every field is known: offer the free slots, or say the artisan will call back. A critical
+    call that could not be put through is never booked: the artisan calls back at once."""
+    if urgency is Severity.CRITICAL:
+        conv.outcome.action = Action.MESSAGE
+        return f"{CRITICAL_CALL_BACK} {GOODBYE}"
     if (not conv.open and conv.plan.after_hours_action is Action.MESSAGE) or not conv.plan.booking.enabled:
         conv.outcome.action = Action.MESSAGE
         when_txt = "dès la réouverture" if not conv.open else "au plus vite"

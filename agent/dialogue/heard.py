@@ -15,6 +15,8 @@ from typing import Final
 
 from agent.dialogue import names
 from agent.dialogue.places import Address, address
+from agent.dialogue.scope import Scope, clauses, in_scope
+from agent.dialogue.severity import Reading
 from agent.dialogue.text import fold, has_any, phone_number, stem, words
 from agent.dialogue.times import When, when
 
@@ -90,6 +92,15 @@ class Heard:
     small_child: bool
     degrees: tuple[int, ...]
     refuses_sms: bool = False
+    scoped: str = ""
+    """The utterance with its clauses of fear, the past, someone else's emergency, a purchase...
+    taken out (scope.py): what is said of a danger here and now."""
+    in_scope: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    """(stems, folded words) of `scoped`."""
+    scopes: tuple[Scope, ...] = ()
+    """The scopes of the clauses taken out of `scoped`."""
+    reading: Reading | None = None
+    """The learned layer's reading of the utterance (None: the rules alone)."""
 
     @property
     def empty(self) -> bool:
@@ -109,6 +120,8 @@ def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
     ws = words(text)
     head = " ".join(f.split()[:4])
     corr = CORRECTION.match(f)
+    parts = [in_scope(c) for c in clauses(text)]
+    scoped = " , ".join(c for c, _ in parts if c)
     return Heard(
         text=text, folded=f, digits=d, tokens=tuple(fold(w) for w in ws), stems=tuple(stem(w) for w in ws),
         yes=_yes_no(head), dont_know=has_any(f, DONT_KNOW),
@@ -119,7 +132,13 @@ def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
         asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
         introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
         when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
-        degrees=tuple(int(x) for x in DEGREES.findall(d)), refuses_sms=bool(REFUSES_SMS.search(f)))
+        degrees=tuple(int(x) for x in DEGREES.findall(d)), refuses_sms=bool(REFUSES_SMS.search(f)),
+        scoped=scoped, in_scope=_words(scoped), scopes=tuple(dict.fromkeys(sc for _, sc in parts if sc is not None)))
+
+
+def _words(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    ws = words(text)
+    return tuple(stem(w) for w in ws), tuple(fold(w) for w in ws)
 
 
 def _yes_no(head: str) -> bool | None:

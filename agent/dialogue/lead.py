@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from agent.dialogue.booking import Slot
 from agent.dialogue.profiles import Trigger
-from agent.dialogue.state import Action, Ask
+from agent.dialogue.state import Action, Ask, Hazard
 
 
 @dataclass
@@ -45,3 +45,5 @@ class Pending:
     field: str | None = None
     trigger: Trigger | None = None
     tries: int = 0
+    hazard: Hazard | None = None
+    """The hazard a targeted safety question (Ask.DANGER) is about."""

@@ -7,7 +7,10 @@ never synthesised during the call.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+
+from agent.dialogue.state import Hazard
 
 if TYPE_CHECKING:
     from agent.dialogue.schema import Dialplan
@@ -32,6 +35,7 @@ AGENDA_UNAVAILABLE: Final = ("Je ne peux pas consulter l'agenda de l'artisan en 
                               "pour fixer le rendez-vous.")
 SLOT_JUST_TAKEN: Final = "Ce créneau vient d'être pris."
 CALL_BACK_FOR_BOOKING: Final = "L'artisan vous rappellera pour convenir d'un rendez-vous."
+CRITICAL_CALL_BACK: Final = "C'est noté, c'est une urgence : l'artisan est prévenu et vous rappellera au plus vite."
 SMS_CONFIRMATION: Final = "Vous allez recevoir une confirmation par SMS."
 ASK_NAME_ADDRESS_FIRST: Final = ("Je comprends, je m'en occupe tout de suite. "
                                  "Pouvez-vous me donner votre nom et votre adresse ?")
@@ -45,7 +49,48 @@ CRITICAL_ASK: Final = {
 """The one question before a critical transfer (never more than one turn before it starts)."""
 DANGER_CHECK: Final = ("Y a-t-il un danger immédiat : odeur de gaz, fumée, eau sur l'électricité, ou une personne "
                        "fragile ou bloquée ?")
-"""Asked once when words of possible danger were said but no emergency was recognised."""
+"""Asked once when words of possible danger were said but no emergency was recognised, and no
+learned layer names the hazard (the rules alone)."""
+
+
+@dataclass(frozen=True)
+class SafetyQuestion:
+    """One short yes/no question about one hazard, asked when the danger is possible, not certain."""
+
+    text: str
+    danger_if_yes: bool = True
+    """"Oui" means the danger is there (False: "Avez-vous pu couper l'eau ?", where "non" is)."""
+
+
+SAFETY_QUESTIONS: Final = {
+    Hazard.GAS: SafetyQuestion("Sentez-vous une odeur de gaz ou de fioul en ce moment ?"),
+    Hazard.CO: SafetyQuestion("Quelqu'un a-t-il mal à la tête ou des nausées, ou un détecteur sonne-t-il ?"),
+    Hazard.FIRE: SafetyQuestion("Voyez-vous des flammes ou de la fumée en ce moment ?"),
+    Hazard.ELECTRIC_WATER: SafetyQuestion("L'eau touche-t-elle des prises, des fils ou une lampe ?"),
+    Hazard.ELECTRIC: SafetyQuestion("Quelqu'un a-t-il pris une décharge, ou des fils électriques sont-ils à nu ?"),
+    Hazard.WATER: SafetyQuestion("Avez-vous pu couper l'arrivée d'eau ?", danger_if_yes=False),
+    Hazard.SEWAGE: SafetyQuestion("Les eaux sales débordent-elles dans le logement en ce moment ?"),
+    Hazard.STRUCTURE: SafetyQuestion("Quelque chose risque-t-il de tomber ou de s'effondrer sur quelqu'un ?"),
+    Hazard.PERSON: SafetyQuestion("Quelqu'un est-il blessé, bloqué ou en danger en ce moment ?"),
+    Hazard.SECURITY: SafetyQuestion("Le logement reste-t-il ouvert, sans pouvoir être fermé ?"),
+}
+"""Asked once at most each; an unclear answer counts as the danger (safety first)."""
+
+SAFETY_ADVICE: Final = {
+    Hazard.GAS: "N'allumez rien, n'actionnez aucun interrupteur, aérez et sortez du logement.",
+    Hazard.CO: "Aérez, éteignez la chaudière et sortez tous à l'air libre ; si quelqu'un se sent mal, appelez le 15.",
+    Hazard.FIRE: "Si le feu prend, sortez et appelez le 18.",
+    Hazard.ELECTRIC_WATER: "Ne touchez à rien d'électrique et coupez le courant au disjoncteur si vous pouvez "
+                           "le faire au sec.",
+    Hazard.ELECTRIC: "Ne touchez ni les fils ni la personne s'il y a encore du courant ; coupez le disjoncteur "
+                     "général si vous le pouvez.",
+    Hazard.WATER: "Coupez l'arrivée d'eau générale si vous le pouvez, près du compteur.",
+    Hazard.SEWAGE: "N'utilisez plus l'eau ni les toilettes en attendant l'artisan.",
+    Hazard.STRUCTURE: "Éloignez tout le monde de la zone qui risque de tomber.",
+    Hazard.PERSON: "Si quelqu'un est blessé ou en danger, appelez aussi le 112.",
+    Hazard.SECURITY: "Restez en sécurité et ne touchez à rien avant l'arrivée de l'artisan.",
+}
+"""Said before the transfer when the hazard is the learned layer's and no trigger gave its own advice."""
 OFFER_HELP: Final = "Souhaitez-vous que je prenne votre demande pour l'artisan ?"
 OUT_OF_AREA: Final = ("Nous n'intervenons pas à {town}, je suis désolé. Je transmets tout de même votre demande "
                       "à l'artisan, qui pourra vous conseiller.")
@@ -101,4 +146,5 @@ def fixed_texts(plan: Dialplan) -> list[str]:
         texts += [t for t in (trig.advice, trig.check.question if trig.check else None) if t]
     texts += [v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "{" not in v]
     texts += list(ACKNOWLEDGEMENTS) + list(CRITICAL_ASK.values())
+    texts += [q.text for q in SAFETY_QUESTIONS.values()] + list(SAFETY_ADVICE.values())
     return texts

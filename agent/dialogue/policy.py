@@ -9,8 +9,9 @@ policy decides from that alone, and every field is handed to `on_field` the mome
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
@@ -26,6 +27,8 @@ from agent.dialogue.phrases import (
     CRITICAL_ASK,
     DANGER_CHECK,
     GOODBYE,
+    SAFETY_ADVICE,
+    SAFETY_QUESTIONS,
     HEAR_NOTHING,
     MESSAGE_TAKEN,
     NOT_INTERESTED,
@@ -45,13 +48,18 @@ from agent.dialogue.problem import describe, says_problem
 from agent.dialogue.profiles import Trigger
 from agent.dialogue.returning import Upcoming
 from agent.dialogue.schema import Dialplan
-from agent.dialogue.state import Action, Ask, Severity, TransferWhen
+from agent.dialogue.severity import SeverityModel, default_model
+from agent.dialogue.state import Action, Ask, Hazard, Severity, TransferWhen
 from agent.dialogue.text import fold, has_any
 from agent.dialogue.times import When
-from agent.dialogue.urgency import DANGER, Assessment, Said, assess, doubtful, fires
+from agent.dialogue.urgency import AT_ONCE, DANGER, Assessment, Said, assess, doubtful, fires, read
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
+
+NOT_URGENT_AFTER_ALL: Final = re.compile(r"\b(?:(?:ce n est|c est|ca n est|n est) (?:pas|plus) (?:si |tres |vraiment )?"
+                                         r"(?:urgent|grave|une urgence|dangereux)|fausse alerte|rien de grave)\b")
+"""The caller's explicit correction: what they said before no longer makes the call urgent."""
 
 LLM_FIELDS: Final = ("name", "address", "problem")
 
@@ -82,6 +90,13 @@ class Conversation:
     asked: set[Ask] = field(default_factory=set)
     """Questions asked once at most (where to go first, the critical question)."""
     place: Address | None = None
+    reader: SeverityModel | None = field(default_factory=default_model)
+    """The learned severity layer (None: the rules alone, as `make understanding` compares)."""
+    since: int = 0
+    """Utterances before this one no longer count for the urgency: the caller explicitly said it
+    is not urgent after all (the only way urgency is ever lowered)."""
+    peak: Severity = Severity.NORMAL
+    """The highest urgency reached so far: a later turn never lowers it (but by `since`)."""
 
     def __post_init__(self) -> None:
         self.lead.trade = self.plan.trade.trade
@@ -106,7 +121,10 @@ class Conversation:
             self.outcome.action = Action.MESSAGE
 
     def assessment(self) -> Assessment:
-        return assess(self.plan, self.now, self.heard, self.checks)
+        a = assess(self.plan, self.now, self.heard[self.since:], self.checks)
+        if a.severity.rank < self.peak.rank:
+            a = replace(a, severity=self.peak, reason=f"{a.reason} (kept: {self.peak})".strip(), hazard=None)
+        return a
 
     @property
     def urgency(self) -> Severity:
@@ -117,10 +135,26 @@ class Conversation:
         if self.done:
             return ""
         h = hear(text, self.now, self.plan.area)
+        if self.reader is not None and self._about_the_problem() and not h.empty:
+            h = replace(h, reading=read(self.reader, h))
         if h.empty:
             return self._silence()
         self.silences = 0
         self.heard.append(h)
+        if NOT_URGENT_AFTER_ALL.search(h.folded) and len(self.heard) > 1:
+            self.since, self.peak = len(self.heard) - 1, Severity.NORMAL
+        reply = await self._turn(h)
+        self.peak = max(self.peak, self.urgency, key=lambda s: s.rank)
+        return reply
+
+    def _about_the_problem(self) -> bool:
+        """Whether the caller's next words may describe the problem (the learned layer reads those,
+        not a name, an address, a number or a slot's choice)."""
+        p = self.pending
+        return p is None or p.kind in (Ask.MORE, Ask.DANGER, Ask.CHECK, Ask.MESSAGE) or (
+            p.kind is Ask.FIELD and p.field == "problem")
+
+    async def _turn(self, h: Heard) -> str:
         if self.plan.transfer.on_request and h.asks_for_artisan and self._transfer_allowed():
             self.outcome = Outcome(Action.TRANSFER, transfer_to=self.plan.transfer.endpoint, requested=True)
             self.pending = None
@@ -183,11 +217,14 @@ class Conversation:
             chk = pending.trigger.check
             answer = {True: chk.if_yes, False: chk.if_no}.get(h.yes) if h.yes is not None else (
                 chk.if_unknown if h.dont_know else None)
-            if answer is not None:
-                self.checks[pending.trigger.id] = answer
-                self.pending = None
-                return True
-            return False
+            if answer is None:
+                # Unclear ("j'ai fermé le robinet général, mais ça change rien"): the more serious
+                # answer, or the danger the answer itself describes (safety first).
+                worst = max(chk.if_yes, chk.if_no, key=lambda s: s.rank)
+                answer = chk.if_yes if chk.about_vulnerable and self._describes_vulnerable(h) else worst
+            self.checks[pending.trigger.id] = answer
+            self.pending = None
+            return True
         if kind is Ask.RECAP:
             if got & {"address", "phone", "name"}:
                 self.pending = None  # corrected: read back again
@@ -207,8 +244,12 @@ class Conversation:
             self.pending = None
             return True
         if kind is Ask.DANGER:
-            if h.yes is True:
-                self.checks[DANGER] = Severity.CRITICAL
+            question = SAFETY_QUESTIONS.get(pending.hazard) if pending.hazard is not None else None
+            if question is None:  # the generic question (rules alone): a clear yes only
+                danger = h.yes is True
+            else:
+                danger = self._means_danger(h, question.danger_if_yes)
+            self.checks[DANGER] = Severity.CRITICAL if danger else Severity.NORMAL
             self.pending = None  # whatever the answer, asked once
             return True
         wanted = {pending.field or ""} if kind is Ask.FIELD else {"name", "address"}
@@ -259,6 +300,23 @@ class Conversation:
                 self.on_field("sms_refused", "1")
         return got
 
+    def _means_danger(self, h: Heard, danger_if_yes: bool) -> bool:
+        """The answer to a targeted safety question: a yes or a no, a danger it describes, someone
+        vulnerable there; anything unclear counts as the danger (safety first)."""
+        if h.reading is not None and h.reading.critical >= AT_ONCE:
+            return True
+        if self._describes_vulnerable(h):
+            return True
+        if h.yes is not None:
+            return h.yes is danger_if_yes
+        return True
+
+    def _describes_vulnerable(self, h: Heard) -> bool:
+        from agent.dialogue.profiles import shared_rules
+
+        rules = shared_rules()
+        return Said.of([h]).any(rules.vulnerable) or h.small_child or any(a >= rules.vulnerable_age for a in h.ages)
+
     def assessment_of(self, h: Heard) -> bool:
         """Whether this utterance alone fires an emergency trigger."""
         said = Said.of([h])
@@ -302,7 +360,10 @@ class Conversation:
     def _decide(self) -> str:
         a = self.assessment()
         if self._should_transfer(a.severity):
-            advice = " ".join(dict.fromkeys(t.advice for t in a.fired if t.advice))
+            # Safety advice only for the hazard recognised: the critical triggers', else the learned one's.
+            advice = " ".join(dict.fromkeys(t.advice for t in a.advised if t.advice))
+            if not advice and a.reason.startswith("learned-"):
+                advice = SAFETY_ADVICE.get(Hazard(a.reason.removeprefix("learned-")), "")
             missing = [k for k in ("name", "address") if getattr(self.lead, k) is None]
             if missing and Ask.CRITICAL not in self.asked:
                 # One question, then the transfer: the artisan needs to know where to go.
@@ -314,14 +375,15 @@ class Conversation:
             self.pending = None
             return TRANSFER if Ask.CRITICAL in self.asked else f"{advice} {TRANSFER}".strip()
         trig = doubtful(a, self.now, self.checks)
-        in_doubt = a.doubtful or a.severity is Severity.URGENT
+        in_doubt = a.hazard is not None if self.reader is not None else (
+            a.doubtful or a.severity is Severity.URGENT)
         if trig is None and in_doubt and a.severity is not Severity.CRITICAL and not self.checks \
                 and Ask.DANGER not in self.asked \
                 and self.plan.transfer.when is not TransferWhen.NEVER and self._transfer_allowed():
-            # Words of possible danger, no emergency recognised: when in doubt, ask (once).
+            # Possible danger, not certain: one short question about that hazard (once).
             self.asked.add(Ask.DANGER)
-            self.pending = Pending(Ask.DANGER)
-            return DANGER_CHECK
+            self.pending = Pending(Ask.DANGER, hazard=a.hazard)
+            return SAFETY_QUESTIONS[a.hazard].text if a.hazard is not None else DANGER_CHECK
         if trig is not None and trig.check is not None:
             if self.lead.address is None and Ask.NAME_ADDRESS not in self.asked:
                 self.asked.add(Ask.NAME_ADDRESS)
@@ -352,7 +414,8 @@ class Conversation:
         """The artisan could not be reached: the dialplan's `transfer.on_failure` says what next.
         MESSAGE: the caller leaves a voice message (the session records it); BOOKING: the
         conversation goes on to an appointment."""
-        if self.plan.transfer.on_failure is Action.BOOKING and self.plan.booking.enabled:
+        if self.plan.transfer.on_failure is Action.BOOKING and self.plan.booking.enabled \
+                and self.urgency is not Severity.CRITICAL:  # a critical call is never booked
             self.outcome = Outcome()
             return close(self, self.urgency)
         self.outcome.action = Action.MESSAGE

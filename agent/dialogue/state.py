@@ -70,3 +70,28 @@ class DialplanMode(StrEnum):
     CONVERSATION = "conversation"
     MESSAGE = "message"
     """Greeting, then a voice message: no speech recognition on this business's calls."""
+
+
+class Hazard(StrEnum):
+    """The danger a critical call is about (the learned layer's second answer, severity.py): each has
+    one targeted yes/no question and its safety advice (phrases.py)."""
+
+    GAS = "gas"
+    """Gas or fuel-oil smell or leak."""
+    CO = "co"
+    """Carbon monoxide: an alarm, headaches and nausea near a boiler or stove."""
+    FIRE = "fire"
+    ELECTRIC_WATER = "electric_water"
+    """Water reaching sockets, wiring or a light fitting."""
+    ELECTRIC = "electric"
+    """Someone shocked, bare live wires, a fallen power line."""
+    WATER = "water"
+    """Water pouring that cannot be shut off."""
+    SEWAGE = "sewage"
+    """Sewage or biological waste in living space."""
+    STRUCTURE = "structure"
+    """Something falling or collapsing: a ceiling, a roof, a chimney, a tree, broken glass."""
+    PERSON = "person"
+    """Someone hurt, locked in, or vulnerable without heating, power or care."""
+    SECURITY = "security"
+    """A home or shop that cannot be closed (break-in, door forced)."""

@@ -1,15 +1,20 @@
 """How urgent a call is, from everything the caller said: the trade's triggers, the triggers every
-trade shares, and who is at home in which season.
+trade shares, who is at home in which season, and the learned layer (severity.py).
 
 The rule is "when in doubt, ask; never downgrade what was said": a check answer can raise a
 trigger's severity but never lower it below what the words alone gave, and a caller who already
 said a vulnerable person is at home is not asked whether there is one.
+
+Rules and model together: the model takes a call as critical at once when it is sure
+(`AT_ONCE`); a rule's critical trigger stands when it fires on words said of here and now
+(scope.py) and the model does not find the words harmless (`CONFIRM`); in between, the caller is
+asked one targeted question about the hazard the model names (`ASK`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Final
@@ -17,7 +22,8 @@ from typing import Final
 from agent.dialogue.heard import Heard
 from agent.dialogue.profiles import Trigger, shared_rules
 from agent.dialogue.schema import Dialplan
-from agent.dialogue.state import Severity
+from agent.dialogue.severity import Reading, SeverityModel
+from agent.dialogue.state import Hazard, Severity
 from agent.dialogue.text import Phrase
 
 Words = tuple[tuple[str, ...], tuple[str, ...]]
@@ -93,20 +99,57 @@ class Assessment:
     doubtful: bool = False
     """Words of possible danger were said, or someone vulnerable is concerned: if no emergency was
     recognised, the caller is asked once about an immediate danger."""
+    hazard: Hazard | None = None
+    """The hazard to ask one targeted question about (the call may be critical, not surely)."""
+    advised: tuple[Trigger, ...] = ()
+    """The fired triggers that make the call critical (their advice is said before the transfer)."""
+    learned: float | None = None
+    """The learned layer's highest probability of a critical call over the utterances (None: rules alone)."""
 
 
 DANGER: Final = "danger"
-"""The key of the generic danger question's answer in `checks`."""
+"""The key of the danger question's answer in `checks` (generic, or targeted at a hazard)."""
+AT_ONCE: Final = 0.5
+"""The learned layer's probability of a critical call from which it is taken as critical at once,
+when a rule's critical trigger fired too."""
+SURE: Final = 0.7
+"""...and from which it is taken as critical at once on the model's word alone."""
+CONFIRM: Final = 0.2
+"""A rule's critical trigger stands when the learned layer gives the call at least this."""
+ASK: Final = 0.15
+"""From this probability of a critical call, the caller is asked about the hazard."""
 
 
 def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[str, Severity]) -> Assessment:
     rules = shared_rules()
     said = Said.of(heard)
+    in_scope = Said(tuple(h.in_scope for h in heard))
     fired = tuple(t for t in plan.triggers if fires(t, said))
     vulnerable = said.any(rules.vulnerable) or any(
         a >= rules.vulnerable_age for h in heard for a in h.ages) or any(h.small_child for h in heard)
     cold = now.month in rules.cold_months
-    levels: list[tuple[Severity, str]] = [(severity_of(t, now, checks, vulnerable), t.id) for t in fired]
+    readings = [h.reading for h in heard if h.reading is not None]
+    best = max(readings, key=lambda r: r.critical, default=None)
+    p = best.critical if best is not None else None
+    levels: list[tuple[Severity, str]] = []
+    advised: list[Trigger] = []
+    in_question = False
+    for t in fired:
+        sev = severity_of(t, now, checks, vulnerable)
+        if sev is Severity.CRITICAL and t.id not in checks and (
+                not fires(t, in_scope) or (p is not None and p < CONFIRM)):
+            # Said of the past, of fear, of someone else... or words the model finds harmless: ask.
+            in_question = True
+            sev = Severity.URGENT if t.severity is Severity.URGENT else Severity.NORMAL
+        if sev is Severity.CRITICAL:
+            advised.append(t)
+        levels.append((sev, t.id))
+    support = any(sev is Severity.CRITICAL for sev, _ in levels)
+    if best is not None and p is not None:
+        if best.in_scope and (p >= SURE or (p >= AT_ONCE and support)):
+            levels.append((Severity.CRITICAL, f"learned-{best.hazard}"))
+        elif any(r.needs_visit_soon for r in readings):
+            levels.append((Severity.URGENT, "learned-urgent"))
     one_appliance = said.any(rules.one_appliance)
     without_heat = (said.now(rules.without_heat) or fires(rules.heating_failure, said)
                     or any(d <= 16 for h in heard for d in h.degrees))
@@ -118,8 +161,26 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     if checks.get(DANGER) is Severity.CRITICAL:
         levels.append((Severity.CRITICAL, "danger-confirmed"))
     severity, reason = max(levels, key=lambda lv: lv[0].rank, default=(Severity.NORMAL, ""))
+    hazard = None
+    if best is not None and p is not None and severity is not Severity.CRITICAL and (p >= ASK or in_question):
+        hazard = best.hazard
     # Words of possible danger, or someone vulnerable concerned: when in doubt, ask.
-    return Assessment(severity, fired, vulnerable, reason, doubtful=vulnerable or said.any(rules.doubt))
+    doubt = in_question or vulnerable or said.any(rules.doubt)
+    return Assessment(severity, fired, vulnerable, reason, doubtful=doubt, hazard=hazard, advised=tuple(advised),
+                      learned=p)
+
+
+def read(reader: SeverityModel, h: Heard) -> Reading:
+    """The learned layer's reading of one utterance. Where clauses speak of something else than a
+    danger here and now (scope.py), the lower of the readings with and without them: "GRDF a mis
+    les scellés" does not make a call critical."""
+    full = reader.read(h.text)
+    if not h.scopes:
+        return full
+    if not h.scoped.strip():
+        return replace(full, in_scope=False)
+    part = reader.read(h.scoped)
+    return part if part.critical < full.critical else full
 
 
 def severity_of(trig: Trigger, now: datetime, checks: dict[str, Severity], vulnerable: bool) -> Severity:
