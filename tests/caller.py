@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from agent.dialogue.chat import asr_form
+from agent.dialogue.phrases import SAFETY_QUESTIONS
 from agent.dialogue.policy import Conversation
 from agent.dialogue.problem import covers
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
@@ -133,6 +134,10 @@ class SimulatedCaller:
         if "danger immediat" in q:
             # The caller knows whether they are in danger.
             return "oui, c'est dangereux" if self.persona.expect.get("urgency") == "critical" else "non, pas de danger"
+        safety = next((s for s in SAFETY_QUESTIONS.values() if fold(s.text) in f), None)
+        if safety is not None:  # a targeted question (issue 21): answered truthfully, as above
+            danger = self.persona.expect.get("urgency") == "critical"
+            return "oui" if danger is safety.danger_if_yes else "non"
         if "souhaitez vous que je prenne" in q:
             return self._fact("other")
         if "toujours la" in q:

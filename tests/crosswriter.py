@@ -31,7 +31,7 @@ import yaml
 from agent.dialogue.chat import asr_form
 from agent.dialogue.phrases import SAFETY_QUESTIONS
 from agent.dialogue.policy import Conversation
-from agent.dialogue.schema import TRADES, builtin_dialplan, load_dialplan
+from agent.dialogue.schema import TRADES, builtin_dialplan
 from agent.dialogue.severity import SeverityModel, fit, save
 from agent.dialogue.state import Ask, Hazard, Severity
 

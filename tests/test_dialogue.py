@@ -123,24 +123,32 @@ def test_a_bad_scenario_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 2 and "now: expected an ISO 8601 time" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_when_in_doubt_the_caller_is_asked_once_about_an_immediate_danger() -> None:
-    from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK
-    from agent.dialogue.state import Action, Severity
+def test_when_in_doubt_the_caller_is_asked_one_question_about_that_hazard() -> None:
+    """Issue 21: one short yes/no question about the hazard the learned layer names (never a list
+    of four dangers), asked once; yes, or a danger described, makes the call critical."""
+    from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK, SAFETY_QUESTIONS
+    from agent.dialogue.state import Action, Hazard, Severity
 
     def conv() -> Conversation:
         return Conversation(builtin_dialplan("electricien"), NOW, "+33612345678")
 
+    doubt = "La lumière de la cuisine grésille et j'ai un peu peur"
     yes = conv()
-    replies = asyncio.run(converse(yes, ["La lumière de la cuisine grésille et j'ai un peu peur", "Oui !"]))
-    assert replies[1] == DANGER_CHECK and replies[2] == CRITICAL_ASK[("name", "address")]
-    assert yes.urgency is Severity.CRITICAL
+    replies = asyncio.run(converse(yes, [doubt, "Oui !"]))
+    asked = next(q for q in SAFETY_QUESTIONS.values() if q.text == replies[1])
+    assert replies[2] == CRITICAL_ASK[("name", "address")] and yes.urgency is Severity.CRITICAL
+    assert asked.text != DANGER_CHECK and asked.danger_if_yes
     no = conv()
-    replies = asyncio.run(converse(no, ["La lumière de la cuisine grésille et j'ai un peu peur", "Non", "Paul Girard"]))
-    assert replies[1] == DANGER_CHECK and DANGER_CHECK not in replies[2:] and no.urgency is Severity.NORMAL
+    replies = asyncio.run(converse(no, [doubt, "Non", "Paul Girard"]))
+    assert replies[1] == asked.text and asked.text not in replies[2:] and no.urgency is not Severity.CRITICAL
     assert not no.done and no.outcome.action is not Action.TRANSFER
+    described = conv()  # no yes or no, but the danger itself: it counts
+    asyncio.run(converse(described, [doubt, "Ça fait des étincelles et ça sent le brûlé maintenant"]))
+    assert described.urgency is Severity.CRITICAL
+    unclear = conv()  # an unclear answer to a question about a serious hazard counts as yes
+    asyncio.run(converse(unclear, [doubt, "Euh, ben, c'est difficile à dire"]))
+    assert unclear.urgency is Severity.CRITICAL
     routine = conv()
     replies = asyncio.run(converse(routine, ["Je voudrais faire installer deux prises dans le garage"]))
-    assert replies[1] != DANGER_CHECK
-    frail = conv()  # someone vulnerable concerned: in doubt too
-    replies = asyncio.run(converse(frail, ["Ma mère a quatre-vingt-dix ans et une prise ne marche plus chez elle"]))
-    assert replies[1] == DANGER_CHECK
+    assert replies[1] not in {q.text for q in SAFETY_QUESTIONS.values()} and routine.urgency is Severity.NORMAL
+    assert SAFETY_QUESTIONS[Hazard.WATER].danger_if_yes is False  # "Avez-vous pu couper l'eau ?"

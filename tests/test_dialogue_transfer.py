@@ -32,17 +32,27 @@ def test_a_caller_asking_for_the_artisan_is_put_through_only_when_the_dialplan_a
 
 
 def test_after_a_failed_transfer_the_dialplan_says_message_or_booking() -> None:
-    said = "J'ai une fuite d'eau énorme, ça coule partout, je n'arrive pas à couper l'eau"
-    for on_failure, action in ((Action.MESSAGE, Action.MESSAGE), (Action.BOOKING, Action.BOOKING)):
+    """`transfer.on_failure` decides for an urgent call put through; a critical call is never
+    booked (issue 21): whatever the dialplan says, the caller leaves a voice message."""
+    from agent.dialogue.state import TransferWhen
+
+    critical = "J'ai une fuite d'eau énorme, ça coule partout, je n'arrive pas à couper l'eau"
+    urgent = "Mon chauffe-eau ne marche plus, on n'a plus d'eau chaude depuis hier"
+    for on_failure in (Action.MESSAGE, Action.BOOKING):
         conv = Conversation(_plan(on_failure=on_failure), NOW, "+33612345678")
         conv.start()
-        for turn in (said, "Marie Dubois, 15 rue Victor Hugo à Nice.", "Non"):
+        for turn in (critical, "Marie Dubois, 15 rue Victor Hugo à Nice.", "Non"):
             asyncio.run(conv.turn(turn))
         assert conv.outcome.action is Action.TRANSFER and conv.urgency is Severity.CRITICAL
         follow = conv.after_failed_transfer()
-        if action is Action.MESSAGE:
-            assert follow == "" and conv.outcome.action is Action.MESSAGE
-        else:
-            assert "passage" in follow and conv.outcome.action is None  # slots offered, waiting for a choice
-            asyncio.run(conv.turn("le premier"))
-            assert conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None
+        assert follow == "" and conv.outcome.action is Action.MESSAGE, on_failure
+    conv = Conversation(_plan(on_failure=Action.BOOKING, when=TransferWhen.URGENT), NOW, "+33612345678")
+    conv.start()
+    for turn in (urgent, "Marie Dubois, 15 rue Victor Hugo à Nice.", "oui c'est ça"):
+        if conv.outcome.action is None:
+            asyncio.run(conv.turn(turn))
+    assert conv.outcome.action is Action.TRANSFER and conv.urgency is Severity.URGENT
+    follow = conv.after_failed_transfer()
+    assert "passage" in follow and conv.outcome.action is None  # slots offered, waiting for a choice
+    asyncio.run(conv.turn("le premier"))
+    assert conv.outcome.action is Action.BOOKING and conv.outcome.booking is not None

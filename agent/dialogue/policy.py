@@ -27,14 +27,14 @@ from agent.dialogue.phrases import (
     CRITICAL_ASK,
     DANGER_CHECK,
     GOODBYE,
-    SAFETY_ADVICE,
-    SAFETY_QUESTIONS,
     HEAR_NOTHING,
     MESSAGE_TAKEN,
     NOT_INTERESTED,
     NOT_UNDERSTOOD,
     OFFER_HELP,
     QUESTION_PASSED_ON,
+    SAFETY_ADVICE,
+    SAFETY_QUESTIONS,
     STILL_THERE,
     TAKE_MESSAGE,
     TRANSFER,
@@ -52,7 +52,7 @@ from agent.dialogue.severity import SeverityModel, default_model
 from agent.dialogue.state import Action, Ask, Hazard, Severity, TransferWhen
 from agent.dialogue.text import fold, has_any
 from agent.dialogue.times import When
-from agent.dialogue.urgency import AT_ONCE, DANGER, Assessment, Said, assess, doubtful, fires, read
+from agent.dialogue.urgency import DANGER, SURE, Assessment, Said, assess, doubtful, fires, read
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 NOT_URGENT_AFTER_ALL: Final = re.compile(r"\b(?:(?:ce n est|c est|ca n est|n est) (?:pas|plus) (?:si |tres |vraiment )?"
                                          r"(?:urgent|grave|une urgence|dangereux)|fausse alerte|rien de grave)\b")
 """The caller's explicit correction: what they said before no longer makes the call urgent."""
+MIN_READ_WORDS: Final = 3
+"""Shorter utterances ("oui", "non merci") are not read by the learned layer: too few words for it
+(it gave "oui" a 0.4 chance of a critical call)."""
 
 LLM_FIELDS: Final = ("name", "address", "problem")
 
@@ -135,7 +138,7 @@ class Conversation:
         if self.done:
             return ""
         h = hear(text, self.now, self.plan.area)
-        if self.reader is not None and self._about_the_problem() and not h.empty:
+        if self.reader is not None and self._about_the_problem() and len(h.tokens) >= MIN_READ_WORDS:
             h = replace(h, reading=read(self.reader, h))
         if h.empty:
             return self._silence()
@@ -248,7 +251,7 @@ class Conversation:
             if question is None:  # the generic question (rules alone): a clear yes only
                 danger = h.yes is True
             else:
-                danger = self._means_danger(h, question.danger_if_yes)
+                danger = self._means_danger(h, question.danger_if_yes, pending.hazard is Hazard.PERSON)
             self.checks[DANGER] = Severity.CRITICAL if danger else Severity.NORMAL
             self.pending = None  # whatever the answer, asked once
             return True
@@ -274,7 +277,8 @@ class Conversation:
         if h.phone is not None and (h.phone != self.lead.phone or kind in (Ask.RECAP, Ask.FIX)):
             self._set("phone", h.phone)
             got.add("phone")
-        asking_name = asking == "name" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL)
+        asking_name = asking == "name" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL) or (
+            kind is Ask.DANGER and h.yes is None and _starts_with_a_name(h))  # the answer to what they expected
         name = (h.name_answer() if asking_name else None) or h.introduced_name
         if kind in (Ask.RECAP, Ask.FIX) and (h.correction or kind is Ask.FIX) and not got and name is None:
             name = names.answered(h.correction or h.text) if "name" in self._recap_fields() else None
@@ -300,16 +304,19 @@ class Conversation:
                 self.on_field("sms_refused", "1")
         return got
 
-    def _means_danger(self, h: Heard, danger_if_yes: bool) -> bool:
+    def _means_danger(self, h: Heard, danger_if_yes: bool, about_people: bool) -> bool:
         """The answer to a targeted safety question: a yes or a no, a danger it describes, someone
-        vulnerable there; anything unclear counts as the danger (safety first)."""
-        if h.reading is not None and h.reading.critical >= AT_ONCE:
+        vulnerable there (for a question about people); anything unclear counts as the danger
+        (safety first)."""
+        if h.reading is not None and h.reading.in_scope and h.reading.critical >= SURE:
             return True
-        if self._describes_vulnerable(h):
+        if about_people and self._describes_vulnerable(h):
             return True
         if h.yes is not None:
             return h.yes is danger_if_yes
-        return True
+        # A name, an address or a number is no answer (the caller went on with what they expected
+        # to be asked): the question is not asked again. Anything else unclear is the danger.
+        return not (h.introduced_name or h.address or h.phone or _starts_with_a_name(h))
 
     def _describes_vulnerable(self, h: Heard) -> bool:
         from agent.dialogue.profiles import shared_rules
@@ -451,6 +458,12 @@ class Conversation:
 
     def _ask_again(self, pending: Pending | None) -> str:
         return self._decide() if pending is None else ask_again(self, pending)
+
+
+def _starts_with_a_name(h: Heard) -> bool:
+    """The utterance opens with a first name and a surname ("Lebrun, Gaston Lebrun, j'ai 81 ans")."""
+    parts = (h.name_answer() or "").split()
+    return len(parts) >= 2 and all(fold(w) in h.tokens[:4] for w in parts)
 
 
 def _plausible(value: str, text: str) -> bool:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
-from agent.dialogue.state import Severity
+from agent.dialogue.state import Hazard, Severity
 from agent.dialogue.text import Phrase
 from agent.yamlnode import Node, read_yaml
 
@@ -140,6 +140,8 @@ class SharedRules:
     """Words that make a call doubtful: the caller is asked once about an immediate danger."""
     cold_months: tuple[int, ...]
     vulnerable_age: int
+    hazards: tuple[tuple[Hazard, Trigger], ...] = ()
+    """Words that name each hazard: which one a targeted safety question is about."""
     """An age said ("elle a 91 ans") at or above this makes a person vulnerable."""
 
 
@@ -153,6 +155,13 @@ def shared_rules() -> SharedRules:
     def phrases(key: str) -> tuple[Phrase, ...]:
         return tuple(Phrase.of(w) for w in phrases_at(node, key))
 
+    hazards = []
+    for i, raw in enumerate(node.raw("hazards") or []):
+        h = Node(str(path), f"hazards[{i}]", raw)
+        hazard = Hazard(h.choice("hazard", "", tuple(x.value for x in Hazard)))
+        hazards.append((hazard, Trigger(id=f"hazard-{hazard}", severity=Severity.NORMAL, all=_groups(h, "all"),
+                                        window=h.integer("window", 12, lo=2, hi=60))))
+        h.close()
     failure = node.node("heating_failure")
     heating_failure = Trigger(id="heating-failure", severity=Severity.URGENT, all=_groups(failure, "all"),
                               window=failure.integer("window", 8, lo=2, hi=60))
@@ -160,6 +169,6 @@ def shared_rules() -> SharedRules:
     rules = SharedRules(triggers, phrases("vulnerable"), phrases("without_heat"), heating_failure,
                         phrases("without_essentials"),
                         phrases("one_appliance"), phrases("doubt"), tuple(node.raw("cold_months") or ()),
-                        node.integer("vulnerable_age", 75, lo=50, hi=100))
+                        node.integer("vulnerable_age", 75, lo=50, hi=100), tuple(hazards))
     node.close()
     return rules

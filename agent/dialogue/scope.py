@@ -37,11 +37,13 @@ class Scope(StrEnum):
 
 CLAUSE_END: Final = re.compile(r"\b(?:mais|parce que|parce qu|car|sauf que|alors que|pourtant|"
                                r"par contre|en revanche|et la|et maintenant|maintenant|sinon)\b")
-"""Where a clause ends (besides punctuation): what is said across it is not in the same scope ("c'était réparé, mais là ça fuit")."""
+"""Where a clause ends (besides punctuation): what is said across it is not in the same scope
+("c'était réparé, mais là ça fuit")."""
 
 MARKERS: Final = (
     (Scope.NEGATED, re.compile(r"\b(?:(?:est|a|ont|sont|y a|il y a|ca fait|ca a|c est) (?:pas|plus|jamais|rien)|"
-                               r"aucune? |pas de |plus de (?:fuite|fumee|odeur|flamme)|ni fuite|sans (?:fuite|danger))")),
+                               r"aucune? |pas de |plus de (?:fuite|fumee|odeur|flamme)|ni fuite|"
+                               r"sans (?:fuite|danger))")),
     (Scope.FEARED, re.compile(r"\b(?:peur que|peur qu|crains que|crains qu|crainte que|au cas ou|si jamais|"
                               r"un jour|des fois que|on ne sait jamais|on sait jamais|pourrait|pourraient|risquerait|"
                               r"eviter que|eviter qu|par precaution|prevention|prevenir|a l avenir|si ca|s il y avait|"
@@ -53,14 +55,14 @@ MARKERS: Final = (
                             r"depuis (?:c est|tout) (?:rentre|regle)|tout est rentre dans l ordre)\b")),
     (Scope.OTHERS, re.compile(r"\b(?:(?:ma|mon|mes|notre|nos|la|le|les) (?:voisine?s?|voisins|cousine?|amie?s?|"
                               r"collegues?|parents|soeur|frere|beau frere|belle soeur) (?:a|ont|avait|avaient) eu|"
-                              r"chez (?:ma|mon|mes|la|le|les) (?:voisine?s?|voisins|amie?s?|cousine?)|"
                               r"(?:dans|a) l immeuble d a cote|aux informations|a la tele)\b")),
     (Scope.HANDLED, re.compile(r"\b(?:pompiers (?:sont|ont|etaient|avaient|nous ont)|grdf (?:a|est|sont|etait)|"
                                r"enedis (?:a|est|sont|etait)|scelles?|(?:ont|a) tout (?:coupe|securise|eteint)|"
                                r"mis en securite|securise|c est securise|sont intervenus|est intervenu|"
                                r"sont deja (?:venus|passes|la))\b")),
-    (Scope.PURCHASE, re.compile(r"\b(?:installer|installation|faire poser|poser un|poser une|remplacer (?:le|la|les|mon|"
-                                r"ma|mes) detecteur|acheter|devis|contrat d entretien|entretien annuel|"
+    (Scope.PURCHASE, re.compile(r"\b(?:installer|installation|faire poser|poser un|poser une|"
+                                r"remplacer (?:le|la|les|mon|ma|mes) detecteur|acheter|devis|contrat d entretien|"
+                                r"entretien annuel|"
                                 r"faire verifier|faire controler|faire un controle|mise aux normes|"
                                 r"detecteur de (?:fumee|monoxyde|co|gaz) (?:a|pour)|renseignement)\b")),
 )

@@ -20,7 +20,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -52,6 +52,8 @@ class Reading:
     """Probability of each urgency (URGENCIES)."""
     hazard: Hazard
     """The most likely hazard, were the call critical."""
+    hazards: dict[Hazard, float] = field(default_factory=dict)
+    """Probability of each hazard, were the call critical."""
     in_scope: bool = True
     """False when every clause of the utterance spoke of something else than a danger here and now
     (scope.py): such a reading can make the receptionist ask, never decide."""
@@ -127,7 +129,8 @@ class SeverityModel:
         p = _softmax(self.urgency_coef[:, at] @ x + self.urgency_bias)
         h = _softmax(self.hazard_coef[:, at] @ x + self.hazard_bias)
         return Reading({c: float(p[i]) for i, c in enumerate(self.urgency_classes)},
-                       self.hazard_classes[int(np.argmax(h))])
+                       self.hazard_classes[int(np.argmax(h))],
+                       {c: float(h[i]) for i, c in enumerate(self.hazard_classes)})
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -116,7 +116,7 @@ SURE: Final = 0.7
 """...and from which it is taken as critical at once on the model's word alone."""
 CONFIRM: Final = 0.2
 """A rule's critical trigger stands when the learned layer gives the call at least this."""
-ASK: Final = 0.15
+ASK: Final = 0.3
 """From this probability of a critical call, the caller is asked about the hazard."""
 
 
@@ -163,11 +163,25 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     severity, reason = max(levels, key=lambda lv: lv[0].rank, default=(Severity.NORMAL, ""))
     hazard = None
     if best is not None and p is not None and severity is not Severity.CRITICAL and (p >= ASK or in_question):
-        hazard = best.hazard
+        hazard = named_hazard([h for h in heard if h.reading is not None]) or best.hazard
     # Words of possible danger, or someone vulnerable concerned: when in doubt, ask.
     doubt = in_question or vulnerable or said.any(rules.doubt)
     return Assessment(severity, fired, vulnerable, reason, doubtful=doubt, hazard=hazard, advised=tuple(advised),
                       learned=p)
+
+
+HAZARD_ORDER: Final = (Hazard.GAS, Hazard.CO, Hazard.ELECTRIC_WATER, Hazard.FIRE, Hazard.ELECTRIC, Hazard.SEWAGE,
+                       Hazard.WATER, Hazard.STRUCTURE, Hazard.SECURITY, Hazard.PERSON)
+"""When the words name several hazards, the question is about the first of them: the most specific
+and serious first, a person last (someone vulnerable is mentioned in many calls about something else)."""
+
+
+def named_hazard(heard: Sequence[Heard]) -> Hazard | None:
+    """The hazard the caller's words name (profiles/_shared.yaml `hazards`), in what they said of
+    here and now; None when they name none."""
+    said = Said(tuple(h.in_scope for h in heard))
+    named = {hz for hz, trig in shared_rules().hazards if fires(trig, said)}
+    return next((hz for hz in HAZARD_ORDER if hz in named), None)
 
 
 def read(reader: SeverityModel, h: Heard) -> Reading:
