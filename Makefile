@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run demo test test-fast soak understanding check lint typecheck asterisk deps venv models bench bench-engines clean install
+.PHONY: run demo test test-fast soak understanding train check lint typecheck asterisk deps venv models bench bench-engines clean install
 
 # SIP_PORT / HTTP_PORT choose the loopback ports (default: 5060 if free, any free HTTP port).
 run: deps venv asterisk
@@ -38,9 +38,22 @@ test-fast: venv
 soak: deps venv asterisk
 	STANDARDISTE_SOAK=full $(BIN)/pytest -n 2 -rP tests/test_soak.py $(PYTEST_ARGS)
 
-# The understanding figures (README "Understanding"): our calls and the held-back set, typed and as ASR text.
+# The understanding figures (README "Understanding"): across writers (issue 21: the outside corpus in
+# ../shared/corpus, each writer scored by a model trained without it, the rules alone beside), whole
+# outside callers (../shared/tools/callerbot.py), our calls and the held-back set; typed and as ASR text.
+CORPUS ?= ../shared/corpus
+CALLERBOT ?= ../shared/tools/callerbot.py
 understanding: venv
+	$(BIN)/python -m tests.crosswriter
+	@for f in $(CORPUS)/personas-outside-*.yaml; do for form in "" --asr; do \
+	echo "== whole outside calls: $$(basename $$f) $${form:-typed}"; \
+	$(BIN)/python $(CALLERBOT) --personas $$f $$form | tail -n 1; done; done
 	$(BIN)/python -m tests.caller --heldback
+
+# The learned severity layer, trained on every writer (the four outside files and our own calls):
+# writes agent/dialogue/data/severity.json.gz, which is committed (the box has no corpus).
+train: venv
+	STANDARDISTE_CORPUS=$(CORPUS) $(BIN)/python -m tests.crosswriter --train
 
 check: lint typecheck test
 

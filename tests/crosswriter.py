@@ -212,11 +212,13 @@ class CrossWriter:
     misses: list[str]
 
 
-def cross_writer(writers: Sequence[str] | None = None, verbose: bool = False) -> CrossWriter:
+def cross_writer(writers: Sequence[str] | None = None, verbose: bool = False, with_rules: bool = True) -> CrossWriter:
     items = corpus_items() + project_items()
     names = list(dict.fromkeys(it.writer for it in items)) if writers is None else list(writers)
     rules = {f: Tally() for f in FORMS}
     model = {f: Tally() for f in FORMS}
+    outside_rules = {f: Tally() for f in FORMS}
+    outside_model = {f: Tally() for f in FORMS}
     lines = [HEADER]
     misses: list[str] = []
     for test in names:
@@ -226,18 +228,28 @@ def cross_writer(writers: Sequence[str] | None = None, verbose: bool = False) ->
         for form in FORMS:
             t_rules, t_model = Tally(), Tally()
             for it in held:
-                t_rules.add(it, play(it, form, None))
+                if with_rules:
+                    t_rules.add(it, play(it, form, None))
                 r = play(it, form, reader)
                 t_model.add(it, r)
                 if verbose and ((it.urgency == "critical") != (r.after is Severity.CRITICAL)):
                     misses.append(f"{test} {form} {it.urgency}->{r.at_once}/{r.after} asked={r.asked}: {it.text}")
             rules[form] += t_rules
             model[form] += t_model
-            lines.append(f"{test + ' ' + form + ', rules':34} {t_rules.row()}")
+            if test != PROJECT:
+                outside_rules[form] += t_rules
+                outside_model[form] += t_model
+            if with_rules:
+                lines.append(f"{test + ' ' + form + ', rules':34} {t_rules.row()}")
             lines.append(f"{test + ' ' + form + ', rules + model':34} {t_model.row()}")
         lines.append(f"  ({test}: trained and played in {time.monotonic() - started:.0f} s)")
     for form in FORMS:
-        lines.append(f"{'ALL ' + form + ', rules':34} {rules[form].row()}")
+        if with_rules:
+            lines.append(f"{'4 outside writers ' + form + ', rules':34} {outside_rules[form].row()}")
+        lines.append(f"{'4 outside writers ' + form + ', rules + model':34} {outside_model[form].row()}")
+    for form in FORMS:
+        if with_rules:
+            lines.append(f"{'ALL ' + form + ', rules':34} {rules[form].row()}")
         lines.append(f"{'ALL ' + form + ', rules + model':34} {model[form].row()}")
     return CrossWriter(rules, model, lines, misses)
 

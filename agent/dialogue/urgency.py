@@ -112,7 +112,7 @@ DANGER: Final = "danger"
 AT_ONCE: Final = 0.5
 """The learned layer's probability of a critical call from which it is taken as critical at once,
 when a rule's critical trigger fired too."""
-SURE: Final = 0.7
+SURE: Final = 0.75
 """...and from which it is taken as critical at once on the model's word alone."""
 CONFIRM: Final = 0.2
 """A rule's critical trigger stands when the learned layer gives the call at least this."""
@@ -147,7 +147,8 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     support = any(sev is Severity.CRITICAL for sev, _ in levels)
     if best is not None and p is not None:
         if best.in_scope and (p >= SURE or (p >= AT_ONCE and support)):
-            levels.append((Severity.CRITICAL, f"learned-{best.hazard}"))
+            named = named_hazard([h for h in heard if h.reading is not None]) or best.hazard
+            levels.append((Severity.CRITICAL, f"learned-{named}"))
         elif any(r.needs_visit_soon for r in readings):
             levels.append((Severity.URGENT, "learned-urgent"))
     one_appliance = said.any(rules.one_appliance)
