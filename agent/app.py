@@ -24,6 +24,7 @@ from agent.asr.base import Transcriber
 from agent.config import Config
 from agent.dialogue.phrases import FALLBACK
 from agent.dialogue.schema import Dialplan
+from agent.dialogue.severity import ARTEFACT, default_model
 from agent.faults import ENV as FAULTS_ENV
 from agent.faults import FAULTS
 from agent.notify import Notifier
@@ -106,7 +107,9 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     book = PhraseBook(tts, config.paths.cache, config.media.rate)
     for plan in config.dialplans.all():
         book.prepare_dialplan(plan)
-        warm_up(plan)  # the communes table and the lemma data load here, not on the first caller
+        warm_up(plan)  # the communes, the lemmas and the severity model load here, not on the first caller
+    log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
+             default_model().trained_on)
     render_fallback(config, book)
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to

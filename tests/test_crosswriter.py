@@ -21,7 +21,7 @@ from agent.dialogue.phrases import SAFETY_QUESTIONS
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import builtin_dialplan
 from agent.dialogue.scope import Scope, clauses, in_scope
-from agent.dialogue.severity import ARTEFACT, VECTORIZERS, SeverityModel, default_model
+from agent.dialogue.severity import ARTEFACT, VECTORIZERS, default_model
 from agent.dialogue.state import Action, Ask, Hazard, Severity
 from tests.crosswriter import CORPUS, FORMS, corpus_items, cross_writer, project_items, train
 
@@ -40,6 +40,7 @@ def _say(conv: Conversation, *turns: str) -> list[str]:
     return [asyncio.run(conv.turn(t)) for t in turns]
 
 
+@pytest.mark.solo  # two minutes of one core training and playing: not beside the live calls' clocks
 @pytest.mark.timeout(1200)
 def test_across_writers_the_receptionist_catches_emergencies_and_few_others() -> None:
     """Every writer scored by a model that never read it, typed and as the recogniser prints."""

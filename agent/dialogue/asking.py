@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent.dialogue.closing import offer_text
-from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK, OFFER_HELP, TAKE_MESSAGE, WHAT_TO_FIX
+from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK, OFFER_HELP, TAKE_MESSAGE, UPCOMING_AGAIN, WHAT_TO_FIX
 from agent.dialogue.state import Ask
 
 if TYPE_CHECKING:
@@ -33,5 +33,5 @@ def ask_again(conv: Conversation, pending: Pending) -> str:
     if pending.kind is Ask.DANGER:
         return DANGER_CHECK
     if pending.kind is Ask.UPCOMING:
-        return "Voulez-vous déplacer votre rendez-vous, l'annuler, ou est-ce pour autre chose ?"
+        return UPCOMING_AGAIN
     return CRITICAL_ASK[("name", "address")]

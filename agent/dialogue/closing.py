@@ -8,14 +8,20 @@ from typing import TYPE_CHECKING
 from agent.dialogue.booking import Slot, free_slots, pick, say_slot
 from agent.dialogue.phrases import (
     AGENDA_UNAVAILABLE,
+    BOOKED,
+    CALL_BACK,
     CALL_BACK_FOR_BOOKING,
+    CALL_BACK_WHEN,
     CRITICAL_CALL_BACK,
     GOODBYE,
     NO_SLOT_SOON,
     NO_SLOT_THEN,
     NOT_UNDERSTOOD,
+    OFFER_MANY,
+    OFFER_ONE,
     SLOT_JUST_TAKEN,
     SMS_CONFIRMATION,
+    URGENT_LEAD,
 )
 from agent.dialogue.state import Action, Ask, Severity
 
@@ -32,8 +38,7 @@ def close(conv: Conversation, urgency: Severity) -> str:
         return f"{CRITICAL_CALL_BACK} {GOODBYE}"
     if (not conv.open and conv.plan.after_hours_action is Action.MESSAGE) or not conv.plan.booking.enabled:
         conv.outcome.action = Action.MESSAGE
-        when_txt = "dès la réouverture" if not conv.open else "au plus vite"
-        return f"C'est noté. L'artisan vous rappellera {when_txt}. {GOODBYE}"
+        return f"{CALL_BACK.format(when=CALL_BACK_WHEN[conv.open])} {GOODBYE}"
     urgent = urgency is not Severity.NORMAL
     busy = _busy(conv)
     if busy is None:  # the artisan's calendar could not be read in time: no slot is guessed
@@ -49,7 +54,7 @@ def close(conv: Conversation, urgency: Severity) -> str:
         return f"{NO_SLOT_SOON} {GOODBYE}"
     _hold(conv)
     conv._ask(Ask.SLOT)
-    lead = "C'est urgent : " if urgent else ""
+    lead = URGENT_LEAD if urgent else ""
     return lead + offer_text(conv)
 
 
@@ -64,8 +69,8 @@ def _hold(conv: Conversation) -> None:
 def offer_text(conv: Conversation) -> str:
     options = [say_slot(s, conv.now) for s in conv.offered]
     if len(options) == 1:
-        return f"Je peux vous proposer un passage {options[0]}. Cela vous convient-il ?"
-    return "Je peux vous proposer un passage " + ", ou ".join(options) + ". Lequel vous convient ?"
+        return OFFER_ONE.format(slot=options[0])
+    return OFFER_MANY.format(slots=", ou ".join(options))
 
 async def slot_answer(conv: Conversation, h: Heard) -> str:
     """The caller's choice among the slots offered (or another day they would like)."""
@@ -85,7 +90,7 @@ async def slot_answer(conv: Conversation, h: Heard) -> str:
         conv.outcome.booking = chosen
         conv.pending = None
         sms = f" {SMS_CONFIRMATION}" if conv.lead.phone else ""
-        return f"C'est réservé pour {say_slot(chosen, conv.now)}.{sms} {GOODBYE}"
+        return f"{BOOKED.format(slot=say_slot(chosen, conv.now))}{sms} {GOODBYE}"
     conv.pending.tries += 1
     if h.when is not None or h.yes is False:
         if conv.pending.tries > conv.plan.max_retries:

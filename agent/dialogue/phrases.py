@@ -96,6 +96,18 @@ OUT_OF_AREA: Final = ("Nous n'intervenons pas à {town}, je suis désolé. Je tr
                       "à l'artisan, qui pourra vous conseiller.")
 WHAT_TO_FIX: Final = "Pardon. Qu'est-ce qui n'est pas juste : l'adresse ou le numéro ?"
 RECAP: Final = "Je récapitule : {items}. C'est bien ça ?"
+WRONG_NUMBER: Final = "Pas de souci. Vous êtes chez {business}, {trade}."
+CALL_BACK: Final = "C'est noté. L'artisan vous rappellera {when}."
+CALL_BACK_WHEN: Final = {True: "au plus vite", False: "dès la réouverture"}
+"""When the artisan calls back: open now, or closed."""
+URGENT_LEAD: Final = "C'est urgent : "
+OFFER_ONE: Final = "Je peux vous proposer un passage {slot}. Cela vous convient-il ?"
+OFFER_MANY: Final = "Je peux vous proposer un passage {slots}. Lequel vous convient ?"
+BOOKED: Final = "C'est réservé pour {slot}."
+UPCOMING: Final = "Vous avez rendez-vous {slot}. Voulez-vous le déplacer ou l'annuler ?"
+UPCOMING_AGAIN: Final = "Voulez-vous déplacer votre rendez-vous, l'annuler, ou est-ce pour autre chose ?"
+UPCOMING_CANCELLED: Final = "C'est noté : votre rendez-vous {slot} est annulé. L'artisan est prévenu."
+UPCOMING_KEPT: Final = "Parfait, votre rendez-vous {slot} est maintenu."
 ACKNOWLEDGEMENTS: Final = ("D'accord.", "Je note.")
 """Played when a reply is not ready within the dead-air budget after the caller stops speaking."""
 

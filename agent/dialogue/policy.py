@@ -40,6 +40,7 @@ from agent.dialogue.phrases import (
     TRANSFER,
     TRANSFER_ON_REQUEST,
     WHAT_TO_FIX,
+    WRONG_NUMBER,
     out_of_area,
     recap,
 )
@@ -164,7 +165,7 @@ class Conversation:
             return TRANSFER_ON_REQUEST
         if h.wrong_number:
             self.outcome.action = Action.INFO
-            return f"Pas de souci. Vous êtes chez {self.plan.business}, {self.plan.trade.label}. {GOODBYE}"
+            return f"{WRONG_NUMBER.format(business=self.plan.business, trade=self.plan.trade.label)} {GOODBYE}"
         if h.spam:
             self.outcome.action = Action.INFO
             return f"{NOT_INTERESTED} {GOODBYE}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from agent.dialogue.booking import Slot, say_slot
-from agent.dialogue.phrases import GOODBYE
+from agent.dialogue.phrases import GOODBYE, UPCOMING, UPCOMING_CANCELLED, UPCOMING_KEPT
 from agent.dialogue.state import Action, Ask
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ class Upcoming:
 
 def greeting(conv: Conversation, upcoming: Upcoming) -> str:
     conv._ask(Ask.UPCOMING)
-    return (f"{conv.plan.greeting} Vous avez rendez-vous {say_slot(upcoming.slot, conv.now)}. "
-            "Voulez-vous le déplacer ou l'annuler ?")
+    return f"{conv.plan.greeting} {UPCOMING.format(slot=say_slot(upcoming.slot, conv.now))}"
 
 
 def answer(conv: Conversation, h: Heard) -> str | None:
@@ -60,8 +59,7 @@ def answer(conv: Conversation, h: Heard) -> str | None:
     if CANCEL.search(f):
         conv.outcome.action = Action.CANCEL
         conv.outcome.cancels = upcoming.call_id
-        return (f"C'est noté : votre rendez-vous {say_slot(upcoming.slot, conv.now)} est annulé. "
-                f"L'artisan est prévenu. {GOODBYE}")
+        return f"{UPCOMING_CANCELLED.format(slot=say_slot(upcoming.slot, conv.now))} {GOODBYE}"
     if MOVE.search(f):
         for name, value in (("name", upcoming.name), ("address", upcoming.address), ("problem", upcoming.problem)):
             if value and getattr(conv.lead, name) is None:
@@ -73,5 +71,5 @@ def answer(conv: Conversation, h: Heard) -> str | None:
         return close(conv, conv.urgency)
     if KEEP.search(f) or (h.yes is False and len(f.split()) <= 3):
         conv.outcome.action = Action.INFO
-        return f"Parfait, votre rendez-vous {say_slot(upcoming.slot, conv.now)} est maintenu. {GOODBYE}"
+        return f"{UPCOMING_KEPT.format(slot=say_slot(upcoming.slot, conv.now))} {GOODBYE}"
     return None
