@@ -48,12 +48,13 @@ from agent.dialogue.places import Address, in_area
 from agent.dialogue.problem import describe, says_problem
 from agent.dialogue.profiles import Trigger
 from agent.dialogue.returning import Upcoming
+from agent.dialogue.safety import means_danger, starts_with_a_name
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.severity import SeverityModel, default_model
 from agent.dialogue.state import Action, Ask, Hazard, Severity, TransferWhen
 from agent.dialogue.text import fold, has_any
 from agent.dialogue.times import When
-from agent.dialogue.urgency import DANGER, SURE, Assessment, Said, assess, doubtful, fires, read
+from agent.dialogue.urgency import DANGER, Assessment, Said, assess, doubtful, fires, read, vulnerable_in
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ class Conversation:
                 # Unclear ("j'ai fermé le robinet général, mais ça change rien"): the more serious
                 # answer, or the danger the answer itself describes (safety first).
                 worst = max(chk.if_yes, chk.if_no, key=lambda s: s.rank)
-                answer = chk.if_yes if chk.about_vulnerable and self._describes_vulnerable(h) else worst
+                answer = chk.if_yes if chk.about_vulnerable and vulnerable_in([h]) else worst
             self.checks[pending.trigger.id] = answer
             self.pending = None
             return True
@@ -252,7 +253,7 @@ class Conversation:
             if question is None:  # the generic question (rules alone): a clear yes only
                 danger = h.yes is True
             else:
-                danger = self._means_danger(h, question.danger_if_yes, pending.hazard is Hazard.PERSON)
+                danger = means_danger(h, question, pending.hazard is Hazard.PERSON)
             self.checks[DANGER] = Severity.CRITICAL if danger else Severity.NORMAL
             self.pending = None  # whatever the answer, asked once
             return True
@@ -279,7 +280,7 @@ class Conversation:
             self._set("phone", h.phone)
             got.add("phone")
         asking_name = asking == "name" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL) or (
-            kind is Ask.DANGER and h.yes is None and _starts_with_a_name(h))  # the answer to what they expected
+            kind is Ask.DANGER and h.yes is None and starts_with_a_name(h))  # the answer to what they expected
         name = (h.name_answer() if asking_name else None) or h.introduced_name
         if kind in (Ask.RECAP, Ask.FIX) and (h.correction or kind is Ask.FIX) and not got and name is None:
             name = names.answered(h.correction or h.text) if "name" in self._recap_fields() else None
@@ -304,26 +305,6 @@ class Conversation:
             if self.on_field is not None:
                 self.on_field("sms_refused", "1")
         return got
-
-    def _means_danger(self, h: Heard, danger_if_yes: bool, about_people: bool) -> bool:
-        """The answer to a targeted safety question: a yes or a no, a danger it describes, someone
-        vulnerable there (for a question about people); anything unclear counts as the danger
-        (safety first)."""
-        if h.reading is not None and h.reading.in_scope and h.reading.critical >= SURE:
-            return True
-        if about_people and self._describes_vulnerable(h):
-            return True
-        if h.yes is not None:
-            return h.yes is danger_if_yes
-        # A name, an address or a number is no answer (the caller went on with what they expected
-        # to be asked): the question is not asked again. Anything else unclear is the danger.
-        return not (h.introduced_name or h.address or h.phone or _starts_with_a_name(h))
-
-    def _describes_vulnerable(self, h: Heard) -> bool:
-        from agent.dialogue.profiles import shared_rules
-
-        rules = shared_rules()
-        return Said.of([h]).any(rules.vulnerable) or h.small_child or any(a >= rules.vulnerable_age for a in h.ages)
 
     def assessment_of(self, h: Heard) -> bool:
         """Whether this utterance alone fires an emergency trigger."""
@@ -370,8 +351,8 @@ class Conversation:
         if self._should_transfer(a.severity):
             # Safety advice only for the hazard recognised: the critical triggers', else the learned one's.
             advice = " ".join(dict.fromkeys(t.advice for t in a.advised if t.advice))
-            if not advice and a.reason.startswith("learned-"):
-                advice = SAFETY_ADVICE.get(Hazard(a.reason.removeprefix("learned-")), "")
+            if not advice and a.learned_hazard is not None:
+                advice = SAFETY_ADVICE[a.learned_hazard]
             missing = [k for k in ("name", "address") if getattr(self.lead, k) is None]
             if missing and Ask.CRITICAL not in self.asked:
                 # One question, then the transfer: the artisan needs to know where to go.
@@ -459,12 +440,6 @@ class Conversation:
 
     def _ask_again(self, pending: Pending | None) -> str:
         return self._decide() if pending is None else ask_again(self, pending)
-
-
-def _starts_with_a_name(h: Heard) -> bool:
-    """The utterance opens with a first name and a surname ("Lebrun, Gaston Lebrun, j'ai 81 ans")."""
-    parts = (h.name_answer() or "").split()
-    return len(parts) >= 2 and all(fold(w) in h.tokens[:4] for w in parts)
 
 
 def _plausible(value: str, text: str) -> bool:

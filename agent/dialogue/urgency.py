@@ -105,6 +105,8 @@ class Assessment:
     """The fired triggers that make the call critical (their advice is said before the transfer)."""
     learned: float | None = None
     """The learned layer's highest probability of a critical call over the utterances (None: rules alone)."""
+    learned_hazard: Hazard | None = None
+    """The hazard of a call the learned layer takes as critical (its safety advice)."""
 
 
 DANGER: Final = "danger"
@@ -125,14 +127,14 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     said = Said.of(heard)
     in_scope = Said(tuple(h.in_scope for h in heard))
     fired = tuple(t for t in plan.triggers if fires(t, said))
-    vulnerable = said.any(rules.vulnerable) or any(
-        a >= rules.vulnerable_age for h in heard for a in h.ages) or any(h.small_child for h in heard)
+    vulnerable = vulnerable_in(heard)
     cold = now.month in rules.cold_months
     readings = [h.reading for h in heard if h.reading is not None]
     best = max(readings, key=lambda r: r.critical, default=None)
     p = best.critical if best is not None else None
     levels: list[tuple[Severity, str]] = []
     advised: list[Trigger] = []
+    learned_hazard = None
     in_question = False
     for t in fired:
         sev = severity_of(t, now, checks, vulnerable)
@@ -147,8 +149,8 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     support = any(sev is Severity.CRITICAL for sev, _ in levels)
     if best is not None and p is not None:
         if best.in_scope and (p >= SURE or (p >= AT_ONCE and support)):
-            named = named_hazard([h for h in heard if h.reading is not None]) or best.hazard
-            levels.append((Severity.CRITICAL, f"learned-{named}"))
+            learned_hazard = named_hazard([h for h in heard if h.reading is not None]) or best.hazard
+            levels.append((Severity.CRITICAL, f"learned-{learned_hazard}"))
         elif any(r.needs_visit_soon for r in readings):
             levels.append((Severity.URGENT, "learned-urgent"))
     one_appliance = said.any(rules.one_appliance)
@@ -168,13 +170,20 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     # Words of possible danger, or someone vulnerable concerned: when in doubt, ask.
     doubt = in_question or vulnerable or said.any(rules.doubt)
     return Assessment(severity, fired, vulnerable, reason, doubtful=doubt, hazard=hazard, advised=tuple(advised),
-                      learned=p)
+                      learned=p, learned_hazard=learned_hazard if severity is Severity.CRITICAL else None)
 
 
 HAZARD_ORDER: Final = (Hazard.GAS, Hazard.CO, Hazard.ELECTRIC_WATER, Hazard.FIRE, Hazard.ELECTRIC, Hazard.SEWAGE,
                        Hazard.WATER, Hazard.STRUCTURE, Hazard.SECURITY, Hazard.PERSON)
 """When the words name several hazards, the question is about the first of them: the most specific
 and serious first, a person last (someone vulnerable is mentioned in many calls about something else)."""
+
+
+def vulnerable_in(heard: Sequence[Heard]) -> bool:
+    """Someone vulnerable is named: a baby, an elderly or ill person, an age of 75 and over..."""
+    rules = shared_rules()
+    return (Said.of(heard).any(rules.vulnerable) or any(h.small_child for h in heard)
+            or any(a >= rules.vulnerable_age for h in heard for a in h.ages))
 
 
 def named_hazard(heard: Sequence[Heard]) -> Hazard | None:
