@@ -17,7 +17,7 @@ from agent.dialogue import names
 from agent.dialogue.places import Address, address
 from agent.dialogue.scope import Scope, clauses, in_scope
 from agent.dialogue.severity import Reading
-from agent.dialogue.text import fold, has_any, phone_number, stem, words
+from agent.dialogue.text import fold, has_any, phone_number, stem, stems_of, words
 from agent.dialogue.times import When, when
 
 YES: Final = ["oui", "ouais", "ouai", "exactement", "c est ca", "c est bien ca", "tout a fait", "d accord",
@@ -133,12 +133,12 @@ def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
         introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
         when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
         degrees=tuple(int(x) for x in DEGREES.findall(d)), refuses_sms=bool(REFUSES_SMS.search(f)),
-        scoped=scoped, in_scope=_words(scoped), scopes=tuple(dict.fromkeys(sc for _, sc in parts if sc is not None)))
+        scoped=scoped, in_scope=_stems_of(scoped), scopes=tuple(dict.fromkeys(sc for _, sc in parts if sc is not None)))
 
 
-def _words(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    ws = words(text)
-    return tuple(stem(w) for w in ws), tuple(fold(w) for w in ws)
+def _stems_of(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    stems, folded = stems_of(text)
+    return tuple(stems), tuple(folded)
 
 
 def _yes_no(head: str) -> bool | None:

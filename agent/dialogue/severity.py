@@ -10,7 +10,7 @@ chosen by measurement across writers (README "Understanding"). The rules stay be
 
 At run time only numpy and scikit-learn's analyzers are used: the artefact holds plain data
 (vocabularies, idf weights, coefficients), not a pickle, so it loads on any scikit-learn version
-and reads the same on the box as where it was trained. One reading costs about 1-2 ms.
+and reads the same on the box as where it was trained. One reading costs about 0.4 ms.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -52,8 +52,6 @@ class Reading:
     """Probability of each urgency (URGENCIES)."""
     hazard: Hazard
     """The most likely hazard, were the call critical."""
-    hazards: dict[Hazard, float] = field(default_factory=dict)
-    """Probability of each hazard, were the call critical."""
     in_scope: bool = True
     """False when every clause of the utterance spoke of something else than a danger here and now
     (scope.py): such a reading can make the receptionist ask, never decide."""
@@ -61,10 +59,6 @@ class Reading:
     @property
     def critical(self) -> float:
         return self.p["critical"]
-
-    @property
-    def urgency(self) -> str:
-        return max(self.p, key=lambda k: self.p[k])
 
     @property
     def needs_visit_soon(self) -> bool:
@@ -129,8 +123,7 @@ class SeverityModel:
         p = _softmax(self.urgency_coef[:, at] @ x + self.urgency_bias)
         h = _softmax(self.hazard_coef[:, at] @ x + self.hazard_bias)
         return Reading({c: float(p[i]) for i, c in enumerate(self.urgency_classes)},
-                       self.hazard_classes[int(np.argmax(h))],
-                       {c: float(h[i]) for i, c in enumerate(self.hazard_classes)})
+                       self.hazard_classes[int(np.argmax(h))])
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -5,10 +5,10 @@ The rule is "when in doubt, ask; never downgrade what was said": a check answer 
 trigger's severity but never lower it below what the words alone gave, and a caller who already
 said a vulnerable person is at home is not asked whether there is one.
 
-Rules and model together: the model takes a call as critical at once when it is sure
-(`AT_ONCE`); a rule's critical trigger stands when it fires on words said of here and now
-(scope.py) and the model does not find the words harmless (`CONFIRM`); in between, the caller is
-asked one targeted question about the hazard the model names (`ASK`).
+Rules and model together: the model takes a call as critical at once when it is sure (`SURE`,
+or `AT_ONCE` with a rule's critical trigger); a rule's critical trigger stands when it fires on
+words said of here and now (scope.py) and the model does not find the words harmless (`CONFIRM`);
+in between, the caller is asked one targeted question about the hazard named (`ASK`).
 """
 
 from __future__ import annotations
@@ -136,6 +136,11 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     advised: list[Trigger] = []
     learned_hazard = None
     in_question = False
+
+    def the_hazard(best: Reading) -> Hazard:
+        """The hazard the words name, else the model's guess."""
+        return named_hazard([h for h in heard if h.reading is not None]) or best.hazard
+
     for t in fired:
         sev = severity_of(t, now, checks, vulnerable)
         if sev is Severity.CRITICAL and t.id not in checks and (
@@ -149,7 +154,7 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     support = any(sev is Severity.CRITICAL for sev, _ in levels)
     if best is not None and p is not None:
         if best.in_scope and (p >= SURE or (p >= AT_ONCE and support)):
-            learned_hazard = named_hazard([h for h in heard if h.reading is not None]) or best.hazard
+            learned_hazard = the_hazard(best)
             levels.append((Severity.CRITICAL, f"learned-{learned_hazard}"))
         elif any(r.needs_visit_soon for r in readings):
             levels.append((Severity.URGENT, "learned-urgent"))
@@ -166,7 +171,7 @@ def assess(plan: Dialplan, now: datetime, heard: Sequence[Heard], checks: dict[s
     severity, reason = max(levels, key=lambda lv: lv[0].rank, default=(Severity.NORMAL, ""))
     hazard = None
     if best is not None and p is not None and severity is not Severity.CRITICAL and (p >= ASK or in_question):
-        hazard = named_hazard([h for h in heard if h.reading is not None]) or best.hazard
+        hazard = the_hazard(best)
     # Words of possible danger, or someone vulnerable concerned: when in doubt, ask.
     doubt = in_question or vulnerable or said.any(rules.doubt)
     return Assessment(severity, fired, vulnerable, reason, doubtful=doubt, hazard=hazard, advised=tuple(advised),
