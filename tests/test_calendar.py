@@ -14,10 +14,9 @@ from agent.actions.calendar import CalDavCalendar, CalDavSettings, CalendarRoute
 from agent.actions.outbox import Outbox, RetryPolicy, Sender
 from agent.devcalendar import CALENDAR, PASSWORD, USER, Radicale
 from agent.dialogue.booking import Slot
-from agent.dialogue.lead import Outcome
+from agent.dialogue.lead import Outcome, Upcoming
 from agent.dialogue.phrases import AGENDA_UNAVAILABLE, SLOT_JUST_TAKEN
 from agent.dialogue.policy import Conversation
-from agent.dialogue.returning import Upcoming
 from agent.dialogue.schema import builtin_dialplan
 from agent.dialogue.state import Action
 from agent.store.db import Store

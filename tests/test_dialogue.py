@@ -65,20 +65,20 @@ async def converse(conv: Conversation, turns: list[str]) -> list[str]:
 
 def test_the_llm_fills_only_what_rules_missed() -> None:
     llm = ScriptedExtractor({"name": "Madame Blanc"})
-    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", llm)
+    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", extractor=llm)
     asyncio.run(converse(conv, ["Mon évier est bouché", "Je suis la voisine de Madame Blanc"]))
     assert llm.calls == [("Je suis la voisine de Madame Blanc", ("name",))]
     assert conv.lead.name == "Madame Blanc"
     # Where rules understood, the LLM is not asked at all.
     llm2 = ScriptedExtractor({"name": "Quelqu'un"})
-    conv2 = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", llm2)
+    conv2 = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", extractor=llm2)
     asyncio.run(converse(conv2, ["Mon évier est bouché", "Paul Girard"]))
     assert llm2.calls == [] and conv2.lead.name == "Paul Girard"
 
 
 def test_an_invented_llm_value_is_not_kept() -> None:
     llm = ScriptedExtractor({"name": "Jean Dupont"})  # never said by the caller
-    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", llm)
+    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", extractor=llm)
     asyncio.run(converse(conv, ["Mon évier est bouché", "Je suis la voisine de Madame Blanc"]))
     assert conv.lead.name is None
 
@@ -96,7 +96,7 @@ def test_real_llm_within_budget_when_rules_miss() -> None:
     from agent.engines import load_llm
 
     llm, _ = load_llm(Path("/nonexistent"))
-    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", llm)
+    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678", extractor=llm)
     started = time.monotonic()
     asyncio.run(converse(conv, ["Mon évier est bouché", "Je suis la voisine de Madame Blanc"]))
     assert time.monotonic() - started < 2.5  # LLM budget 1.2 s, plus rules

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from agent.dialogue.closing import offer_text
+from agent.dialogue.context import Context
+from agent.dialogue.lead import Pending
 from agent.dialogue.phrases import CRITICAL_ASK, DANGER_CHECK, OFFER_HELP, TAKE_MESSAGE, UPCOMING_AGAIN, WHAT_TO_FIX
 from agent.dialogue.state import Ask
 
-if TYPE_CHECKING:
-    from agent.dialogue.lead import Pending
-    from agent.dialogue.policy import Conversation
 
-
-def ask_again(conv: Conversation, pending: Pending) -> str:
+def ask_again(conv: Context, pending: Pending) -> str:
     """The question still pending, asked again (after a silence, an answer to a side question)."""
     if pending.kind is Ask.CHECK and pending.trigger and pending.trigger.check:
         return pending.trigger.check.question
@@ -25,7 +21,7 @@ def ask_again(conv: Conversation, pending: Pending) -> str:
     if pending.kind is Ask.MESSAGE:
         return TAKE_MESSAGE
     if pending.kind is Ask.RECAP:
-        return conv._recap_text()
+        return conv.recap_text()
     if pending.kind is Ask.MORE:
         return OFFER_HELP
     if pending.kind is Ask.FIX:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-from agent.dialogue.booking import Slot, free_slots, pick, say_slot
+from agent.dialogue.booking import free_slots, say_slot
+from agent.dialogue.context import Context
+from agent.dialogue.heard import Heard
 from agent.dialogue.phrases import (
     AGENDA_UNAVAILABLE,
     BOOKED,
@@ -25,12 +24,8 @@ from agent.dialogue.phrases import (
 )
 from agent.dialogue.state import Action, Ask, Severity
 
-if TYPE_CHECKING:
-    from agent.dialogue.heard import Heard
-    from agent.dialogue.policy import Conversation
 
-
-def close(conv: Conversation, urgency: Severity) -> str:
+def close(conv: Context, urgency: Severity) -> str:
     """Every field is known: offer the free slots, or say the artisan will call back. A critical
     call that could not be put through is never booked: the artisan calls back at once."""
     if urgency is Severity.CRITICAL:
@@ -40,7 +35,7 @@ def close(conv: Conversation, urgency: Severity) -> str:
         conv.outcome.action = Action.MESSAGE
         return f"{CALL_BACK.format(when=CALL_BACK_WHEN[conv.open])} {GOODBYE}"
     urgent = urgency is not Severity.NORMAL
-    busy = _busy(conv)
+    busy = conv.busy_slots()
     if busy is None:  # the artisan's calendar could not be read in time: no slot is guessed
         conv.outcome.action = Action.MESSAGE
         if conv.on_field is not None:
@@ -52,38 +47,32 @@ def close(conv: Conversation, urgency: Severity) -> str:
     if not conv.offered:
         conv.outcome.action = Action.MESSAGE
         return f"{NO_SLOT_SOON} {GOODBYE}"
-    _hold(conv)
-    conv._ask(Ask.SLOT)
+    conv.hold_offered()
+    conv.ask(Ask.SLOT)
     lead = URGENT_LEAD if urgent else ""
     return lead + offer_text(conv)
 
 
-def _busy(conv: Conversation) -> Sequence[Slot] | None:
-    return conv.agenda.busy() if conv.agenda is not None else conv.busy
 
-
-def _hold(conv: Conversation) -> None:
-    if conv.agenda is not None:
-        conv.agenda.hold(conv.offered)
-
-def offer_text(conv: Conversation) -> str:
+def offer_text(conv: Context) -> str:
     options = [say_slot(s, conv.now) for s in conv.offered]
     if len(options) == 1:
         return OFFER_ONE.format(slot=options[0])
     return OFFER_MANY.format(slots=", ou ".join(options))
 
-async def slot_answer(conv: Conversation, h: Heard) -> str:
+
+async def slot_answer(conv: Context, h: Heard) -> str:
     """The caller's choice among the slots offered (or another day they would like)."""
     assert conv.pending is not None
-    chosen = pick(h.text, conv.offered, conv.now)
+    chosen = h.slot
     if chosen is not None and conv.agenda is not None and not await conv.agenda.still_free(chosen):
         # Taken in the artisan's calendar since it was offered: the next free ones.
-        conv.offered = [s for s in free_slots(conv.plan, conv.now, [*(_busy(conv) or ()), chosen],
+        conv.offered = [s for s in free_slots(conv.plan, conv.now, [*(conv.busy_slots() or ()), chosen],
                                               urgent=conv.urgency is not Severity.NORMAL, pref=None)]
         if not conv.offered:
             conv.outcome.action = Action.MESSAGE
             return f"{SLOT_JUST_TAKEN} {CALL_BACK_FOR_BOOKING} {GOODBYE}"
-        _hold(conv)
+        conv.hold_offered()
         return f"{SLOT_JUST_TAKEN} {offer_text(conv)}"
     if chosen is not None:
         conv.outcome.action = Action.BOOKING
@@ -98,11 +87,11 @@ async def slot_answer(conv: Conversation, h: Heard) -> str:
             return f"{CALL_BACK_FOR_BOOKING} {GOODBYE}"
         if h.when is not None:
             conv.pref_when = h.when
-        slots = free_slots(conv.plan, conv.now, _busy(conv) or (), urgent=conv.urgency is not Severity.NORMAL,
+        slots = free_slots(conv.plan, conv.now, conv.busy_slots() or (), urgent=conv.urgency is not Severity.NORMAL,
                            pref=h.when)
         if slots:
             conv.offered = slots
-            _hold(conv)
+            conv.hold_offered()
             return offer_text(conv)
         return NO_SLOT_THEN
     if conv.pending.tries > conv.plan.max_retries:

@@ -1,22 +1,29 @@
 """One pass over what the caller said: a typed `Heard` the policy decides from.
 
 Each utterance is folded, lemmatised and read for numbers once; the candidates for every field
-(name, address, phone, time), the kind of utterance (yes/no, question, correction, closing) and
-the special calls (wrong number, canvassing, asking for the artisan) are all found here.
+(name, address, phone, time), the kind of utterance (yes/no, question, correction, closing), the
+special calls (wrong number, canvassing, asking for the artisan) and, given the dialplan and what
+the conversation waits for (`Expect`), the problem in the caller's words, the FAQ answer, the slot
+chosen among those offered and what a returning caller wants of their booking are all found here:
+the policy never reads the raw text again.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
 from agent.dialogue import names
+from agent.dialogue.booking import Slot, pick
 from agent.dialogue.places import Address, address
+from agent.dialogue.problem import describe, says_problem
+from agent.dialogue.schema import Dialplan
 from agent.dialogue.scope import Scope, clauses, in_scope
 from agent.dialogue.severity import Reading
+from agent.dialogue.state import AboutBooking, Ask
 from agent.dialogue.text import fold, has_any, phone_number, stem, stems_of, words
 from agent.dialogue.times import When, when
 
@@ -65,6 +72,28 @@ DEGREES: Final = re.compile(r"\b(\d{1,2}) degres?\b")
 REFUSES_SMS: Final = re.compile(r"\b(?:pas|aucun|jamais|sans|ni) (?:de |d |d un |un )?"
                                 r"(?:s ?m ?s|textos?|messages? ecrits?)\b|\bne m envoyez (?:pas|rien|aucun)\b")
 """The caller does not want the confirmation SMS ("pas de SMS", "ne m'envoyez rien")."""
+NOT_URGENT_AFTER_ALL: Final = re.compile(r"\b(?:(?:ce n est|c est|ca n est|n est) (?:pas|plus) (?:si |tres |vraiment )?"
+                                         r"(?:urgent|grave|une urgence|dangereux)|fausse alerte|rien de grave)\b")
+"""The caller's explicit correction: what they said before no longer makes the call urgent."""
+ABOUT_BOOKING: Final = (
+    (AboutBooking.CANCEL, re.compile(r"\b(?:annul\w*|supprim\w*|plus besoin|pas la peine|(?:ne )?pourr(?:ai|ais|a) "
+                                     r"pas (?:etre la|venir|y etre))")),
+    (AboutBooking.MOVE, re.compile(r"\b(?:deplac\w*|decal\w*|report\w*|chang\w*|modifi\w*|avanc\w*|repouss\w*|"
+                                   r"autre (?:jour|date|heure|moment|creneau)|plus tard|plus tot)")),
+    (AboutBooking.KEEP, re.compile(r"\b(?:je confirme|maintenu|on garde|je garde|c est (?:toujours )?bon|confirmer|"
+                                   r"rien a changer)\b")),
+)
+"""What a returning caller wants of their booking, the first that matches."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the conversation waits for when the caller speaks: the question pending and the slots
+    offered (the same words are a name, a problem or a slot's choice depending on it)."""
+
+    kind: Ask | None = None
+    field: str | None = None
+    offered: tuple[Slot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,17 +130,33 @@ class Heard:
     """The scopes of the clauses taken out of `scoped`."""
     reading: Reading | None = None
     """The learned layer's reading of the utterance (None: the rules alone)."""
+    name: str | None = None
+    """The name when this utterance answers "Quel est votre nom ?" (the address cut off)."""
+    corrected_name: str | None = None
+    """The name when this utterance corrects a read-back ("non, Dubois avec un D")."""
+    retracts: bool = False
+    """The caller says it is not urgent after all (the only way urgency is lowered)."""
+    about_booking: AboutBooking | None = None
+    # Given the dialplan and what is expected (`hear(..., plan=, expect=)`):
+    slot: Slot | None = None
+    """The slot chosen among those offered."""
+    says_problem: bool = False
+    """Words of the trade's problems, vocabulary or emergencies are said."""
+    problem: str | None = None
+    """The problem in the caller's words (the clauses that say what is wrong), when said."""
+    problem_answer: str | None = None
+    """The whole answer as the problem, when the problem was asked."""
+    faq: str | None = None
+    """The dialplan's answer to the question asked, when it has one."""
 
     @property
     def empty(self) -> bool:
         return not self.folded
 
-    def name_answer(self) -> str | None:
-        """The name when this utterance answers "Quel est votre nom ?" (the address cut off)."""
-        return names.answered(_before_address(self.text)) if self.text else None
 
-
-def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
+def hear(text: str, now: datetime, area: Sequence[str] = (), *, plan: Dialplan | None = None,
+         expect: Expect = Expect()) -> Heard:
+    """The utterance understood once. Without `plan`, what needs no dialplan (tests, the corpus)."""
     from agent.dialogue.text import digits as to_digits
 
     text = text.strip()
@@ -120,20 +165,42 @@ def hear(text: str, now: datetime, area: Sequence[str] = ()) -> Heard:
     ws = words(text)
     head = " ".join(f.split()[:4])
     corr = CORRECTION.match(f)
+    correction = _correction(corr.group(1)) if corr else None
     parts = [in_scope(c) for c in clauses(text)]
     scoped = " , ".join(c for c, _ in parts if c)
-    return Heard(
+    h = Heard(
         text=text, folded=f, digits=d, tokens=tuple(fold(w) for w in ws), stems=tuple(stem(w) for w in ws),
         yes=_yes_no(head), dont_know=has_any(f, DONT_KNOW),
         question=text.rstrip().endswith("?") or bool(QUESTION_START.search(f)),
         request=bool(REQUEST.search(f)), closing=has_any(f, CLOSING),
-        correction=_correction(corr.group(1)) if corr else None,
+        correction=correction,
         wrong_number=has_any(f, WRONG_NUMBER), spam=has_any(f, SPAM) or has_any(d, SPAM),
         asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
         introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
         when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
         degrees=tuple(int(x) for x in DEGREES.findall(d)), refuses_sms=bool(REFUSES_SMS.search(f)),
-        scoped=scoped, in_scope=_stems_of(scoped), scopes=tuple(dict.fromkeys(sc for _, sc in parts if sc is not None)))
+        scoped=scoped, in_scope=_stems_of(scoped), scopes=tuple(dict.fromkeys(sc for _, sc in parts if sc is not None)),
+        name=names.answered(_before_address(text)) if text else None,
+        corrected_name=names.answered(correction or text) if text else None,
+        retracts=bool(NOT_URGENT_AFTER_ALL.search(f)),
+        about_booking=next((intent for intent, rx in ABOUT_BOOKING if rx.search(f)), None))
+    return h if plan is None or h.empty else _in_dialplan(h, plan, now, expect)
+
+
+def _in_dialplan(h: Heard, plan: Dialplan, now: datetime, expect: Expect) -> Heard:
+    """What the utterance says in this business's words, for the question it answers."""
+
+    def person(name: str | None) -> str | None:
+        return None if name and says_problem(plan, name) else name  # "évier bouché" is not a name
+
+    problem_asked = expect.kind is Ask.FIELD and expect.field == "problem"
+    problem_said = says_problem(plan, h.text)  # (every trigger's words are among the problem words)
+    return replace(
+        h, name=person(h.name), introduced_name=person(h.introduced_name), corrected_name=person(h.corrected_name),
+        slot=pick(h.text, expect.offered, now) if expect.offered else None,
+        says_problem=problem_said, problem=describe(plan, h, asked=False) if problem_said else None,
+        problem_answer=describe(plan, h, asked=True) if problem_asked else None,
+        faq=next((item.answer for item in plan.faq if has_any(h.folded, list(item.keywords))), None))
 
 
 def _stems_of(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

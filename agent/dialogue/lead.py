@@ -1,4 +1,5 @@
-"""What a conversation builds: the lead, the outcome, and the question it waits an answer to."""
+"""What a conversation builds: the lead, the outcome, and the question it waits an answer to (and a
+returning caller's booking it starts from)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ from dataclasses import dataclass
 from agent.dialogue.booking import Slot
 from agent.dialogue.profiles import Trigger
 from agent.dialogue.state import Action, Ask, Hazard
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A returning caller's next booking, from the store."""
+
+    call_id: int
+    """The call that booked it (its lead, its calendar event)."""
+    slot: Slot
+    name: str | None
+    address: str | None
+    problem: str | None
 
 
 @dataclass

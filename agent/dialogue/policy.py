@@ -2,25 +2,25 @@
 missed (within its budget), emergencies detected with the trade's own words and the shared rules.
 
 Text in, text out: the live call feeds ASR text and speaks the replies; `standardiste simulate`
-and `standardiste chat` feed typed turns. Each utterance is understood once (`heard.hear`), the
-policy decides from that alone, and every field is handed to `on_field` the moment it is known.
+and `standardiste chat` feed typed turns. Each utterance is understood once (`heard.hear`, for the
+question pending), the policy decides from that alone, and every field is handed to `on_field` the
+moment it is known. What the conversation knows is `context.Context`; this module holds the
+decisions of a turn, `closing`, `returning` and `asking` those of the call's end, a returning
+caller and a question asked again.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Final
 
 from agent.dialogue import names, returning
 from agent.dialogue.asking import ask_again
-from agent.dialogue.booking import Agenda, Slot, in_hours
 from agent.dialogue.closing import close, slot_answer
+from agent.dialogue.context import Context
 from agent.dialogue.heard import Heard, hear
-from agent.dialogue.lead import Lead, Outcome, Pending
+from agent.dialogue.lead import Outcome, Pending
 from agent.dialogue.phrases import (
     ASK_ADDRESS_FIRST,
     ASK_NAME_ADDRESS_FIRST,
@@ -42,26 +42,17 @@ from agent.dialogue.phrases import (
     WHAT_TO_FIX,
     WRONG_NUMBER,
     out_of_area,
-    recap,
 )
-from agent.dialogue.places import Address, in_area
-from agent.dialogue.problem import describe, says_problem
-from agent.dialogue.profiles import Trigger
-from agent.dialogue.returning import Upcoming
+from agent.dialogue.places import in_area
 from agent.dialogue.safety import means_danger, starts_with_a_name
-from agent.dialogue.schema import Dialplan
 from agent.dialogue.severity import SeverityModel, default_model
 from agent.dialogue.state import Action, Ask, Hazard, Severity, TransferWhen
-from agent.dialogue.text import fold, has_any
-from agent.dialogue.times import When
-from agent.dialogue.urgency import DANGER, Assessment, Said, assess, doubtful, fires, read, vulnerable_in
+from agent.dialogue.text import fold
+from agent.dialogue.urgency import DANGER, Said, doubtful, fires, read, vulnerable_in
 from agent.llm.base import DEFAULT_BUDGET_S, Extractor, within_budget
 
 log = logging.getLogger(__name__)
 
-NOT_URGENT_AFTER_ALL: Final = re.compile(r"\b(?:(?:ce n est|c est|ca n est|n est) (?:pas|plus) (?:si |tres |vraiment )?"
-                                         r"(?:urgent|grave|une urgence|dangereux)|fausse alerte|rien de grave)\b")
-"""The caller's explicit correction: what they said before no longer makes the call urgent."""
 MIN_READ_WORDS: Final = 3
 """Shorter utterances ("oui", "non merci") are not read by the learned layer: too few words for it
 (it gave "oui" a 0.4 chance of a critical call)."""
@@ -69,46 +60,14 @@ MIN_READ_WORDS: Final = 3
 LLM_FIELDS: Final = ("name", "address", "problem")
 
 
-@dataclass
-class Conversation:
-    plan: Dialplan
-    now: datetime
-    caller_id: str | None = None
+@dataclass(kw_only=True)
+class Conversation(Context):
+    """The decisions of each turn, on the conversation's state (`Context`)."""
+
     extractor: Extractor | None = None
-    busy: Sequence[Slot] = ()
-    on_field: Callable[[str, str], None] | None = None
-    agenda: Agenda | None = None
-    """The artisan's live agenda (calendar, bookings, other calls' offers); `busy` alone when None."""
-    upcoming: Upcoming | None = None
-    """The caller's next booking (a returning caller), greeted with it."""
-    lead: Lead = field(default_factory=Lead)
-    outcome: Outcome = field(default_factory=Outcome)
-    heard: list[Heard] = field(default_factory=list)
-    """Everything the caller said, understood once."""
-    pending: Pending | None = None
-    confirmed: set[str] = field(default_factory=set)
-    checks: dict[str, Severity] = field(default_factory=dict)
-    """Trigger id -> severity decided by its check question."""
-    offered: list[Slot] = field(default_factory=list)
-    pref_when: When | None = None
-    silences: int = 0
-    asked: set[Ask] = field(default_factory=set)
-    """Questions asked once at most (where to go first, the critical question)."""
-    place: Address | None = None
+    """The LLM, asked for a name, an address or a problem the rules did not find (within budget)."""
     reader: SeverityModel | None = field(default_factory=default_model)
     """The learned severity layer (None: the rules alone, as `make understanding` compares)."""
-    since: int = 0
-    """Utterances before this one no longer count for the urgency: the caller explicitly said it
-    is not urgent after all (the only way urgency is ever lowered)."""
-    peak: Severity = Severity.NORMAL
-    """The highest urgency reached so far: a later turn never lowers it (but by `since`)."""
-
-    def __post_init__(self) -> None:
-        self.lead.trade = self.plan.trade.trade
-        self.open = in_hours(self.plan, self.now)
-        if self.caller_id:
-            # The number the call comes from is the callback number until the caller says otherwise.
-            self._set("phone", self.caller_id)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -116,37 +75,18 @@ class Conversation:
             return returning.greeting(self, self.upcoming)
         return f"{self.plan.greeting} {self._next_question()}".strip()
 
-    @property
-    def done(self) -> bool:
-        return self.outcome.action is not None
-
-    def finish(self) -> None:
-        """The caller hung up or the turns ran out: whatever was heard becomes a message."""
-        if self.outcome.action is None:
-            self.outcome.action = Action.MESSAGE
-
-    def assessment(self) -> Assessment:
-        a = assess(self.plan, self.now, self.heard[self.since:], self.checks)
-        if a.severity.rank < self.peak.rank:
-            a = replace(a, severity=self.peak, reason=f"{a.reason} (kept: {self.peak})".strip(), hazard=None)
-        return a
-
-    @property
-    def urgency(self) -> Severity:
-        return self.assessment().severity
-
     # --- one caller turn ---------------------------------------------------------------------------
     async def turn(self, text: str) -> str:
         if self.done:
             return ""
-        h = hear(text, self.now, self.plan.area)
+        h = hear(text, self.now, self.plan.area, plan=self.plan, expect=self.expect())
         if self.reader is not None and self._about_the_problem() and len(h.tokens) >= MIN_READ_WORDS:
             h = replace(h, reading=read(self.reader, h))
         if h.empty:
             return self._silence()
         self.silences = 0
         self.heard.append(h)
-        if NOT_URGENT_AFTER_ALL.search(h.folded) and len(self.heard) > 1:
+        if h.retracts and len(self.heard) > 1:
             self.since, self.peak = len(self.heard) - 1, Severity.NORMAL
         reply = await self._turn(h)
         self.peak = max(self.peak, self.urgency, key=lambda s: s.rank)
@@ -189,7 +129,7 @@ class Conversation:
         if self._information_question(h):
             # A question, not a request: answered from the FAQ or passed on to the artisan.
             self.lead.message = f"{self.lead.message} / {h.text}" if self.lead.message else h.text
-            answer = self._faq(h) or QUESTION_PASSED_ON
+            answer = h.faq or QUESTION_PASSED_ON
             if self.lead.problem is None and Ask.MORE not in self.asked:
                 self.asked.add(Ask.MORE)
                 self.pending = Pending(Ask.MORE)
@@ -197,7 +137,7 @@ class Conversation:
             return f"{answer} {self._ask_again(pending)}"
         if self.pending is not None and self.pending.kind is Ask.FIX:
             return WHAT_TO_FIX
-        prefix = f"{self._faq(h)} " if h.question and self._faq(h) else ""
+        prefix = f"{h.faq} " if h.question and h.faq else ""
         if not answered and pending is not None:
             pending.tries += 1
             if pending.tries > self.plan.max_retries:
@@ -274,29 +214,27 @@ class Conversation:
         asking_where = asking == "address" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL, Ask.RECAP, Ask.FIX)
         if h.address is not None and (self.lead.address is None or asking_where or h.correction):
             self.place = h.address
-            self._set("address", str(h.address))
+            self.set_field("address", str(h.address))
             got.add("address")
         if h.phone is not None and (h.phone != self.lead.phone or kind in (Ask.RECAP, Ask.FIX)):
-            self._set("phone", h.phone)
+            self.set_field("phone", h.phone)
             got.add("phone")
         asking_name = asking == "name" or kind in (Ask.NAME_ADDRESS, Ask.CRITICAL) or (
             kind is Ask.DANGER and h.yes is None and starts_with_a_name(h))  # the answer to what they expected
-        name = (h.name_answer() if asking_name else None) or h.introduced_name
+        name = (h.name if asking_name else None) or h.introduced_name
         if kind in (Ask.RECAP, Ask.FIX) and (h.correction or kind is Ask.FIX) and not got and name is None:
-            name = names.answered(h.correction or h.text) if "name" in self._recap_fields() else None
-        if name and says_problem(self.plan, name):
-            name = None  # "évier bouché" is a problem, not a name
+            name = h.corrected_name if "name" in self.recap_fields() else None
         if name and (self.lead.name is None or asking_name or kind in (Ask.RECAP, Ask.FIX)):
             if len(name.split()) == 1 and self.lead.name and kind in (Ask.RECAP, Ask.FIX):
                 name = names.with_surname(self.lead.name, name)  # a corrected surname
-            self._set("name", name)
+            self.set_field("name", name)
             got.add("name")
         if self.lead.problem is None or asking == "problem":
             asked = asking == "problem" and not got and not h.dont_know and len(h.folded) > 6
-            if asked or says_problem(self.plan, h.text) or self.assessment_of(h):
-                problem = describe(self.plan, h, asked=asked)
+            if asked or h.says_problem or self.assessment_of(h):
+                problem = h.problem_answer if asked else h.problem
                 if problem and not self._information_question(h):
-                    self._set("problem", problem)
+                    self.set_field("problem", problem)
                     got.add("problem")
         if h.when is not None:
             self.pref_when = h.when
@@ -318,24 +256,9 @@ class Conversation:
         for name in fields:
             value = result.fields.get(name)
             if value and _plausible(value, text):
-                self._set(name, value)
+                self.set_field(name, value)
                 got = True
         return got
-
-    def _set(self, name: str, value: str) -> None:
-        setattr(self.lead, name, value)
-        self.confirmed.discard(name)
-        if self.on_field is not None:
-            self.on_field(name, value)
-
-    def _clear(self, name: str) -> None:
-        setattr(self.lead, name, None)
-        self.confirmed.discard(name)
-        if name == "address":
-            self.place = None
-
-    def _faq(self, h: Heard) -> str | None:
-        return next((item.answer for item in self.plan.faq if has_any(h.folded, list(item.keywords))), None)
 
     def _silence(self) -> str:
         self.silences += 1
@@ -376,9 +299,9 @@ class Conversation:
         if trig is not None and trig.check is not None:
             if self.lead.address is None and Ask.NAME_ADDRESS not in self.asked:
                 self.asked.add(Ask.NAME_ADDRESS)
-                self._ask(Ask.NAME_ADDRESS)
+                self.ask(Ask.NAME_ADDRESS)
                 return ASK_ADDRESS_FIRST if self.lead.name else ASK_NAME_ADDRESS_FIRST
-            self._ask(Ask.CHECK, trigger=trig)
+            self.ask(Ask.CHECK, trigger=trig)
             return trig.check.question
         if self.place is not None and not in_area(self.place.commune, self.plan.area):
             town = self.place.city or ""
@@ -410,33 +333,18 @@ class Conversation:
         self.outcome.action = Action.MESSAGE
         return ""
 
-    def _ask(self, kind: Ask, name: str | None = None, trigger: Trigger | None = None) -> None:
-        """Set the pending question, keeping the count of tries when it is the same one again."""
-        cur = self.pending
-        if cur is not None and (cur.kind, cur.field, cur.trigger) == (kind, name, trigger):
-            return
-        self.pending = Pending(kind, name, trigger)
-
     def _next_question(self) -> str:
         for fl in self.plan.fields:
             if getattr(self.lead, fl.name) is None:
-                self._ask(Ask.FIELD, fl.name)
+                self.ask(Ask.FIELD, fl.name)
                 return fl.question
         to_confirm = [fl.name for fl in self.plan.fields if fl.confirm and fl.name not in self.confirmed]
         if self.lead.phone and self.lead.phone == self.caller_id and "phone" not in self.confirmed:
             to_confirm.append("phone")
         if to_confirm:
-            self._ask(Ask.RECAP)
-            return self._recap_text()
+            self.ask(Ask.RECAP)
+            return self.recap_text()
         return ""
-
-    def _recap_fields(self) -> set[str]:
-        return {fl.name for fl in self.plan.fields if fl.confirm} | {"phone"}
-
-    def _recap_text(self) -> str:
-        shown = self._recap_fields()
-        return recap(self.lead.name if "name" in shown else None,
-                     self.lead.address if "address" in shown else None, self.lead.phone)
 
     def _ask_again(self, pending: Pending | None) -> str:
         return self._decide() if pending is None else ask_again(self, pending)

@@ -25,5 +25,5 @@ def means_danger(h: Heard, question: SafetyQuestion, about_people: bool) -> bool
 
 def starts_with_a_name(h: Heard) -> bool:
     """The utterance opens with a first name and a surname ("Lebrun, Gaston Lebrun, j'ai 81 ans")."""
-    parts = (h.name_answer() or "").split()
+    parts = (h.name or "").split()
     return len(parts) >= 2 and all(fold(w) in h.tokens[:4] for w in parts)

@@ -65,7 +65,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
 
 
 async def run(scenario: Scenario, extractor: Extractor | None = None) -> dict[str, Any]:
-    conv = Conversation(scenario.dialplan, scenario.now, scenario.caller_id, extractor)
+    conv = Conversation(scenario.dialplan, scenario.now, scenario.caller_id, extractor=extractor)
     replies = [conv.start()]
     for turn in scenario.turns:
         if conv.done:

@@ -95,3 +95,11 @@ class Hazard(StrEnum):
     """Someone hurt, locked in, or vulnerable without heating, power or care."""
     SECURITY = "security"
     """A home or shop that cannot be closed (break-in, door forced)."""
+
+
+class AboutBooking(StrEnum):
+    """What a returning caller says of their upcoming booking."""
+
+    CANCEL = "cancel"
+    MOVE = "move"
+    KEEP = "keep"

@@ -26,9 +26,9 @@ from agent.asr.base import AsrError, AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
 from agent.audio.vad import SpeechDiscarded, UtteranceEnded
 from agent.dialogue.booking import Slot
+from agent.dialogue.lead import Upcoming
 from agent.dialogue.phrases import ACKNOWLEDGEMENTS
 from agent.dialogue.policy import Conversation
-from agent.dialogue.returning import Upcoming
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Action, DialplanMode
 from agent.errors import StageError
@@ -109,8 +109,8 @@ class LiveSession:
         agenda = CallAgenda(self.plan, self.call_id, store, self.deps.calendars, now)
         agenda.start()  # the calendar is read while the greeting plays
         call.at_end(lambda _c: agenda.release())
-        conv = Conversation(self.plan, now, caller, self.deps.extractor, on_field=self._on_field, agenda=agenda,
-                            upcoming=self._upcoming(caller, now))
+        conv = Conversation(self.plan, now, caller, extractor=self.deps.extractor, on_field=self._on_field,
+                            agenda=agenda, upcoming=self._upcoming(caller, now))
         # A recogniser takes ~100 ms to create (Kaldi's decoder state): made in a worker thread while
         # the greeting plays, never on the event loop, where it delayed the greeting and every other
         # call's frames. What the caller says meanwhile waits in the feed queue.
