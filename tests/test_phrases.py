@@ -6,13 +6,13 @@ typed and as the recogniser prints."""
 from __future__ import annotations
 
 import re
+
 import pytest
 
 from agent.dialogue import phrases
 from agent.dialogue.schema import Dialplan
 from agent.tts.base import sentences
 from tests.caller import FORMS, all_personas, fixed_scenarios, run_persona, run_scenario
-
 
 _FIXED: dict[str, frozenset[str]] = {}
 
@@ -80,5 +80,6 @@ def test_every_sentence_said_is_a_phrase(form: str) -> None:
 def test_a_sentence_made_up_is_caught() -> None:
     """The check itself: a sentence outside phrases.py is reported."""
     plan = fixed_scenarios()[0][1].dialplan
-    assert _stray(plan, [f"{phrases.GOODBYE} Voici une phrase écrite ailleurs."]) == ["Voici une phrase écrite ailleurs."]
+    made_up = "Voici une phrase écrite ailleurs."
+    assert _stray(plan, [f"{phrases.GOODBYE} {made_up}"]) == [made_up]
     assert _stray(plan, [phrases.BOOKED.format(slot="jeudi 3 décembre à 8 h")]) == []

@@ -111,11 +111,14 @@ class Assessment:
 
 DANGER: Final = "danger"
 """The key of the danger question's answer in `checks` (generic, or targeted at a hazard)."""
-AT_ONCE: Final = 0.5
+AT_ONCE: Final = 0.45
 """The learned layer's probability of a critical call from which it is taken as critical at once,
 when a rule's critical trigger fired too."""
-SURE: Final = 0.75
-"""...and from which it is taken as critical at once on the model's word alone."""
+SURE: Final = 0.65
+"""...and from which it is taken as critical at once on the model's word alone. Chosen across
+writers among (0.75, 0.5), (0.65, 0.45), (0.55, 0.4) for (SURE, AT_ONCE): outside critical calls
+taken at once 84/90/94% typed, 80/89/91% as ASR text, false critical 4/4.5/6.5% (goal <= 5%),
+look-alikes 6/7/10%; the lowest pair within the false-critical goal."""
 CONFIRM: Final = 0.2
 """A rule's critical trigger stands when the learned layer gives the call at least this."""
 ASK: Final = 0.3
