@@ -19,7 +19,7 @@ from typing import Final
 from agent.dialogue import names
 from agent.dialogue.booking import Slot, pick
 from agent.dialogue.places import Address, address
-from agent.dialogue.problem import describe, says_problem
+from agent.dialogue.problem import describe, says_problem, says_problem_in
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.scope import Scope, clauses, in_scope
 from agent.dialogue.severity import Reading
@@ -194,7 +194,7 @@ def _in_dialplan(h: Heard, plan: Dialplan, now: datetime, expect: Expect) -> Hea
         return None if name and says_problem(plan, name) else name  # "évier bouché" is not a name
 
     problem_asked = expect.kind is Ask.FIELD and expect.field == "problem"
-    problem_said = says_problem(plan, h.text)  # (every trigger's words are among the problem words)
+    problem_said = says_problem_in(plan, h.stems, h.tokens)  # (every trigger's words are among them)
     return replace(
         h, name=person(h.name), introduced_name=person(h.introduced_name), corrected_name=person(h.corrected_name),
         slot=pick(h.text, expect.offered, now) if expect.offered else None,

@@ -4,6 +4,7 @@ with the trade's typical problem when one is named (the label never replaces the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -62,7 +63,12 @@ def label(plan: Dialplan, h: Heard) -> str | None:
 
 
 def says_problem(plan: Dialplan, text: str) -> bool:
-    stems, folded = stems_of(text)
+    return says_problem_in(plan, *stems_of(text))
+
+
+def says_problem_in(plan: Dialplan, stems: Sequence[str], folded: Sequence[str]) -> bool:
+    """`says_problem` on words already lemmatised (an utterance's `Heard.stems` and `.tokens`)."""
+    stems, folded = list(stems), list(folded)
     return any(p.find(stems, folded) is not None for p in trade_words(plan).content)
 
 
