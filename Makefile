@@ -71,17 +71,19 @@ deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml scripts/install-llama.sh
+$(VENV)/.installed: pyproject.toml scripts/install-llama.sh scripts/install-turn-model.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,standins]'
 	bash scripts/install-llama.sh $(BIN)/pip
+	bash scripts/install-turn-model.sh $(BIN)/python models/smart-turn
 	touch $@
 
 # Production French models (needs internet on the box), checked against the sha256 and sizes pinned
 # in models/manifest.yaml. PIN=1 only for a model added without a digest: it prints it.
 models: venv
 	$(BIN)/standardiste models install --dir models $(if $(PIN),--pin)
+	bash scripts/install-turn-model.sh $(BIN)/python models/smart-turn
 
 # Answer time, turn latency and capacity, timed at real SIP phones (issue 12): bench/README.md.
 # QUICK=1: 1 and 4 calls, three turns each (under 3 minutes).

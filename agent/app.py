@@ -21,7 +21,10 @@ from agent.actions.calendar import CalDavCalendar, CalendarRoute
 from agent.actions.outbox import Outbox, RetryPolicy, Sender
 from agent.actions.routes import HttpRoute, Route, SipRoute, SpoolRoute
 from agent.asr.base import Transcriber
+from agent.audio.turn_model import MODEL_DIR as TURN_MODEL_DIR
+from agent.audio.turn_model import TurnDecider, load_turn_model
 from agent.config import Config
+from agent.dialogue import phrases
 from agent.dialogue.phrases import FALLBACK
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.severity import ARTEFACT, default_model
@@ -106,11 +109,12 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     log.info("%s", note)
     book = PhraseBook(tts, config.paths.cache, config.media.rate)
     for plan in config.dialplans.all():
-        book.prepare_dialplan(plan)
+        book.prepare(phrases.first_texts(plan))  # the rest in the background, below
         warm_up(plan)  # the communes, the lemmas and the severity model load here, not on the first caller
     log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
              default_model().trained_on)
     render_fallback(config, book)
+    book.prepare_in_background([t for plan in config.dialplans.all() for t in phrases.fixed_texts(plan)])
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
@@ -134,6 +138,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
         log.info("LLM: %s", f"{extractor.name}: fills what the rules did not understand" if extractor is not None
                  else "none (the production model is not installed; the stand-in is too weak for live calls): "
                       "the rules alone understand")
+    turns = _turn_decider(config) if transcriber is not None else None
     config.paths.messages.mkdir(parents=True, exist_ok=True)
     ari = AriClient(config.ari.url, config.ari.username, config.ari.password, config.ari.app)
     route = sms_route(config, ari)
@@ -147,11 +152,24 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
                        plan_for=config.dialplans.for_did,
                        outbox=Outbox(route.name if route is not None else "none", sender,
                                      calendar=calendar is not None),
-                       calendars=Calendars(calendar))
+                       calendars=Calendars(calendar), turns=turns)
     plans = {plan.file: plan for plan in config.dialplans.all()}
     close_interrupted(store, deps.outbox, plans.get)
     controller = Controller(ari, config.media, Sessions(deps))
     return Service(config, deps, controller, ari, mode, sender)
+
+
+def _turn_decider(config: Config) -> TurnDecider | None:
+    """The end-of-turn model when the VAD decides in pauses (media.vad.pause_ms > 0); without it (not
+    installed, failed to load: one log line) the words alone decide, else the hangover."""
+    vad = config.media.vad
+    if vad.pause_ms == 0:
+        log.info("end of turn: %d ms of silence (media.vad.pause_ms: 0)", vad.hangover_ms)
+        return None
+    model = load_turn_model(config.paths.models / TURN_MODEL_DIR) if vad.turn_model else None
+    log.info("end of turn: decided after %d ms of silence by the words%s, else %d ms",
+             vad.pause_ms, f" and {model.name}" if model is not None else "", vad.hangover_ms)
+    return TurnDecider(model) if model is not None else None
 
 
 def retention_rules(config: Config) -> list[Retention]:

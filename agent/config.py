@@ -26,12 +26,14 @@ from agent.actions.routes import (
     SpoolSettings,
 )
 from agent.asr.base import AsrSettings
+from agent.audio.barge_in import BargeInSettings
 from agent.audio.vad import (
     DEFAULT_AGGRESSIVENESS,
     DEFAULT_HANGOVER_MS,
     DEFAULT_MAX_UTTERANCE_MS,
     DEFAULT_MIN_RMS,
     DEFAULT_MIN_UTTERANCE_MS,
+    DEFAULT_PAUSE_MS,
     DEFAULT_PRE_ROLL_MS,
     DEFAULT_RESUME_FRAMES,
     DEFAULT_START_FRAMES,
@@ -49,7 +51,7 @@ from agent.session.timing import (
     Pipeline,
     RecogniserSetup,
 )
-from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, BargeInSettings, MediaSettings
+from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, MediaSettings
 from agent.yamlnode import Node, read_small_file, read_yaml
 
 log = logging.getLogger(__name__)
@@ -169,9 +171,14 @@ def _parse_media(media: Node) -> MediaSettings:
         min_rms=vad.number("min_rms", DEFAULT_MIN_RMS, lo=0.0, hi=10000.0),
         pre_roll_ms=vad.integer("pre_roll_ms", DEFAULT_PRE_ROLL_MS, lo=0, hi=1000),
         max_utterance_ms=vad.integer("max_utterance_ms", DEFAULT_MAX_UTTERANCE_MS, lo=2000, hi=120000),
+        pause_ms=vad.integer("pause_ms", DEFAULT_PAUSE_MS, lo=0, hi=5000),
+        turn_model=vad.flag("turn_model", False),
     )
     if vad_cfg.start_frames > vad_cfg.start_window:
         raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
+    if vad_cfg.pause_ms >= vad_cfg.hangover_ms:
+        raise vad.error("pause_ms", f"0 (no decision) or less than hangover_ms ({vad_cfg.hangover_ms})",
+                        vad_cfg.pause_ms)
     vad.close()
     barge = media.node("barge_in")
     defaults = BargeInSettings()

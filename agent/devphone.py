@@ -14,6 +14,7 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pjsua2 as pj
@@ -363,15 +364,31 @@ def french_speech(text: str) -> np.ndarray:
     return x[voiced[0] * frame:(voiced[-1] + 1) * frame]
 
 
+PAUSE: Final = "|"
+"""In a caller's text, where they pause mid-sentence ("zéro six | douze | ..."): PAUSE_MS of silence."""
+PAUSE_MS: Final = 500
+"""A caller's pause inside a sentence (after "euh", between the pairs of a number): shorter than the
+700 ms hangover, longer than the 200 ms at which the end of a turn is decided."""
+
+
+def said(text: str) -> str:
+    """What a caller's text says, its pause marks taken out (what a recogniser would print)."""
+    return " ".join(text.replace(PAUSE, " ").split())
+
+
 def speech_files(folder: Path, texts: list[str] | tuple[str, ...]) -> list[Path]:
-    """A caller's turns as French speech, one WAV each (8 kHz) with a 100 ms lead-in."""
+    """A caller's turns as French speech, one WAV each (8 kHz) with a 100 ms lead-in; a `|` in a text
+    is a PAUSE_MS pause."""
     from agent.audio.wav import write_wav
 
     out = []
+    gap = np.zeros(CLOCK_RATE_HZ * PAUSE_MS // 1000, np.int16)
     for i, text in enumerate(texts):
         path = folder / f"turn-{i}.wav"
-        write_wav(path, np.concatenate([np.zeros(CLOCK_RATE_HZ // 10, np.int16), french_speech(text)]),
-                  CLOCK_RATE_HZ)
+        parts: list[np.ndarray] = [np.zeros(CLOCK_RATE_HZ // 10, np.int16)]
+        for k, piece in enumerate(p for p in text.split(PAUSE) if p.strip()):
+            parts += ([gap] if k else []) + [french_speech(piece.strip())]
+        write_wav(path, np.concatenate(parts), CLOCK_RATE_HZ)
         out.append(path)
     return out
 

@@ -60,6 +60,12 @@ fi
 for d in "$DATA" "$DATA/prompts" "$DATA/messages" "$DATA/models" "$DATA/backups" "$ROOT/var/cache/standardiste"; do
     install -d -m 0750 "$d"
 done
+if [ "$VENV" = 1 ]; then
+    # The end-of-turn model (Smart Turn, from the pipecat-ai wheel pinned by sha256): with it, a reply
+    # starts 200 ms after a caller who is done instead of 700 ms (README "Performance").
+    bash "$SRC/scripts/install-turn-model.sh" "$ROOT$PREFIX/.venv/bin/python" "$DATA/models/smart-turn" \
+        || say "the end-of-turn model could not be installed: the end of a turn is then the words or the 700 ms pause"
+fi
 if [ -z "$ROOT" ]; then
     chown -R standardiste: "$DATA" /var/cache/standardiste
     chgrp standardiste "$ETC" 2>/dev/null || chgrp "$(id -gn standardiste)" "$ETC"

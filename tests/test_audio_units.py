@@ -12,7 +12,7 @@ import pytest
 
 from agent.audio.frames import AudioFrame, split_frames
 from agent.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from agent.audio.vad import SpeechStarted, TurnDetector, UtteranceEnded, VadSettings
+from agent.audio.vad import Paused, SpeechStarted, TurnDetector, UtteranceEnded, VadSettings
 from agent.telephony.rtp import JitterBuffer, MalformedPacket, RtpPacket, RtpSocket, parse_rtp
 from tests.signals import RATE, speech
 
@@ -126,13 +126,64 @@ def run_detector(samples: np.ndarray, settings: VadSettings) -> list[object]:
 def test_speech_then_silence_gives_one_utterance_after_the_hangover() -> None:
     words = speech("Bonjour, j'ai une fuite d'eau.")
     signal = np.concatenate([np.zeros(RATE // 2, np.int16), words, np.zeros(RATE * 2, np.int16)])
-    events = run_detector(signal, VadSettings(hangover_ms=500))
+    events = run_detector(signal, VadSettings(hangover_ms=500, pause_ms=0))
     assert [type(e) for e in events] == [SpeechStarted, UtteranceEnded]
     end = events[1]
     assert isinstance(end, UtteranceEnded)
     true_end = 100.0 + (RATE // 2 + len(words)) / RATE
     assert abs(end.ended_at - true_end) <= 0.1
     assert abs(end.decided_at - end.ended_at - 0.5) <= 0.021
+
+
+def test_a_short_pause_is_reported_once_and_the_utterance_can_end_there() -> None:
+    """At pause_ms of silence the detector reports the pause (once), with the utterance so far; ended
+    there (`end_now`), the utterance is what the hangover would have given, decided 500 ms sooner.
+    Without the decision, the hangover ends it as before."""
+    words = speech("Oui, c'est bien ça.")
+    signal = np.concatenate([np.zeros(RATE // 2, np.int16), words, np.zeros(RATE * 2, np.int16)])
+    frames = frames_of(signal)
+    late = run_detector(signal, VadSettings(pause_ms=200))
+    assert [type(e) for e in late if not isinstance(e, Paused)] == [SpeechStarted, UtteranceEnded]
+    paused = [e for e in late if isinstance(e, Paused)]
+    assert len(paused) >= 1 and paused[-1].frames
+    det = TurnDetector(VadSettings(pause_ms=200), RATE)
+    ended: UtteranceEnded | None = None
+    for f in frames:
+        for e in det.push(f):
+            if isinstance(e, Paused) and e.at >= paused[-1].at:
+                ended = det.end_now(e.started_at, f.timestamp + 0.02)
+        if ended is not None:
+            break
+    full = next(e for e in late if isinstance(e, UtteranceEnded))
+    assert ended is not None and ended.ended_at == full.ended_at
+    assert [f.timestamp for f in ended.frames] == [f.timestamp for f in full.frames]
+    assert abs((full.decided_at - ended.decided_at) - 0.5) <= 0.021
+    assert det.end_now(ended.started_at, 200.0) is None  # already ended: nothing twice
+
+
+def test_a_pause_decided_after_the_caller_spoke_again_does_not_cut_them() -> None:
+    """The decision takes a few ms; a caller who started again meanwhile is not cut (even one frame)."""
+    words = speech("zéro six")
+    gap = np.zeros(int(RATE * 0.3), np.int16)
+    signal = np.concatenate([np.zeros(RATE // 2, np.int16), words, gap, words, np.zeros(RATE, np.int16)])
+    det = TurnDetector(VadSettings(pause_ms=200), RATE)
+    first: Paused | None = None
+    for f in frames_of(signal):
+        events = det.push(f)
+        first = first or next((e for e in events if isinstance(e, Paused)), None)
+        if first is not None and det.is_voiced(f):
+            assert det.end_now(first.started_at, f.timestamp) is None
+            break
+    else:
+        raise AssertionError("the caller never spoke again after the pause")
+
+
+def test_pause_ms_must_be_shorter_than_the_hangover() -> None:
+    from agent.config import _parse_media
+    from agent.yamlnode import ConfigError, Node
+
+    with pytest.raises(ConfigError, match="pause_ms"):
+        _parse_media(Node("standardiste.yaml", "media", {"vad": {"pause_ms": 800, "hangover_ms": 700}}))
 
 
 def test_a_caller_speaking_ten_minutes_without_a_pause_is_cut_into_bounded_utterances() -> None:
@@ -219,3 +270,20 @@ def test_rtp_socket_drops_foreign_senders() -> None:
 
     delivered, foreign = asyncio.run(scenario())
     assert (delivered, foreign) == (5, 5)
+
+
+def test_barge_in_needs_voiced_frames_louder_than_our_echo_after_the_guard() -> None:
+    from agent.audio.barge_in import BargeIn, BargeInSettings
+
+    rule = BargeIn(BargeInSettings(min_frames=2, guard_ms=150, echo_return_loss_db=12.0))
+    assert not rule.heard(5000, True, 1.0)  # we are not speaking: nothing to stop
+    rule.speaking(10.0)
+    for _ in range(15):
+        rule.sent(4000.0)  # our prompt, at RMS 4000: its echo is at most 4000 x 10^(-12/20) = 1005
+    assert not rule.heard(5000, True, 10.1) and not rule.heard(5000, True, 10.12)  # in the guard
+    assert not rule.heard(900, True, 10.2) and not rule.heard(900, True, 10.22)  # the echo's level
+    assert not rule.heard(3000, False, 10.24) and not rule.heard(3000, True, 10.26)  # unvoiced breaks a run
+    assert rule.heard(3000, True, 10.28)  # two voiced frames louder than the echo: barge-in
+    assert not rule.heard(3000, True, 10.3)  # once
+    rule.speaking(None)
+    assert not rule.heard(3000, True, 11.0) and not rule.heard(3000, True, 11.02)

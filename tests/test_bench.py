@@ -209,7 +209,8 @@ def test_one_bench_call_end_to_end(asterisk, tmp_path: Path) -> None:  # type: i
     turns_said = CALLER_TURNS[:2]
     wavs = dict(zip(turns_said, speech_files(tmp_path, turns_said), strict=True))
     # The former behaviours the full bench compares against run here (the product's run in every live test).
-    former = Phase("smoke", 1, (turns_said,), call={"recogniser_setup": "blocking"}, asr={"nice": 0, "threads": 1})
+    former = Phase("smoke", 1, (turns_said,), call={"recogniser_setup": "blocking"}, asr={"nice": 0, "threads": 1},
+                   vad={"pause_ms": 0})
     result = run_phase(asterisk, former, wavs, tmp_path, 1)
     figures = phase_figures(result)
     call = result.calls[0]

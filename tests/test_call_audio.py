@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent.audio.barge_in import BargeInSettings
 from agent.audio.frames import split_frames
 from agent.audio.g711 import ulaw_decode, ulaw_encode
 from agent.audio.vad import UtteranceEnded, VadSettings
 from agent.telephony.call import Call, CallerGone
-from agent.telephony.media import BargeInSettings, MediaSettings
+from agent.telephony.media import MediaSettings
 from tests.harness import InProcessAgent
 from tests.signals import RATE, align, frame_rms, speech, tone_mix, window_nccs, write_wav
 

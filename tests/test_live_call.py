@@ -310,3 +310,30 @@ def test_the_real_vosk_recogniser_in_the_loop(asterisk, phones, softphone, tmp_p
         assert len(texts) == 1 and texts[0].split()[0] == "안녕하세요"
     finally:
         agent.stop()
+
+
+PAUSED_TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.", "12 avenue Jean Médecin à Nice.",
+                "Non, rappelez-moi au | zéro six, | quarante-cinq, | douze, | trente-quatre, | cinquante-six.",
+                "Oui c'est ça.", "Le premier.")
+"""A caller who dictates their number in pairs, pausing 500 ms after each (devphone.PAUSE_MS)."""
+
+
+def test_a_complete_answer_is_replied_to_at_once_and_a_paused_number_is_not_cut(
+        asterisk, live, phones, softphone, tmp_path: Path) -> None:
+    """Issue 22: the end of a turn decided after 200 ms of silence from the words heard: "Jean Martin."
+    to "Votre nom ?" is answered within 400 ms of its end (the hangover alone took 700 ms before any
+    reply); a number dictated in pairs, with pauses longer than that, is one utterance, never cut."""
+    live(PAUSED_TURNS)
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, utterance_wavs(tmp_path, PAUSED_TURNS))
+    assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S)
+    latencies = turn_latencies(call, call.heard())
+    print(f"\nturn latency at the phone (s): {[round(x, 2) for x in latencies]}")
+    assert latencies[1] <= 0.4, f"'Jean Martin.' answered {latencies[1]:.2f} s after its end"
+    lead = wait_lead(db(tmp_path), lambda r: r["status"] == "booked", phones=phones)
+    assert lead["name"] == "Jean Martin" and lead["phone"] == "+33645123456"
+    trace = store_rows(db(tmp_path), "SELECT t.events FROM traces t")[0]["events"]
+    ends = trace.count('"end_of_utterance"')
+    assert ends == len(PAUSED_TURNS), f"{ends} utterances heard for {len(PAUSED_TURNS)} turns said: a caller cut"
+    assert '"turn_end_words"' in trace

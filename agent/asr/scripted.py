@@ -23,10 +23,29 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from agent.asr.base import AsrError, AsrSession, Transcriber, Transcript
-from agent.audio.frames import AudioFrame
+from agent.audio.frames import FRAME_MS, AudioFrame
+from agent.audio.vad import DEFAULT_MIN_RMS
 from agent.yamlnode import Node, read_yaml
+
+CHAR_MS: Final = 35
+"""The scripted recogniser shows its text as partial results in step with the caller's audio: one
+character per 35 ms of voiced audio (the test phones' espeak-ng French voice says a character in
+32-43 ms, pauses left out), whole words only, so the end-of-turn decision sees words about when a
+recogniser would give them; the final result is the whole text."""
+
+
+def revealed(text: str, chars: int) -> str:
+    """The words of `text` that fit in its first `chars` characters."""
+    shown = []
+    for word in text.split():
+        chars -= len(word) + 1
+        if chars < -1:
+            break
+        shown.append(word)
+    return " ".join(shown)
 
 
 @dataclass
@@ -84,18 +103,29 @@ class ScriptedSession:
         self.count = 0
         self.frames = 0
         self.timed = timed
+        self._voiced_ms = 0
+        self._partial = ""
 
     async def feed(self, frame: AudioFrame) -> Transcript | None:
         self.frames += 1
         if self.timed is not None:
             await self.timed.feed(frame)
-        return None
+        if frame.rms() >= DEFAULT_MIN_RMS:
+            self._voiced_ms += FRAME_MS
+        text = self.texts[self.count] if self.count < len(self.texts) else ""
+        shown = revealed(text, self._voiced_ms // CHAR_MS)
+        if shown == self._partial:
+            return None
+        self._partial = shown
+        return Transcript(shown, final=False)
 
     async def discard(self) -> None:
+        self._voiced_ms, self._partial = 0, ""
         if self.timed is not None:
             await self.timed.discard()
 
     async def finish(self) -> Transcript:
+        self._voiced_ms, self._partial = 0, ""
         self.count += 1
         if self.timed is not None:
             await self.timed.finish()

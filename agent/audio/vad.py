@@ -23,7 +23,11 @@ DEFAULT_RESUME_FRAMES: Final = 3
 """After a pause inside an utterance, voiced frames in a row needed to count as speech again: a click
 or a door slam during the pause must not stretch the utterance (3 x 20 ms)."""
 DEFAULT_HANGOVER_MS: Final = 700
-"""Unvoiced time after speech that ends the utterance, ms."""
+"""Unvoiced time after speech that ends the utterance whatever else is known, ms."""
+DEFAULT_PAUSE_MS: Final = 200
+"""Unvoiced time after speech at which the end of the turn is decided (`Paused`): the caller's words
+and the sound of the utterance may say they are done well before the hangover, ms. 0: no decision,
+the hangover alone."""
 DEFAULT_MIN_UTTERANCE_MS: Final = 160
 """Shorter 'utterances' (coughs, clicks that got through) are discarded, ms."""
 DEFAULT_MAX_UTTERANCE_MS: Final = 30000
@@ -49,6 +53,11 @@ class VadSettings:
     min_rms: float = DEFAULT_MIN_RMS
     pre_roll_ms: int = DEFAULT_PRE_ROLL_MS
     max_utterance_ms: int = DEFAULT_MAX_UTTERANCE_MS
+    pause_ms: int = DEFAULT_PAUSE_MS
+    turn_model: bool = False
+    """Whether the sound of the utterance (Smart Turn) may end a turn in a pause too, not only the
+    words. Off: on the voices available here it took most mid-sentence commas for ends (README
+    "Performance"); to be measured on real callers' voices before it is turned on."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,25 @@ class UtteranceEnded:
 
 
 @dataclass(frozen=True)
+class Paused:
+    """The caller has been silent `pause_ms` in the utterance started at `started_at`: whether they are
+    done is decided now (`TurnDetector.end_now`), else the hangover ends it, or they go on."""
+
+    started_at: float
+    at: float
+    """Arrival time of the end of the last voiced frame, monotonic s."""
+    frames: tuple[AudioFrame, ...]
+    """The utterance so far, without the pause."""
+
+
+@dataclass(frozen=True)
 class SpeechDiscarded:
     """A start that turned out too short to be an utterance (click, cough)."""
 
     started_at: float
 
 
-TurnEvent = SpeechStarted | UtteranceEnded | SpeechDiscarded
+TurnEvent = SpeechStarted | UtteranceEnded | SpeechDiscarded | Paused
 
 
 class TurnDetector:
@@ -94,6 +115,7 @@ class TurnDetector:
         self._started_at = 0.0
         self._last_voiced_end = 0.0
         self._silent_ms = 0
+        self._paused = False
         self._run = 0
 
     def is_voiced(self, frame: AudioFrame) -> bool:
@@ -132,6 +154,7 @@ class TurnDetector:
                 self._last_voiced_end = frame.timestamp + frame.duration_s
                 self._in_speech = True
                 self._silent_ms = 0
+                self._paused = False
                 self._window.clear()
                 events.append(SpeechStarted(self._started_at))
             return events
@@ -142,25 +165,48 @@ class TurnDetector:
             events.append(UtteranceEnded(self._started_at, end, end, tuple(self._frames)))
             self._frames = []
             self._in_speech = False
+            self._paused = False
             self._window.clear()
             return events
         self._run = self._run + 1 if voiced else 0
         if voiced and (self._silent_ms == 0 or self._run >= self.settings.resume_frames):
             self._silent_ms = 0
+            self._paused = False
             self._last_voiced_end = frame.timestamp + frame.duration_s
             return events
         self._silent_ms += FRAME_MS
         if self._silent_ms >= self.settings.hangover_ms:
-            self._in_speech = False
-            speech_ms = (self._last_voiced_end - self._started_at) * 1000
-            if speech_ms < self.settings.min_utterance_ms:
-                events.append(SpeechDiscarded(self._started_at))
-            else:
-                # Keep the trailing silence out of the utterance, except one frame.
-                keep = len(self._frames) - self._silent_ms // FRAME_MS + 1
-                events.append(UtteranceEnded(self._started_at, self._last_voiced_end,
-                                             frame.timestamp + frame.duration_s, tuple(self._frames[:keep])))
-            # The silence that ended it is what comes just before the next utterance: its pre-roll.
-            self._before.extend(self._frames[len(self._frames) - self._silent_ms // FRAME_MS:])
-            self._frames = []
+            events.append(self._end(frame.timestamp + frame.duration_s))
+        elif (not self._paused and 0 < self.settings.pause_ms <= self._silent_ms
+              and self._speech_ms() >= self.settings.min_utterance_ms):
+            self._paused = True  # (once a pause)
+            events.append(Paused(self._started_at, self._last_voiced_end,
+                                 tuple(self._frames[:len(self._frames) - self._silent_ms // FRAME_MS])))
         return events
+
+    def end_now(self, started_at: float, at: float) -> UtteranceEnded | None:
+        """End the utterance started at `started_at` now, at monotonic `at` (its end was decided in a
+        pause); None if the caller spoke again since (even a frame), or it has already ended."""
+        if not self._in_speech or self._started_at != started_at or not self._paused or self._run:
+            return None
+        event = self._end(at)
+        return event if isinstance(event, UtteranceEnded) else None
+
+    def _speech_ms(self) -> float:
+        return (self._last_voiced_end - self._started_at) * 1000
+
+    def _end(self, decided_at: float) -> UtteranceEnded | SpeechDiscarded:
+        self._in_speech = False
+        self._paused = False
+        silent = self._silent_ms // FRAME_MS
+        event: UtteranceEnded | SpeechDiscarded
+        if self._speech_ms() < self.settings.min_utterance_ms:
+            event = SpeechDiscarded(self._started_at)
+        else:
+            # Keep the trailing silence out of the utterance, except one frame.
+            event = UtteranceEnded(self._started_at, self._last_voiced_end, decided_at,
+                                   tuple(self._frames[:len(self._frames) - silent + 1]))
+        # The silence that ended it is what comes just before the next utterance: its pre-roll.
+        self._before.extend(self._frames[len(self._frames) - silent:])
+        self._frames = []
+        return event

@@ -4,7 +4,9 @@ at real SIP phones on a private Asterisk, with `standardiste run` as the recepti
 Phases, each with a fresh store and a fresh receptionist process:
 - one call (a booking; streaming, the product) and the same call with `call.pipeline: naive` (the
   baseline); concurrent calls play the seed's call and the scenario corpus (`corpus()`), in turn;
-- each measured change against its former behaviour (a setting), on the same calls (full only);
+- each measured change against its former behaviour (a setting), on the same calls (full only),
+  and the end of a turn (fixed 700 ms, fixed 300 ms, the words, the sound) on the booked call and on
+  the pause set, callers pausing mid-sentence (both profiles);
 - the sweep: 2, 4, 8, 12, 16 concurrent conversations (quick: 4), py-spy sampling the 8-call level;
 - answer under load: a burst of 8 new calls while 8 conversations are in progress (full only).
 The figures go to bench/results/<date>-<host>.json and .png, and a summary to bench/README.md; a
@@ -41,6 +43,23 @@ CALLER_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean
                        "12 avenue Jean Médecin à Nice.", "Oui c'est ça.", "Le premier.")
 """A whole normal call, booked (the demo's second call): five turns, then the receptionist hangs up.
 The one-call phases all play it, so that their figures compare from run to run."""
+PAUSED_TURNS: Final = ("Bonjour, | euh, | mon évier est bouché | depuis ce matin.", "Jean | Martin.",
+                       "C'est au douze | avenue Jean Médecin, | à Nice.", "Oui | c'est ça.", "Le premier.")
+"""The booked call again, said as callers say it: pauses of 500 ms (`|`, devphone.PAUSE_MS) after
+"euh", inside a name, before the town, after "oui". A turn ended at one of them is a caller cut
+mid-sentence (`cut_offs`)."""
+NUMBER_TURNS: Final = ("Bonjour, ma chasse d'eau fuit.", "Paul Girard.", "8 rue de France à Nice.",
+                       "Non, rappelez-moi plutôt au | zéro six, | douze, | trente-quatre, | cinquante-six, "
+                       "| soixante-dix-huit.", "Oui.", "Le premier.")
+"""A number dictated in pairs with a pause after each (the recap's correction)."""
+END_OF_TURN: Final[tuple[tuple[dict[str, object], str, str], ...]] = (
+    ({"pause_ms": 0}, "fixed-700", "end of turn: 700 ms of silence (now a decision at 200 ms)"),
+    ({"pause_ms": 0, "hangover_ms": 300}, "fixed-300",
+     "end of turn: 300 ms of silence (now a decision at 200 ms, else 700 ms)"),
+    ({"turn_model": "true"}, "sound", "end of turn: the words or Smart Turn's sound (now the words alone)"),
+)
+"""The end of a turn as it was (a fixed pause), a shorter fixed pause, and with the sound model too,
+each against the product on the same calls (issue 22)."""
 CORPUS: Final = ("seed.yaml", "plombier.yaml")
 """The scenarios the concurrent calls play (tests/scenarios, the bench's dialplan: plombier)."""
 QUICK_TURNS: Final = 3
@@ -71,6 +90,11 @@ def phases(quick: bool) -> list[Phase]:
     one = (booking,)
     calls = corpus(quick)
     out = [Phase("1-call", 1, one), Phase("1-call-naive", 1, one, pipeline="naive")]
+    paused = (PAUSED_TURNS, NUMBER_TURNS)
+    out.append(Phase("pauses", 2, paused))
+    for vad, name, change in END_OF_TURN:
+        out += [Phase(f"1-call-{name}", 1, one, vad=vad, against="1-call", change=change),
+                Phase(f"pauses-{name}", 2, paused, vad=vad, against="pauses", change=change + ", pause set")]
     if not quick:  # each measured change against its former behaviour, in the same run
         out += [Phase("1-call-ack-700ms", 1, one, call={"ack_after_ms": 700}, against="1-call",
                       change="dead-air budget 700 ms (now 300 ms)"),
@@ -116,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         wavs: dict[str, Path] = {}
-        for k, script in enumerate((CALLER_TURNS, *corpus(False))):
+        for k, script in enumerate((CALLER_TURNS, PAUSED_TURNS, NUMBER_TURNS, *corpus(False))):
             folder = work / f"script-{k}"
             folder.mkdir()
             wavs.update(zip(script, speech_files(folder, script), strict=True))

@@ -55,6 +55,8 @@ class Phase:
     """More of the service config's `call:` settings (a before/after comparison in the same run)."""
     asr: dict[str, object] = field(default_factory=dict)
     """The service config's `asr:` settings, likewise."""
+    vad: dict[str, object] = field(default_factory=dict)
+    """The service config's `media.vad:` settings, likewise (the end of a turn)."""
     against: str = ""
     """The product's phase this one is compared with (same calls, the former behaviour)."""
     change: str = ""
@@ -76,6 +78,12 @@ class CallFigures:
     stages_ms: list[dict[str, float]] = field(default_factory=list)
     acks: int = 0
     """Acknowledgements ("D'accord.") played because a reply was not ready within the budget."""
+    turns_planned: int = 0
+    utterances: int = 0
+    """Utterances the receptionist heard (their ends): more than the turns said is a caller cut
+    mid-sentence (the continuation became an utterance of its own)."""
+    ends_decided: int = 0
+    """Utterances ended in a pause by the decision (words or sound) rather than the hangover."""
 
 
 @dataclass
@@ -173,14 +181,17 @@ def clock_readings(n: int = 5) -> list[tuple[float, float]]:
 
 def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_number: int) -> PhaseResult:
     """Run one phase end to end and return its figures."""
+    from agent.devphone import said
+
     folder = work / phase.name
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / "store.db"
     asr = ["asr:", *(f"  {k}: {v}" for k, v in phase.asr.items())] if phase.asr else []
+    asr += ["media:", "  vad:", *(f"    {k}: {v}" for k, v in phase.vad.items())] if phase.vad else []
     config = ast.controller_config(folder / "standardiste.yaml", store=store, extra=asr, pipeline=phase.pipeline,
                                    **phase.call)
     scripted = folder / "caller-words.json"
-    words = [list(phase.scripts[i % len(phase.scripts)]) for i in range(phase.calls)] + [[]] * phase.burst
+    words = [[said(t) for t in phase.scripts[i % len(phase.scripts)]] for i in range(phase.calls)] + [[]] * phase.burst
     scripted.write_text(json.dumps({"calls": words, "timed_with_vosk": True}, ensure_ascii=False))
     started = time.monotonic()
     receptionist = Receptionist(config, scripted, folder / "receptionist.log")
@@ -287,8 +298,11 @@ def _figures(phoned: dict[str, Any], wire: WireCall | None, marks: list[tuple[st
     said = turns(wire.said, wire.heard, spoken)
     out.turn_ms = [t.latency_s * 1000 for t in said if t.latency_s is not None]
     out.unanswered_turns = sum(t.latency_s is None for t in said)
+    out.turns_planned = int(phoned.get("turns_planned", 0))
     if marks:
         out.acks = sum(name == "ack" for name, _ in marks)
+        out.utterances = sum(name == "end_of_utterance" for name, _ in marks)
+        out.ends_decided = sum(name.startswith("turn_end_") for name, _ in marks)
         answered = next((t for name, t in marks if name == "answered"), None)
         if answered is not None:
             shift = wire.ok_at - answered  # the trace onto the capture's clock

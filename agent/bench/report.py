@@ -47,7 +47,11 @@ def phase_figures(r: PhaseResult) -> dict[str, Any]:
         "turn_ms": summary(turn_ms),
         "turns_unanswered": sum(c.unanswered_turns for c in main),
         "acknowledgements": sum(c.acks for c in main),
-        "call_settings": r.phase.call, "asr_settings": r.phase.asr,
+        "pauses_said": sum(t.count("|") for c in range(r.phase.calls)
+                           for t in r.phase.scripts[c % len(r.phase.scripts)]),
+        "cut_offs": sum(max(0, c.utterances - c.turns_planned) for c in main),
+        "ends_decided": sum(c.ends_decided for c in main),
+        "call_settings": r.phase.call, "asr_settings": r.phase.asr, "vad_settings": r.phase.vad,
         "against": r.phase.against, "change": r.phase.change,
         "late_frames": sum(c.late_frames for c in r.calls),
         "max_gap_ms": max((c.max_gap_ms for c in r.calls), default=0.0),
@@ -122,7 +126,7 @@ def goals_table(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames", "acks")
+COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames", "acks", "cut-offs")
 
 
 def _compared(p: dict[str, Any], label: str) -> Any:
@@ -130,6 +134,8 @@ def _compared(p: dict[str, Any], label: str) -> Any:
         return (p["burst_answer_ms"] if p["burst_calls"] else p["answer_ms"])["p95"]
     if label.startswith("turn"):
         return p["turn_ms"][label.split()[1]]
+    if label == "cut-offs":
+        return p.get("cut_offs")  # (results written before issue 22 have none)
     return p["late_frames"] if label == "late frames" else p["acknowledgements"]
 
 

@@ -150,6 +150,13 @@ def whisper(urgency: str, problem: str | None, name: str | None, address: str | 
                           address=address or "Adresse non donnée")
 
 
+def first_texts(plan: Dialplan) -> list[str]:
+    """What the first seconds of any call of this dialplan say, and what plays only pre-rendered (the
+    voice-message prompts, the acknowledgements): rendered before the service takes calls."""
+    first = plan.fields[0].question if plan.fields else ""
+    return [plan.greeting, first, MESSAGE_MODE_PROMPT, MESSAGE_MODE_GOODBYE, ENGINE_FAILED, *ACKNOWLEDGEMENTS]
+
+
 def fixed_texts(plan: Dialplan) -> list[str]:
     """Every sentence this dialplan can make the receptionist say that holds no caller data: what
     the live call renders ahead of time (agent/session/prompts.py)."""

@@ -24,7 +24,8 @@ from agent.actions.bookings import apply_booking
 from agent.actions.outbox import Outbox
 from agent.asr.base import AsrError, AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
-from agent.audio.vad import SpeechDiscarded, UtteranceEnded
+from agent.audio.turn_model import TurnDecider
+from agent.audio.vad import Paused, SpeechDiscarded, UtteranceEnded
 from agent.dialogue.booking import Slot
 from agent.dialogue.lead import Upcoming
 from agent.dialogue.phrases import ACKNOWLEDGEMENTS
@@ -37,6 +38,7 @@ from agent.session.message import MessageTaker
 from agent.session.prompts import PhraseBook
 from agent.session.timing import CallTiming, Pipeline, RecogniserSetup
 from agent.session.transfer_flow import TransferFlow
+from agent.session.turn_end import TurnEnd
 from agent.store.db import Store, StoreUnwritable
 from agent.store.schema import LeadStatus, Who
 from agent.telephony.call import Call
@@ -63,6 +65,9 @@ class SessionDeps:
     """The SMS a call causes are queued with its end (and "non joint" when a transfer fails)."""
     calendars: Calendars = field(default_factory=lambda: Calendars(None))
     """The artisan's calendar (CalDAV, or none: the store's bookings) and the slots calls hold."""
+    turns: TurnDecider | None = None
+    """The end-of-turn model (None: the end of a turn is decided from the words alone, or the
+    hangover when the VAD has no short pause)."""
 
 
 class LiveSession:
@@ -71,7 +76,9 @@ class LiveSession:
         self.plan = plan
         self.call_id = 0
         self._results: dict[float, asyncio.Future[str]] = {}
-        self._feed: asyncio.Queue[AudioFrame | UtteranceEnded | SpeechDiscarded] = asyncio.Queue()
+        self._feed: asyncio.Queue[AudioFrame | UtteranceEnded | SpeechDiscarded | Paused] = asyncio.Queue()
+        self._turn_end: TurnEnd | None = None
+        self._decisions: set[asyncio.Task[None]] = set()
         self._acks = 0
         self._acked = False
         """An acknowledgement was played in the turn in progress."""
@@ -119,7 +126,9 @@ class LiveSession:
             asr.set_result(self.deps.transcriber.session(call.media.rate))
         else:
             asr = asyncio.ensure_future(asyncio.to_thread(self.deps.transcriber.session, call.media.rate))
-        call.media.on_speech_frame = self._feed.put_nowait
+        media = call.media
+        self._turn_end = TurnEnd(conv, media.end_turn, self.deps.turns, call.trace.mark)
+        media.on_speech_frame = self._feed.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
         try:
             opening = conv.start()
@@ -139,6 +148,10 @@ class LiveSession:
             feeder.cancel()
             if call.media is not None:
                 call.media.on_speech_frame = None
+            ends = self._turn_end.counts if self._turn_end is not None else None
+            if ends:
+                log.info("call %s: turn ends decided by the words %d, by the sound %d, left to the pause %d, "
+                         "too late %d", call.tag, ends["words"], ends["sound"], ends["wait"], ends["late"])
 
     async def _talk(self, call: Call, conv: Conversation, opening: str) -> None:
         """Say `opening`, then turn after turn until the conversation has decided."""
@@ -309,12 +322,23 @@ class LiveSession:
                 if isinstance(item, AudioFrame):
                     if naive:
                         held.append(item)  # the baseline: recognition starts once the utterance has ended
+                    elif self._turn_end is not None:
+                        self._turn_end.heard(await asr.feed(item))
                     else:
                         await asr.feed(item)
+                elif isinstance(item, Paused):
+                    if self._turn_end is not None and not naive:
+                        # Every frame before the pause is fed: the words so far are the recogniser's.
+                        self._decisions.add(task := asyncio.create_task(self._turn_end.decide(item)))
+                        task.add_done_callback(self._decisions.discard)
                 elif isinstance(item, SpeechDiscarded):
                     held.clear()
+                    if self._turn_end is not None:
+                        self._turn_end.reset()
                     await asr.discard()
                 else:
+                    if self._turn_end is not None:
+                        self._turn_end.reset()
                     for frame in held:
                         await asr.feed(frame)
                     held.clear()

@@ -1,5 +1,9 @@
 """What the receptionist says, as audio: every fixed sentence of every dialplan rendered at start-up
 (cached on disk by text and voice), the rest synthesised sentence by sentence as it is spoken.
+What the first seconds of any call need (the greeting, its question, the voice-message prompts,
+the acknowledgements) is rendered before the service takes calls; the rest in a background thread
+at a lower priority, so that a cold cache does not keep calls waiting (a sentence not yet rendered
+is synthesised when said, as any other).
 
 A reply is cut into sentences; a sentence the book holds plays at once, the others stream from
 the TTS engine (the first sentence plays while the next is synthesised).
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -24,6 +30,8 @@ from agent.tts.prompts import load_frames, render_beep, render_prompt, to_rate
 
 log = logging.getLogger(__name__)
 
+BACKGROUND_NICE: Final = 10
+"""Priority of the background rendering (as the recognition threads): calls first."""
 SENTENCE_GAP_MS: Final = 120
 """Silence between two sentences of one reply, ms."""
 RINGBACK_ON_S: Final = 1.5
@@ -59,6 +67,24 @@ class PhraseBook:
 
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
+
+    def prepare_in_background(self, texts: list[str]) -> threading.Thread:
+        """`prepare(texts)` in a daemon thread at a lower priority (nice 10): what a call may say
+        later than its first seconds. Returns the thread (tests join it)."""
+
+        def run() -> None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+            except (OSError, AttributeError):
+                pass
+            try:
+                self.prepare(texts)
+            except Exception:  # a sentence that cannot be rendered now is synthesised when said
+                log.exception("rendering the phrases in the background failed")
+
+        thread = threading.Thread(target=run, name="phrases", daemon=True)
+        thread.start()
+        return thread
 
     def fixed(self, text: str) -> list[AudioFrame]:
         """A text whose sentences are all in the book, as frames (KeyError otherwise: a bug)."""

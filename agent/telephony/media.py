@@ -20,9 +20,18 @@ from typing import Final
 
 import numpy as np
 
+from agent.audio.barge_in import BargeIn, BargeInSettings
 from agent.audio.frames import FRAME_MS, AudioFrame, samples_per_frame
 from agent.audio.g711 import ulaw_decode, ulaw_encode
-from agent.audio.vad import SpeechDiscarded, SpeechStarted, TurnDetector, TurnEvent, UtteranceEnded, VadSettings
+from agent.audio.vad import (
+    Paused,
+    SpeechDiscarded,
+    SpeechStarted,
+    TurnDetector,
+    TurnEvent,
+    UtteranceEnded,
+    VadSettings,
+)
 from agent.telephony.ari import AriClient, AriError
 from agent.telephony.rtp import RtpSocket, RtpStats
 
@@ -32,8 +41,6 @@ FRAME_S: Final = FRAME_MS / 1000
 MAX_LEAD_FRAMES: Final = 3
 SENDER_RESET_S: Final = 0.2
 """If the sender falls this far behind (event loop stalled), it skips ahead instead of bursting."""
-OUT_LEVEL_WINDOW: Final = 15
-"""Outgoing frames (300 ms) over which our own level is taken for the echo gate."""
 HEARD_LIMIT: Final = 3000
 """Frames of caller audio kept for a listener (60 s); older ones are dropped."""
 PLAY_AHEAD_FRAMES: Final = 50
@@ -43,18 +50,6 @@ JOIN_RETRY_STEP_S: Final = 0.01
 """ExternalMedia answers before its channel has entered the application; adding it to the bridge
 then fails with 422 "not in Stasis". We wait for its StasisStart, and still retry a 422 every step
 for at most the budget, seconds."""
-
-
-@dataclass(frozen=True)
-class BargeInSettings:
-    enabled: bool = True
-    min_frames: int = 2
-    """Consecutive voiced caller frames during our speech that stop it (2 x 20 ms)."""
-    guard_ms: int = 150
-    """After our speech starts, this long is ignored: the line's echo of our first syllable, ms."""
-    echo_return_loss_db: float = 12.0
-    """Caller audio counts only if louder than our own recent output minus this much, dB: the echo
-    of our prompt coming back through the handset is quieter than that."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +122,11 @@ class CallMedia:
         self.bridge_id = f"sd-bridge-{uuid.uuid4().hex[:16]}"
         self.turns: asyncio.Queue[TurnEvent] = asyncio.Queue()
         self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT if settings.keep_heard else 0)
-        self.on_speech_frame: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded], None] | None = None
+        self.on_speech_frame: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded | Paused], None] | None = None
         """Called with every frame of the caller's utterance in progress as it arrives (the frames
-        that started it first), then with the event that ended or discarded it: a recogniser fed
-        this has its text ready right after the end of the utterance."""
+        that started it first), each pause in it where its end may be decided (`end_turn`), then
+        with the event that ended or discarded it: a recogniser fed this has its text ready right
+        after the end of the utterance."""
         self.join_retries = 0
         self.in_stasis = asyncio.Event()
         """Set by the call when our media channel's StasisStart arrives: only then may it join a bridge."""
@@ -145,9 +141,7 @@ class CallMedia:
         # Outbound.
         self._out: deque[AudioFrame] = deque()
         self._speaking = False
-        self._speech_started_at = 0.0
-        self._out_levels: deque[float] = deque(maxlen=OUT_LEVEL_WINDOW)
-        self._barge_count = 0
+        self._barge_in = BargeIn(settings.barge_in)
         self._played = asyncio.Event()
         self._room = asyncio.Event()
         """Set when the playback queue has room again."""
@@ -265,26 +259,31 @@ class CallMedia:
                 # The frames that started it, after a little of the audio before (the word's onset).
                 for f in (*self._detector.lead_in, *self._detector.utterance_frames):
                     listener(f)
-            for event in events:
-                if isinstance(event, (UtteranceEnded, SpeechDiscarded)):
-                    listener(event)
+        self._dispatch(events, listener)
+
+    def _dispatch(self, events: list[TurnEvent],
+                  listener: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded | Paused], None] | None) -> None:
         for event in events:
+            if listener is not None and isinstance(event, (UtteranceEnded, SpeechDiscarded, Paused)):
+                listener(event)
+            if isinstance(event, Paused):
+                continue
             self.trace.mark(type(event).__name__, event.at if isinstance(event, SpeechStarted) else None)
             self.turns.put_nowait(event)
 
+    def end_turn(self, paused: Paused) -> bool:
+        """The caller is done: end the utterance of `paused` now, in its pause, instead of waiting for
+        the hangover. False when they spoke again since (or it already ended)."""
+        event = self._detector.end_now(paused.started_at, time.monotonic())
+        if event is None:
+            return False
+        self._dispatch([event], self.on_speech_frame)
+        return True
+
     def _check_barge_in(self, frame: AudioFrame, now: float) -> None:
-        cfg = self.settings.barge_in
-        if not (cfg.enabled and self._speaking and self._interruptible):
-            self._barge_count = 0
+        if not self._speaking or not self._interruptible:
             return
-        if now - self._speech_started_at < cfg.guard_ms / 1000:
-            return
-        echo_level = max(self._out_levels, default=0.0) * 10 ** (-cfg.echo_return_loss_db / 20)
-        if frame.rms() > echo_level and self._detector.is_voiced(frame):
-            self._barge_count += 1
-        else:
-            self._barge_count = 0
-        if self._barge_count >= cfg.min_frames:
+        if self._barge_in.heard(frame.rms(), self._detector.is_voiced(frame), now):
             self.trace.mark("barge_in", now)
             log.info("barge-in: caller spoke over the agent")
             self._barged_in = True
@@ -306,6 +305,7 @@ class CallMedia:
         self._room.set()
         if self._speaking:
             self._speaking = False
+            self._barge_in.speaking(None)
             self.trace.mark("playback_stopped")
         self._played.set()
 
@@ -318,9 +318,8 @@ class CallMedia:
         self._played.clear()
         self._speaking = True
         self._interruptible = interruptible
-        self._speech_started_at = time.monotonic()
+        self._barge_in.speaking(time.monotonic() if interruptible else None)
         self._first_frame_pending = True
-        self._barge_count = 0
         self._input_open = True
         try:
             if isinstance(frames, AsyncIterator):  # speech being synthesised: finite, queued as it comes
@@ -353,6 +352,7 @@ class CallMedia:
 
     def _finish_playback(self) -> None:
         self._speaking = False
+        self._barge_in.speaking(None)
         self.trace.mark("playback_done")
         self._played.set()
 
@@ -372,13 +372,13 @@ class CallMedia:
                     self._room.set()
                     samples = frame.samples
                     self.last_speech_sent_at = time.monotonic()
-                    self._out_levels.append(frame.rms())
+                    self._barge_in.sent(frame.rms())
                     if self._first_frame_pending:
                         self._first_frame_pending = False
                         self.trace.mark("reply_first_frame")
                 else:
                     samples = silence
-                    self._out_levels.append(0.0)
+                    self._barge_in.sent(0.0)
                 self._socket.send(self.codec.encode(samples), n)
                 if self._speaking and not self._out and not self._input_open:
                     self._finish_playback()

@@ -1,0 +1,62 @@
+"""Whether the words heard so far already answer the question pending: the dialogue's half of the
+end-of-turn decision (the other half is the sound of the utterance, audio/turn_model.py).
+
+A bare yes or no to a yes/no question, a name to "votre nom ?", a complete phone number, an
+address with its town, a slot's choice: the caller has said what was asked, and the reply can
+start after a short pause instead of the long one. Anything else (a problem being described, a
+name half said, "c'est au quinze rue...") is not complete: the long pause stands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from agent.dialogue.heard import Expect, hear
+from agent.dialogue.state import Ask
+
+YES_NO: Final = frozenset({Ask.RECAP, Ask.DANGER, Ask.CHECK, Ask.MORE})
+"""Questions a bare "oui" or "non" answers."""
+BARE: Final = 4
+"""Words at most in a bare answer ("oui", "non merci", "oui c'est bien ça"): more words may go on."""
+BUT: Final = frozenset({"mais", "sauf", "juste", "seulement", "plutot", "sinon", "enfin"})
+"""A yes or no with one of these goes on ("oui mais le numéro...")."""
+HANGING: Final = frozenset({"et", "ou", "mais", "de", "du", "des", "le", "la", "les", "au", "aux", "a", "en",
+                            "sur", "rue", "avenue", "boulevard", "chemin", "c", "est", "je", "j", "euh", "donc",
+                            "alors", "parce", "que", "qui", "avec", "pour", "mon", "ma", "mes", "un", "une"})
+"""Last words that leave a sentence hanging: the caller is not done whatever was heard before."""
+
+
+def checkable(expect: Expect) -> bool:
+    """Whether the words can tell a complete answer to this question (else only the sound can)."""
+    return expect.kind in YES_NO or expect.kind in (Ask.SLOT, Ask.NAME_ADDRESS, Ask.CRITICAL) or (
+        expect.kind is Ask.FIELD and expect.field in ("name", "phone", "address"))
+
+
+def hanging(text: str) -> bool:
+    """The words so far stop on a word that leaves the sentence open ("et", "c'est au", "rue"), or on
+    a single letter (a name being spelled, "d u b")."""
+    words = text.lower().replace("'", " ").replace("’", " ").split()
+    last = words[-1].strip(".,;:!?") if words else ""
+    return not last or last in HANGING or len(last) == 1
+
+
+def answers(expect: Expect, text: str, now: datetime) -> bool:
+    """True when `text` (the recogniser's words so far) is a complete answer to `expect`."""
+    if hanging(text):
+        return False
+    h = hear(text, now)
+    kind, field = expect.kind, expect.field
+    if kind in YES_NO:
+        return h.yes is not None and len(text.split()) <= BARE and not BUT & set(h.tokens)
+    if kind is Ask.SLOT:
+        from agent.dialogue.booking import pick
+
+        return bool(expect.offered) and pick(text, expect.offered, now) is not None and len(h.tokens) <= 6
+    if kind is Ask.FIELD and field == "name":
+        return h.name is not None and h.address is None and len(h.tokens) <= 5
+    if kind is Ask.FIELD and field == "phone":
+        return h.phone is not None
+    if (kind is Ask.FIELD and field == "address") or kind is Ask.NAME_ADDRESS or kind is Ask.CRITICAL:
+        return h.address is not None and h.address.city is not None
+    return False
