@@ -19,6 +19,7 @@ from typing import Final
 import numpy as np
 import pjsua2 as pj
 
+from agent.asr.scripted import PAUSE
 from agent.tts.espeak_engine import synthesize_espeak
 from agent.tts.prompts import to_rate
 
@@ -364,16 +365,9 @@ def french_speech(text: str) -> np.ndarray:
     return x[voiced[0] * frame:(voiced[-1] + 1) * frame]
 
 
-PAUSE: Final = "|"
-"""In a caller's text, where they pause mid-sentence ("zéro six | douze | ..."): PAUSE_MS of silence."""
 PAUSE_MS: Final = 500
 """A caller's pause inside a sentence (after "euh", between the pairs of a number): shorter than the
 700 ms hangover, longer than the 200 ms at which the end of a turn is decided."""
-
-
-def said(text: str) -> str:
-    """What a caller's text says, its pause marks taken out (what a recogniser would print)."""
-    return " ".join(text.replace(PAUSE, " ").split())
 
 
 def speech_files(folder: Path, texts: list[str] | tuple[str, ...]) -> list[Path]:

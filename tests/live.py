@@ -51,9 +51,7 @@ def dialplan_file(tmp: Path, **changes: Any) -> Path:
 
 def scripted(tmp: Path, turns: tuple[str, ...] | list[str], **knobs: Any) -> Path:
     path = tmp / "scripted-asr.json"
-    from agent.devphone import said
-
-    path.write_text(json.dumps({"utterances": [said(t) for t in turns], **knobs}, ensure_ascii=False))
+    path.write_text(json.dumps({"utterances": list(turns), **knobs}, ensure_ascii=False))
     return path
 
 

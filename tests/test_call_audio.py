@@ -180,7 +180,7 @@ def test_end_of_utterance_decisions_fall_within_tolerance(asterisk, agent_factor
         while True:
             utt = await call.listen(60)
             if utt is not None:
-                utterances.append(utt)
+                utterances.append(utt.ended)
 
     agent = agent_factory(asterisk, script, vad=VadSettings(hangover_ms=HANGOVER_MS))
     call = place_call(phones, softphone, asterisk, tmp_path, play=wav)
@@ -219,7 +219,8 @@ def test_caller_speaking_over_a_prompt_stops_it(asterisk, agent_factory, phones,
     call.hang_up()
     done = wait_finished(agent)
     assert results["completed"] is False, "the prompt was not interrupted"
-    assert isinstance(results["utterance"], UtteranceEnded), "the caller did not get the turn"
+    assert results["utterance"] is not None and isinstance(results["utterance"].ended, UtteranceEnded), \
+        "the caller did not get the turn"
     assert done.media is not None
 
     # Agent side: from the caller's first word arriving to our last frame sent.

@@ -33,6 +33,8 @@ MODELS = REPO / "models" / MODEL_DIR
 ANSWERS = [
     (Expect(Ask.RECAP), "oui", True), (Expect(Ask.RECAP), "Oui, c'est bien ça.", True),
     (Expect(Ask.RECAP), "oui mais", False), (Expect(Ask.RECAP), "non le numéro c'est", False),
+    (Expect(Ask.RECAP), "non", True), (Expect(Ask.RECAP), "non rappelez-moi au zéro", False),
+    (Expect(Ask.RECAP), "non rappelez-moi au zéro six quarante cinq douze trente quatre cinquante six", True),
     (Expect(Ask.FIELD, "name"), "marie dubois", True), (Expect(Ask.FIELD, "name"), "je m'appelle", False),
     (Expect(Ask.FIELD, "name"), "dubois d u b", False),
     (Expect(Ask.FIELD, "phone"), "zéro six douze trente quatre cinquante six soixante dix huit", True),
@@ -54,6 +56,21 @@ def test_what_the_words_can_check_and_what_leaves_a_sentence_open() -> None:
     assert not checkable(Expect(Ask.FIELD, "problem")) and not checkable(Expect(None))
     assert hanging("j'habite au") and hanging("c'est au quinze rue") and hanging("d u b") and hanging("")
     assert not hanging("mon évier est bouché.")
+
+
+def test_the_scripted_recogniser_shows_a_stretch_only_once_it_is_said() -> None:
+    """Between two marked pauses, the words come in step with the voice, never past the pause."""
+    text = "Non, rappelez-moi au | zéro six, | douze."
+    session = ScriptedTranscriber((text,)).session(RATE)
+    gap = np.zeros(RATE // 2, np.int16)
+    audio = np.concatenate([speech("Non, rappelez-moi au"), gap, speech("zéro six,"), gap, speech("douze.")])
+    seen = [t.text for f in split_frames(audio, RATE) if (t := asyncio.run(session.feed(AudioFrame(f.samples, RATE,
+                                                                                                   0.0))))]
+    assert seen[-1] == "Non, rappelez-moi au zéro six, douze."
+    before_douze = [s for s in seen if "douze" not in s]
+    assert before_douze[-1] == "Non, rappelez-moi au zéro six,"  # complete at the pause, no further
+    assert not any("zéro" in s for s in seen[:seen.index("Non, rappelez-moi au") + 1])
+    assert asyncio.run(session.finish()).text == "Non, rappelez-moi au zéro six, douze."
 
 
 def test_the_scripted_recogniser_shows_its_words_in_step_with_the_voice() -> None:

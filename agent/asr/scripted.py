@@ -30,11 +30,22 @@ from agent.audio.frames import FRAME_MS, AudioFrame
 from agent.audio.vad import DEFAULT_MIN_RMS
 from agent.yamlnode import Node, read_yaml
 
+PAUSE: Final = "|"
+"""In a caller's text, where they pause mid-sentence ("zéro six | douze | ..."): the test phones
+leave a silence there (devphone.PAUSE_MS), and the recogniser never prints it."""
 CHAR_MS: Final = 35
-"""The scripted recogniser shows its text as partial results in step with the caller's audio: one
-character per 35 ms of voiced audio (the test phones' espeak-ng French voice says a character in
-32-43 ms, pauses left out), whole words only, so the end-of-turn decision sees words about when a
-recogniser would give them; the final result is the whole text."""
+"""The scripted recogniser shows its text as partial results in step with the caller's audio, as a
+streaming recogniser does: within a stretch of speech between two marked pauses, one character per
+35 ms of voiced audio (the test phones' espeak-ng French voice says a character in 32-43 ms), whole
+words only and never past the stretch; a stretch is complete once a marked pause is heard
+(MARKED_PAUSE_MS of silence). The final result is the whole text."""
+MARKED_PAUSE_MS: Final = 400
+"""Silence taken as a marked pause (the phones' are 500 ms; a comma's is shorter)."""
+
+
+def said(text: str) -> str:
+    """What a caller's text says, its pause marks taken out (what a recogniser prints)."""
+    return " ".join(text.replace(PAUSE, " ").split())
 
 
 def revealed(text: str, chars: int) -> str:
@@ -103,7 +114,14 @@ class ScriptedSession:
         self.count = 0
         self.frames = 0
         self.timed = timed
+        self._restart()
+
+    def _restart(self) -> None:
+        self._stretch = 0
+        """Marked pauses heard in the utterance so far: the stretches of its text already said."""
         self._voiced_ms = 0
+        """Voiced audio in the current stretch, ms."""
+        self._silent_ms = 0
         self._partial = ""
 
     async def feed(self, frame: AudioFrame) -> Transcript | None:
@@ -111,21 +129,28 @@ class ScriptedSession:
         if self.timed is not None:
             await self.timed.feed(frame)
         if frame.rms() >= DEFAULT_MIN_RMS:
+            if self._silent_ms >= MARKED_PAUSE_MS and self._voiced_ms:
+                self._stretch, self._voiced_ms = self._stretch + 1, 0
+            self._silent_ms = 0
             self._voiced_ms += FRAME_MS
+        else:
+            self._silent_ms += FRAME_MS
         text = self.texts[self.count] if self.count < len(self.texts) else ""
-        shown = revealed(text, self._voiced_ms // CHAR_MS)
+        stretches = [s.strip() for s in text.split(PAUSE)]
+        done, current = stretches[:self._stretch], stretches[self._stretch] if self._stretch < len(stretches) else ""
+        shown = " ".join([*done, revealed(current, self._voiced_ms // CHAR_MS)]).strip()
         if shown == self._partial:
             return None
         self._partial = shown
-        return Transcript(shown, final=False)
+        return Transcript(said(shown), final=False)
 
     async def discard(self) -> None:
-        self._voiced_ms, self._partial = 0, ""
+        self._restart()
         if self.timed is not None:
             await self.timed.discard()
 
     async def finish(self) -> Transcript:
-        self._voiced_ms, self._partial = 0, ""
+        self._restart()
         self.count += 1
         if self.timed is not None:
             await self.timed.finish()
@@ -137,4 +162,4 @@ class ScriptedSession:
             raise AsrError(f"scripted failure at utterance {self.count} (fault knob)")
         texts = self.texts
         text = texts[self.count - 1] if self.count <= len(texts) else ""
-        return Transcript(text, final=True, confidence=1.0)
+        return Transcript(said(text), final=True, confidence=1.0)

@@ -181,8 +181,6 @@ def clock_readings(n: int = 5) -> list[tuple[float, float]]:
 
 def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_number: int) -> PhaseResult:
     """Run one phase end to end and return its figures."""
-    from agent.devphone import said
-
     folder = work / phase.name
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / "store.db"
@@ -191,7 +189,7 @@ def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_n
     config = ast.controller_config(folder / "standardiste.yaml", store=store, extra=asr, pipeline=phase.pipeline,
                                    **phase.call)
     scripted = folder / "caller-words.json"
-    words = [[said(t) for t in phase.scripts[i % len(phase.scripts)]] for i in range(phase.calls)] + [[]] * phase.burst
+    words = [list(phase.scripts[i % len(phase.scripts)]) for i in range(phase.calls)] + [[]] * phase.burst
     scripted.write_text(json.dumps({"calls": words, "timed_with_vosk": True}, ensure_ascii=False))
     started = time.monotonic()
     receptionist = Receptionist(config, scripted, folder / "receptionist.log")

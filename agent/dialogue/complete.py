@@ -19,6 +19,8 @@ YES_NO: Final = frozenset({Ask.RECAP, Ask.DANGER, Ask.CHECK, Ask.MORE})
 """Questions a bare "oui" or "non" answers."""
 BARE: Final = 4
 """Words at most in a bare answer ("oui", "non merci", "oui c'est bien ça"): more words may go on."""
+BARE_NO: Final = 2
+"""Words at most in a bare no ("non", "non merci", "pas du tout" is three: it waits)."""
 BUT: Final = frozenset({"mais", "sauf", "juste", "seulement", "plutot", "sinon", "enfin"})
 """A yes or no with one of these goes on ("oui mais le numéro...")."""
 HANGING: Final = frozenset({"et", "ou", "mais", "de", "du", "des", "le", "la", "les", "au", "aux", "a", "en",
@@ -47,8 +49,12 @@ def answers(expect: Expect, text: str, now: datetime) -> bool:
         return False
     h = hear(text, now)
     kind, field = expect.kind, expect.field
+    if kind is Ask.RECAP and (h.phone is not None or (h.address is not None and h.address.city is not None)):
+        return True  # a correction given whole: "non, rappelez-moi au 06 45 12 34 56"
     if kind in YES_NO:
-        return h.yes is not None and len(text.split()) <= BARE and not BUT & set(h.tokens)
+        # "oui c'est bien ça" is done; after "non" a correction usually follows ("non, c'est le...").
+        return (h.yes is True and len(text.split()) <= BARE and not BUT & set(h.tokens)) or (
+            h.yes is False and len(text.split()) <= BARE_NO)
     if kind is Ask.SLOT:
         from agent.dialogue.booking import pick
 

@@ -151,10 +151,15 @@ def whisper(urgency: str, problem: str | None, name: str | None, address: str | 
 
 
 def first_texts(plan: Dialplan) -> list[str]:
-    """What the first seconds of any call of this dialplan say, and what plays only pre-rendered (the
-    voice-message prompts, the acknowledgements): rendered before the service takes calls."""
-    first = plan.fields[0].question if plan.fields else ""
-    return [plan.greeting, first, MESSAGE_MODE_PROMPT, MESSAGE_MODE_GOODBYE, ENGINE_FAILED, *ACKNOWLEDGEMENTS]
+    """What every call of this dialplan starts with: rendered before the service takes calls."""
+    return [plan.greeting, plan.fields[0].question if plan.fields else ""]
+
+
+def soon_texts() -> list[str]:
+    """The voice-message prompts (any call may fall back to them) and the acknowledgements: rendered
+    first in the background, right after the service starts taking calls (then every other fixed
+    sentence, then Asterisk's own fallback prompt)."""
+    return [ENGINE_FAILED, MESSAGE_MODE_PROMPT, MESSAGE_MODE_GOODBYE, *ACKNOWLEDGEMENTS]
 
 
 def fixed_texts(plan: Dialplan) -> list[str]:

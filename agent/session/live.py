@@ -25,7 +25,8 @@ from agent.actions.outbox import Outbox
 from agent.asr.base import AsrError, AsrSession, Transcriber
 from agent.audio.frames import AudioFrame
 from agent.audio.turn_model import TurnDecider
-from agent.audio.vad import Paused, SpeechDiscarded, UtteranceEnded
+from agent.audio.utterance import Utterance
+from agent.audio.vad import Paused
 from agent.dialogue.booking import Slot
 from agent.dialogue.lead import Upcoming
 from agent.dialogue.phrases import ACKNOWLEDGEMENTS
@@ -75,8 +76,8 @@ class LiveSession:
         self.deps = deps
         self.plan = plan
         self.call_id = 0
-        self._results: dict[float, asyncio.Future[str]] = {}
-        self._feed: asyncio.Queue[AudioFrame | UtteranceEnded | SpeechDiscarded | Paused] = asyncio.Queue()
+        self._utterances: asyncio.Queue[Utterance] = asyncio.Queue()
+        """The caller's utterances as they start, for the recogniser."""
         self._turn_end: TurnEnd | None = None
         self._decisions: set[asyncio.Task[None]] = set()
         self._acks = 0
@@ -120,7 +121,7 @@ class LiveSession:
                             agenda=agenda, upcoming=self._upcoming(caller, now))
         # A recogniser takes ~100 ms to create (Kaldi's decoder state): made in a worker thread while
         # the greeting plays, never on the event loop, where it delayed the greeting and every other
-        # call's frames. What the caller says meanwhile waits in the feed queue.
+        # call's frames. What the caller says meanwhile waits in its utterance.
         if self.deps.timing.recogniser_setup is RecogniserSetup.BLOCKING:  # make bench's "before" only
             asr: asyncio.Future[AsrSession] = asyncio.get_running_loop().create_future()
             asr.set_result(self.deps.transcriber.session(call.media.rate))
@@ -128,7 +129,7 @@ class LiveSession:
             asr = asyncio.ensure_future(asyncio.to_thread(self.deps.transcriber.session, call.media.rate))
         media = call.media
         self._turn_end = TurnEnd(conv, media.end_turn, self.deps.turns, call.trace.mark)
-        media.on_speech_frame = self._feed.put_nowait
+        media.on_utterance = self._utterances.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
         try:
             opening = conv.start()
@@ -146,8 +147,10 @@ class LiveSession:
             await taker.run(call, intro=taker.engine_failed_text())
         finally:
             feeder.cancel()
+            for decision in self._decisions:
+                decision.cancel()
             if call.media is not None:
-                call.media.on_speech_frame = None
+                call.media.on_utterance = None
             ends = self._turn_end.counts if self._turn_end is not None else None
             if ends:
                 log.info("call %s: turn ends decided by the words %d, by the sound %d, left to the pause %d, "
@@ -160,15 +163,14 @@ class LiveSession:
         while not conv.done:
             await self._check_store(flush=True)
             utterance = await call.listen(self.deps.timing.first_turn_wait_s)
-            if utterance is not None and utterance.ended_at < listen_since:
-                self._results.pop(utterance.started_at, None)
+            if utterance is not None and utterance.ended.ended_at < listen_since:
                 continue  # heard while we spoke, without interrupting: the line's echo
             self._acked = False
             reply = await self._turn(call, conv, utterance)
             await self._check_store(flush=False)
             ack_by = None
             if utterance is not None and not self._acked and self.deps.timing.pipeline is Pipeline.STREAMING:
-                ack_by = utterance.decided_at + self.deps.timing.ack_after_s
+                ack_by = utterance.ended.decided_at + self.deps.timing.ack_after_s
             played = await self._say(call, reply, ack_by=ack_by)
             listen_since = 0.0 if not played else time.monotonic()
 
@@ -218,17 +220,18 @@ class LiveSession:
                                  status=status[action] if action else LeadStatus.NEW, message=conv.lead.message)
 
     # --- one turn --------------------------------------------------------------------------------------
-    async def _turn(self, call: Call, conv: Conversation, utterance: UtteranceEnded | None) -> str:
+    async def _turn(self, call: Call, conv: Conversation, utterance: Utterance | None) -> str:
         """What the caller said (empty for silence) through the dialogue; an acknowledgement plays if
         the reply is not ready within the dead-air budget."""
         if utterance is None:
             return await conv.turn("")
         # decided_at is the end of the last frame's audio, a frame after its arrival: never later than now.
-        call.trace.mark("end_of_utterance", min(utterance.decided_at, time.monotonic()))
+        decided_at = utterance.ended.decided_at
+        call.trace.mark("end_of_utterance", min(decided_at, time.monotonic()))
         work = asyncio.ensure_future(self._understand(call, conv, utterance))
         if self.deps.timing.pipeline is Pipeline.NAIVE:
             return await work  # the baseline: no acknowledgement covers a slow reply
-        budget = utterance.decided_at + self.deps.timing.ack_after_s - time.monotonic()
+        budget = decided_at + self.deps.timing.ack_after_s - time.monotonic()
         done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))
         if not done:
             await self._acknowledge(call)
@@ -239,9 +242,9 @@ class LiveSession:
         ack = ACKNOWLEDGEMENTS[self._acks % len(ACKNOWLEDGEMENTS)]
         self._acks += 1
         self._acked = True
-        await call.say(self.deps.book.fixed(ack))
+        await call.say(self.deps.book.speak(ack))  # (held once the background rendering has reached it)
 
-    async def _understand(self, call: Call, conv: Conversation, utterance: UtteranceEnded) -> str:
+    async def _understand(self, call: Call, conv: Conversation, utterance: Utterance) -> str:
         text = await self._final_text(utterance)
         call.trace.mark("asr_final")
         self.deps.store.add_turn(self.call_id, Who.CALLER, text)
@@ -300,67 +303,55 @@ class LiveSession:
 
     # --- speech recognition, fed as the caller speaks ------------------------------------------------
     async def _feed_asr(self, made: asyncio.Future[AsrSession]) -> None:
-        """Frames to the recogniser as they come; each utterance's end resolves its text. A recogniser
-        that fails, whatever it raises, fails every utterance after it as an AsrError (the call turns
-        into a voice message): a dead feeder would leave the caller waiting for ever."""
-        loop = asyncio.get_running_loop()
+        """Each utterance's frames to the recogniser as they come, its pauses to the end-of-turn
+        decision, and its text to the utterance once it ends. A recogniser that fails, whatever it
+        raises, fails every utterance after it as an AsrError (the call turns into a voice message):
+        a dead feeder would leave the caller waiting for ever."""
         naive = self.deps.timing.pipeline is Pipeline.NAIVE
-        held: list[AudioFrame] = []
         failed: StageError | None = None
         try:
             asr = await made
         except Exception as exc:
             failed = _as_asr_error(exc)
         while True:
-            item = await self._feed.get()
-            future = None
-            if isinstance(item, UtteranceEnded):
-                future = self._results.setdefault(item.started_at, loop.create_future())
+            utterance = await self._utterances.get()
+            held: list[AudioFrame] = []
             try:
-                if failed is not None:
-                    raise failed
-                if isinstance(item, AudioFrame):
-                    if naive:
+                async for item in utterance.stream():
+                    if failed is not None:
+                        continue  # the utterance is drained; its text is the failure
+                    if isinstance(item, Paused):
+                        if self._turn_end is not None and not naive:
+                            # Every frame before the pause is fed: the words so far are the recogniser's.
+                            self._decisions.add(task := asyncio.create_task(self._turn_end.decide(item)))
+                            task.add_done_callback(self._decisions.discard)
+                    elif naive:
                         held.append(item)  # the baseline: recognition starts once the utterance has ended
                     elif self._turn_end is not None:
                         self._turn_end.heard(await asr.feed(item))
                     else:
                         await asr.feed(item)
-                elif isinstance(item, Paused):
-                    if self._turn_end is not None and not naive:
-                        # Every frame before the pause is fed: the words so far are the recogniser's.
-                        self._decisions.add(task := asyncio.create_task(self._turn_end.decide(item)))
-                        task.add_done_callback(self._decisions.discard)
-                elif isinstance(item, SpeechDiscarded):
-                    held.clear()
-                    if self._turn_end is not None:
-                        self._turn_end.reset()
+                if self._turn_end is not None:
+                    self._turn_end.reset()
+                if failed is not None:
+                    raise failed
+                if utterance.discarded:
                     await asr.discard()
-                else:
-                    if self._turn_end is not None:
-                        self._turn_end.reset()
-                    for frame in held:
-                        await asr.feed(frame)
-                    held.clear()
-                    result = await asr.finish()
-                    if future is not None and not future.done():
-                        future.set_result(result.text)
+                    continue
+                for frame in held:
+                    await asr.feed(frame)
+                utterance.heard((await asr.finish()).text)
             except Exception as exc:
                 if failed is None:
                     failed = _as_asr_error(exc)
-                if future is not None and not future.done():
-                    future.set_exception(failed)
-                    future.exception()  # the turn that awaits it still gets it; no "never retrieved" log
+                utterance.failed(failed)
 
-    async def _final_text(self, utterance: UtteranceEnded) -> str:
-        future = self._results.setdefault(utterance.started_at, asyncio.get_running_loop().create_future())
+    async def _final_text(self, utterance: Utterance) -> str:
         limit = self.deps.timing.engine_timeout_s
         try:
-            return await asyncio.wait_for(asyncio.shield(future), limit)
+            return await asyncio.wait_for(asyncio.shield(utterance.text), limit)
         except TimeoutError:
             raise AsrError(f"no transcript within {limit:.1f} s of the end of the utterance") from None
-        finally:
-            self._results.pop(utterance.started_at, None)
 
 
 def _nothing(_conn: object) -> None:

@@ -44,19 +44,21 @@ class MessageTaker:
         return f"{ENGINE_FAILED} {MESSAGE_MODE_PROMPT}"
 
     async def run(self, call: Call, intro: str) -> Path | None:
-        """Play `intro` (pre-rendered) and the beep, record until the caller stops, say goodbye."""
+        """Play `intro` and the beep, record until the caller stops, say goodbye. The prompts are
+        pre-rendered (but in the first seconds after a cold start); a voice that fails on one that is
+        not is skipped to the beep: the message is still taken."""
         book = self.deps.book
         timing = self.deps.timing
-        await call.say([*book.fixed(intro), *book.beep])
+        await call.say(book.speak(intro, then=book.beep))
         utterances: list[UtteranceEnded] = []
         wait = timing.first_turn_wait_s
         started = time.monotonic()
         while time.monotonic() - started < timing.max_message_s:
-            turn = await call.listen(wait)
-            if turn is None:
+            heard = await call.listen(wait)
+            if heard is None:
                 break
-            call.trace.mark("end_of_utterance", turn.decided_at)
-            utterances.append(turn)
+            call.trace.mark("end_of_utterance", heard.ended.decided_at)
+            utterances.append(heard.ended)
             self.recording = self._save(call, utterances)
             if self.call_id:  # 0: the store could not even open the call
                 self.deps.store.set_lead(self.call_id, recording=str(self.recording))
@@ -67,7 +69,7 @@ class MessageTaker:
                 self.deps.store.add_action(self.call_id, "recording", "", "saved")
         if self.deps.store.failing is not None:
             self._save_unstored(call)
-        await call.say(book.fixed(MESSAGE_MODE_GOODBYE))
+        await call.say(book.speak(MESSAGE_MODE_GOODBYE, then=[]))
         return self.recording
 
     def _save_unstored(self, call: Call) -> None:

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Final
 
@@ -68,9 +68,9 @@ class PhraseBook:
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
 
-    def prepare_in_background(self, texts: list[str]) -> threading.Thread:
-        """`prepare(texts)` in a daemon thread at a lower priority (nice 10): what a call may say
-        later than its first seconds. Returns the thread (tests join it)."""
+    def prepare_in_background(self, texts: list[str], then: Callable[[], object] | None = None) -> threading.Thread:
+        """`prepare(texts)`, then `then()`, in a daemon thread at a lower priority (nice 10): what a
+        call may say later than its first seconds. Returns the thread (tests join it)."""
 
         def run() -> None:
             try:
@@ -79,6 +79,8 @@ class PhraseBook:
                 pass
             try:
                 self.prepare(texts)
+                if then is not None:
+                    then()
             except Exception:  # a sentence that cannot be rendered now is synthesised when said
                 log.exception("rendering the phrases in the background failed")
 
@@ -93,8 +95,21 @@ class PhraseBook:
             out += (self._gap if i else []) + self._frames[sentence]
         return out
 
-    async def speak(self, text: str) -> AsyncIterator[AudioFrame]:
-        """Frames of `text`: held sentences at once, the others synthesised as they are needed."""
+    async def speak(self, text: str, then: list[AudioFrame] | None = None) -> AsyncIterator[AudioFrame]:
+        """Frames of `text`: held sentences at once, the others synthesised as they are needed; then
+        the frames `then` (a beep). With `then`, a synthesis that fails ends the text early instead
+        of raising: what follows (the beep of a voice message) is what matters."""
+        try:
+            async for frame in self._speak(text):
+                yield frame
+        except Exception:
+            if then is None:
+                raise
+            log.exception("a prompt could not be synthesised: skipped to what follows")
+        for frame in then or ():
+            yield frame
+
+    async def _speak(self, text: str) -> AsyncIterator[AudioFrame]:
         pending: list[str] = []
         first = True
         for sentence in sentences(text):

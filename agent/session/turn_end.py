@@ -13,6 +13,7 @@ by what took it, for `make bench` and the log at the end of the call.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from agent.audio.turn_model import FINISHED, TurnDecider
 from agent.audio.vad import Paused
 from agent.dialogue.complete import answers, checkable, hanging
 from agent.dialogue.context import Context
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +67,15 @@ class TurnEnd:
         return " ".join([*self._segments, self._partial]).strip()
 
     async def decide(self, paused: Paused) -> None:
+        """Decide in this pause; whatever goes wrong leaves the end to the hangover (one log line)."""
+        try:
+            await self._decide(paused)
+        except Exception:
+            self.counts["error"] += 1
+            if self.counts["error"] == 1:
+                log.exception("end-of-turn decision failed: the end of this turn is the fixed pause")
+
+    async def _decide(self, paused: Paused) -> None:
         started = time.monotonic()
         expect, text = self.conv.expect(), self.text
         how = "words" if answers(expect, text, self.conv.now) else None

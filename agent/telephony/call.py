@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Final, TypeVar
 
 from agent.audio.frames import AudioFrame
-from agent.audio.vad import SpeechDiscarded, SpeechStarted, TurnEvent, UtteranceEnded
+from agent.audio.utterance import Utterance
 from agent.telephony.ari import AriClient, AriError
 from agent.telephony.events import Channel, ChannelGone, Event, StasisEnd, StasisStart
 from agent.telephony.media import CallMedia, CallTrace, MediaSettings
@@ -184,8 +184,9 @@ class Call:
             if self.gone and self.media is not None:
                 self.media.stop_playback()
 
-    async def listen(self, within_s: float) -> UtteranceEnded | None:
-        """The caller's next utterance, or None if they did not start one within `within_s`."""
+    async def listen(self, within_s: float) -> Utterance | None:
+        """The caller's next utterance once it has ended, or None if they did not start one within
+        `within_s`."""
         assert self.media is not None
         deadline = time.monotonic() + within_s
         while True:
@@ -195,15 +196,11 @@ class Call:
             if remaining <= 0:
                 return None
             try:
-                event: TurnEvent = await asyncio.wait_for(self._unless_gone(self.media.turns.get()), remaining)
+                return await asyncio.wait_for(self._unless_gone(self.media.turns.get()), remaining)
             except TimeoutError:
                 if self.media.in_speech:
                     continue
                 return None
-            if isinstance(event, UtteranceEnded):
-                return event
-            if isinstance(event, (SpeechStarted, SpeechDiscarded)):
-                continue
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self._op("POST", f"/channels/{channel_id}/variable", variable=name, value=value)

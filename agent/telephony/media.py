@@ -23,9 +23,9 @@ import numpy as np
 from agent.audio.barge_in import BargeIn, BargeInSettings
 from agent.audio.frames import FRAME_MS, AudioFrame, samples_per_frame
 from agent.audio.g711 import ulaw_decode, ulaw_encode
+from agent.audio.utterance import Utterance
 from agent.audio.vad import (
     Paused,
-    SpeechDiscarded,
     SpeechStarted,
     TurnDetector,
     TurnEvent,
@@ -120,13 +120,13 @@ class CallMedia:
         self.stats = RtpStats()
         self.media_channel_id = f"sd-media-{uuid.uuid4().hex[:16]}"
         self.bridge_id = f"sd-bridge-{uuid.uuid4().hex[:16]}"
-        self.turns: asyncio.Queue[TurnEvent] = asyncio.Queue()
+        self.turns: asyncio.Queue[Utterance] = asyncio.Queue()
+        """Each utterance once it has ended (`Call.listen`)."""
         self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT if settings.keep_heard else 0)
-        self.on_speech_frame: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded | Paused], None] | None = None
-        """Called with every frame of the caller's utterance in progress as it arrives (the frames
-        that started it first), each pause in it where its end may be decided (`end_turn`), then
-        with the event that ended or discarded it: a recogniser fed this has its text ready right
-        after the end of the utterance."""
+        self.on_utterance: Callable[[Utterance], None] | None = None
+        """Called with each utterance as the caller starts it (its frames, pauses and end follow in
+        it as they arrive): a recogniser fed from it has its text ready right after its end."""
+        self._utterance: Utterance | None = None
         self.join_retries = 0
         self.in_stasis = asyncio.Event()
         """Set by the call when our media channel's StasisStart arrives: only then may it join a bridge."""
@@ -251,25 +251,34 @@ class CallMedia:
         self._check_barge_in(frame, arrival)
         was_in_speech = self._detector.in_speech
         events = self._detector.push(frame)
-        listener = self.on_speech_frame
-        if listener is not None:
-            if was_in_speech:
-                listener(frame)
-            elif self._detector.in_speech:
-                # The frames that started it, after a little of the audio before (the word's onset).
-                for f in (*self._detector.lead_in, *self._detector.utterance_frames):
-                    listener(f)
-        self._dispatch(events, listener)
+        if was_in_speech and self._utterance is not None:
+            self._utterance.frame(frame)
+        elif self._detector.in_speech:
+            # A new utterance: the frames that started it, after a little of the audio before (the
+            # word's onset).
+            u = self._utterance = Utterance(self._detector.utterance_frames[0].timestamp)
+            for f in (*self._detector.lead_in, *self._detector.utterance_frames):
+                u.frame(f)
+            if self.on_utterance is not None:
+                self.on_utterance(u)
+        self._dispatch(events)
 
-    def _dispatch(self, events: list[TurnEvent],
-                  listener: Callable[[AudioFrame | UtteranceEnded | SpeechDiscarded | Paused], None] | None) -> None:
+    def _dispatch(self, events: list[TurnEvent]) -> None:
         for event in events:
-            if listener is not None and isinstance(event, (UtteranceEnded, SpeechDiscarded, Paused)):
-                listener(event)
+            u = self._utterance
             if isinstance(event, Paused):
+                if u is not None:
+                    u.pause(event)
                 continue
             self.trace.mark(type(event).__name__, event.at if isinstance(event, SpeechStarted) else None)
-            self.turns.put_nowait(event)
+            if u is None or isinstance(event, SpeechStarted):
+                continue
+            self._utterance = None
+            if isinstance(event, UtteranceEnded):
+                u.finish(event)
+                self.turns.put_nowait(u)
+            else:
+                u.discard()
 
     def end_turn(self, paused: Paused) -> bool:
         """The caller is done: end the utterance of `paused` now, in its pause, instead of waiting for
@@ -277,7 +286,7 @@ class CallMedia:
         event = self._detector.end_now(paused.started_at, time.monotonic())
         if event is None:
             return False
-        self._dispatch([event], self.on_speech_frame)
+        self._dispatch([event])
         return True
 
     def _check_barge_in(self, frame: AudioFrame, now: float) -> None:

@@ -1,0 +1,60 @@
+"""Issue 22 item 5: ready at start with a cold phrase cache. Only what every call starts with (the
+greeting, its question) is rendered before the service takes calls; every other fixed sentence is
+rendered in the background (the voice-message prompts first), and one not yet rendered is
+synthesised when said."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from agent.app import build
+from agent.config import load_config
+from agent.dialogue import phrases
+from agent.tts.base import sentences
+
+ARI_SECRET = "s3cret-Horse-Battery-42"
+
+
+def _config(tmp_path: Path) -> Path:
+    secret = tmp_path / "ari-password"
+    secret.write_text(ARI_SECRET + "\n")
+    secret.chmod(0o600)
+    config = tmp_path / "standardiste.yaml"
+    config.write_text(f"ari:\n  url: http://127.0.0.1:9\n  password_file: {secret}\n"
+                      f"paths:\n  store: {tmp_path / 'store.db'}\n  prompts: {tmp_path / 'prompts'}\n"
+                      f"  messages: {tmp_path / 'messages'}\n  cache: {tmp_path / 'cold-cache'}\n"
+                      f"dialplans:\n  default: plombier\n")
+    return config
+
+
+def test_a_cold_start_renders_the_first_seconds_and_leaves_the_rest_to_the_background(tmp_path: Path) -> None:
+    scripted = tmp_path / "asr.json"
+    scripted.write_text('{"utterances": []}')
+    started = time.monotonic()
+    service = build(load_config(_config(tmp_path)), scripted_asr=scripted)
+    built_s = time.monotonic() - started
+    try:
+        book = service.deps.book
+        plan = service.config.dialplans.all()[0]
+        held = set(book._frames)
+        first = {s for t in phrases.first_texts(plan) for s in sentences(t)}
+        every = {s for t in phrases.fixed_texts(plan) for s in sentences(t)}
+        assert first <= held  # the greeting and its question: before any call
+        print(f"\ncold start: built in {built_s:.1f} s with {len(held)} of {len(every)} sentences rendered")
+        assert len(held) < len(every), "every sentence was rendered before the service could take a call"
+        # A sentence not rendered yet is synthesised when said (nothing waits for the background).
+        missing = next(s for s in sorted(every - held) if s not in book._frames)
+
+        async def say() -> int:
+            return sum([1 async for _ in book.speak(missing)])
+
+        assert asyncio.run(say()) > 10
+        deadline = time.monotonic() + 120
+        fallback = service.config.paths.prompts / "fallback.wav"  # Asterisk's own, rendered last
+        while not (every <= set(book._frames) and fallback.exists()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert every <= set(book._frames) and fallback.exists(), "the background rendering did not finish"
+    finally:
+        service.deps.store.close()
