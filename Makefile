@@ -89,6 +89,7 @@ models: venv
 # QUICK=1: 1 and 4 calls, three turns each (under 3 minutes).
 bench: deps venv asterisk
 	$(BIN)/python -m agent.bench $(if $(QUICK),--quick)
+	$(BIN)/python scripts/compare_vad.py
 
 bench-engines: venv
 	$(BIN)/python scripts/bench_engines.py --models models

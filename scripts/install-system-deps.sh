@@ -9,6 +9,7 @@ pkgs=(
   cmake
   chromium         # the dashboard's browser test (driven by Playwright with this executable)
   tcpdump          # make bench: the phones' timings come from a capture of the loopback
+  sox              # make bench: street, car and wind noise for the VAD comparison
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -151,10 +151,12 @@ class LiveSession:
                 decision.cancel()
             if call.media is not None:
                 call.media.on_utterance = None
-            ends = self._turn_end.counts if self._turn_end is not None else None
-            if ends:
+            end = self._turn_end
+            if end is not None and end.counts:
+                ends = end.counts
                 log.info("call %s: turn ends decided by the words %d, by the sound %d, left to the pause %d, "
-                         "too late %d", call.tag, ends["words"], ends["sound"], ends["wait"], ends["late"])
+                         "too late %d (decisions took at most %.0f ms)", call.tag, ends["words"], ends["sound"],
+                         ends["wait"], ends["late"], max(end.cost_ms, default=0.0))
 
     async def _talk(self, call: Call, conv: Conversation, opening: str) -> None:
         """Say `opening`, then turn after turn until the conversation has decided."""
