@@ -23,6 +23,7 @@ from agent.actions.routes import HttpRoute, Route, SipRoute, SpoolRoute
 from agent.asr.base import Transcriber
 from agent.audio.turn_model import MODEL_DIR as TURN_MODEL_DIR
 from agent.audio.turn_model import TurnDecider, load_turn_model
+from agent.audio.vad import VadEngine
 from agent.config import Config
 from agent.dialogue import phrases
 from agent.dialogue.phrases import FALLBACK
@@ -113,11 +114,13 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
         warm_up(plan)  # the communes, the lemmas and the severity model load here, not on the first caller
     log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
              default_model().trained_on)
+    # What Asterisk plays by itself when the controller is down: before calls are taken (the safety
+    # net must be there from the first call; instant once rendered, it is kept with the prompts).
+    render_fallback(config, book)
     # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
     # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
     book.prepare_in_background([*phrases.soon_texts(), *(t for plan in config.dialplans.all()
-                                                          for t in phrases.fixed_texts(plan))],
-                               then=lambda: render_fallback(config, book))
+                                                          for t in phrases.fixed_texts(plan))])
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
@@ -166,6 +169,8 @@ def _turn_decider(config: Config) -> TurnDecider | None:
     """The end-of-turn model when the VAD decides in pauses (media.vad.pause_ms > 0); without it (not
     installed, failed to load: one log line) the words alone decide, else the hangover."""
     vad = config.media.vad
+    log.info("voice activity: %s", "Silero VAD" if vad.engine is VadEngine.SILERO else
+             "webrtcvad (Silero's model is not installed, or media.vad.engine: webrtc)")
     if vad.pause_ms == 0:
         log.info("end of turn: %d ms of silence (media.vad.pause_ms: 0)", vad.hangover_ms)
         return None

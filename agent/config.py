@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlparse
@@ -38,6 +38,7 @@ from agent.audio.vad import (
     DEFAULT_RESUME_FRAMES,
     DEFAULT_START_FRAMES,
     DEFAULT_START_WINDOW,
+    VadEngine,
     VadSettings,
 )
 from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
@@ -52,7 +53,7 @@ from agent.session.timing import (
     RecogniserSetup,
 )
 from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, MediaSettings
-from agent.yamlnode import Node, read_small_file, read_yaml
+from agent.yamlnode import ConfigError, Node, read_small_file, read_yaml
 
 log = logging.getLogger(__name__)
 DEFAULT_APP: Final = "standardiste"
@@ -158,6 +159,10 @@ class Config:
     asr: AsrSettings = field(default_factory=AsrSettings)
 
 
+AUTO: Final = Path("auto")
+"""`media.vad.engine: auto` while the config is read: Silero if its model is installed."""
+
+
 def _parse_media(media: Node) -> MediaSettings:
     fmt = media.choice("format", "ulaw", tuple(FORMATS))
     vad = media.node("vad")
@@ -176,10 +181,15 @@ def _parse_media(media: Node) -> MediaSettings:
     )
     if vad_cfg.start_frames > vad_cfg.start_window:
         raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
+    engine = vad.choice("engine", "auto", ("auto", *(e.value for e in VadEngine)))
+    vad_cfg = replace(vad_cfg, engine=VadEngine.SILERO if engine == "auto" else VadEngine(engine))
+    auto = engine == "auto"
     if vad_cfg.pause_ms >= vad_cfg.hangover_ms:
         raise vad.error("pause_ms", f"0 (no decision) or less than hangover_ms ({vad_cfg.hangover_ms})",
                         vad_cfg.pause_ms)
     vad.close()
+    if auto:
+        vad_cfg = replace(vad_cfg, silero_model=AUTO)
     barge = media.node("barge_in")
     defaults = BargeInSettings()
     barge_cfg = BargeInSettings(
@@ -250,6 +260,17 @@ def parse_config(data: object, file: str) -> Config:
     )
     call.close()
     media_cfg = _parse_media(root.node("media"))
+    if media_cfg.vad.engine is VadEngine.SILERO:
+        # Silero when its model is installed (auto, the default: webrtcvad otherwise); asked for by
+        # name, a missing model is an error.
+        model = paths_cfg.models / "smart-turn" / "silero_vad.onnx"
+        auto = media_cfg.vad.silero_model == AUTO
+        if not model.is_file() and not auto:
+            raise ConfigError(file, "media.vad.engine", f"webrtc, or silero with {model} installed "
+                              "(make venv or make models: scripts/install-turn-model.sh)", "silero")
+        vad_cfg = replace(media_cfg.vad, silero_model=model) if model.is_file() else \
+            replace(media_cfg.vad, engine=VadEngine.WEBRTC, silero_model=None)
+        media_cfg = replace(media_cfg, vad=vad_cfg)
     asr = root.node("asr")
     asr_cfg = AsrSettings(threads=asr.integer("threads", AsrSettings.threads, lo=0, hi=64),
                           nice=asr.integer("nice", AsrSettings.nice, lo=0, hi=19))

@@ -169,3 +169,63 @@ def test_the_words_end_the_turn_without_the_model() -> None:
     end.heard(Transcript("zéro six douze", final=False))
     asyncio.run(end.decide(_paused("zéro six douze")))
     assert len(ended) == 1 and end.counts["wait"] == 1  # half a number: never cut
+
+
+def _brown(n: int, seed: int = 3) -> np.ndarray:
+    """Car-like noise: integrated white noise, low-passed by the integration, zero mean."""
+    x = np.cumsum(np.random.default_rng(seed).normal(0, 1, n))
+    x -= np.convolve(x, np.ones(400) / 400, mode="same")
+    return x / np.abs(x).max()
+
+
+@needs_model
+def test_in_car_noise_silero_still_hears_the_pause_that_ends_a_turn() -> None:
+    """scripts/compare_vad.py in one case: a sentence, then silence, under noise at 5 dB SNR. The turn
+    detector with Silero ends the utterance after the hangover; with webrtcvad the noise is speech."""
+    from agent.audio.vad import TurnDetector, UtteranceEnded, VadEngine, VadSettings
+
+    words = speech("Bonjour, mon évier est bouché depuis ce matin.").astype(np.float64)
+    clean = np.concatenate([np.zeros(RATE // 2), words, np.zeros(RATE * 2)])
+    noise = _brown(len(clean))
+    level = np.sqrt((words ** 2).mean() / (noise ** 2).mean() / 10 ** (5 / 10))
+    noisy = np.clip(clean + level * noise, -32768, 32767).astype(np.int16)
+    ends = {}
+    for engine in VadEngine:
+        det = TurnDetector(VadSettings(engine=engine, silero_model=MODELS / "silero_vad.onnx"), RATE)
+        events = [e for i, f in enumerate(split_frames(noisy, RATE)) for e in det.push(AudioFrame(f.samples, RATE,
+                                                                                                i * 0.02))]
+        ends[engine] = [e for e in events if isinstance(e, UtteranceEnded)]
+    speech_end = (RATE // 2 + len(words)) / RATE
+    assert len(ends[VadEngine.SILERO]) == 1 and abs(ends[VadEngine.SILERO][0].ended_at - speech_end) < 0.4
+    assert not ends[VadEngine.WEBRTC] or ends[VadEngine.WEBRTC][0].ended_at > speech_end + 0.4
+
+
+def test_silero_without_its_model_is_a_config_error(tmp_path: Path) -> None:
+    from agent.config import parse_config
+    from agent.yamlnode import ConfigError
+
+    secret = tmp_path / "ari"
+    secret.write_text("s3cret-Horse-Battery-42\n")
+    secret.chmod(0o600)
+    data = {"ari": {"password_file": str(secret)}, "paths": {"models": str(tmp_path / "none")},
+            "dialplans": {"default": "plombier"}, "media": {"vad": {"engine": "silero"}}}
+    with pytest.raises(ConfigError, match=r"media\.vad\.engine"):
+        parse_config(data, str(tmp_path / "standardiste.yaml"))
+
+
+@needs_model
+def test_silero_is_the_voice_detector_when_its_model_is_installed(tmp_path: Path) -> None:
+    from agent.audio.vad import VadEngine
+    from agent.config import parse_config
+
+    secret = tmp_path / "ari"
+    secret.write_text("s3cret-Horse-Battery-42\n")
+    secret.chmod(0o600)
+    base = {"ari": {"password_file": str(secret)}, "dialplans": {"default": "plombier"}}
+    installed = parse_config({**base, "paths": {"models": str(MODELS.parent)}}, "standardiste.yaml")
+    assert installed.media.vad.engine is VadEngine.SILERO and installed.media.vad.silero_model is not None
+    missing = parse_config({**base, "paths": {"models": str(tmp_path)}}, "standardiste.yaml")
+    assert missing.media.vad.engine is VadEngine.WEBRTC  # auto: webrtcvad, said in the log at start
+    chosen = parse_config({**base, "paths": {"models": str(MODELS.parent)}, "media": {"vad": {"engine": "webrtc"}}},
+                          "standardiste.yaml")
+    assert chosen.media.vad.engine is VadEngine.WEBRTC

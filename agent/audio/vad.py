@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
 from typing import Final
 
 import webrtcvad
@@ -42,6 +44,14 @@ DEFAULT_MIN_RMS: Final = 200.0
 """Frames quieter than this (int16 RMS; about -44 dBFS) are never speech: line hiss, comfort noise."""
 
 
+class VadEngine(StrEnum):
+    """What decides voiced / unvoiced for each frame."""
+
+    WEBRTC = "webrtc"
+    SILERO = "silero"
+    """Silero VAD (audio/silero.py): better in street, car and wind noise (scripts/compare_vad.py)."""
+
+
 @dataclass(frozen=True)
 class VadSettings:
     aggressiveness: int = DEFAULT_AGGRESSIVENESS
@@ -55,6 +65,9 @@ class VadSettings:
     max_utterance_ms: int = DEFAULT_MAX_UTTERANCE_MS
     pause_ms: int = DEFAULT_PAUSE_MS
     turn_model: bool = False
+    engine: VadEngine = VadEngine.WEBRTC
+    silero_model: Path | None = None
+    """The Silero model file (models/smart-turn/silero_vad.onnx), with engine SILERO."""
     """Whether the sound of the utterance (Smart Turn) may end a turn in a pause too, not only the
     words. Off: on the voices available here it took most mid-sentence commas for ends (README
     "Performance"); to be measured on real callers' voices before it is turned on."""
@@ -107,6 +120,14 @@ class TurnDetector:
         self.settings = settings
         self.rate = rate
         self._vad = webrtcvad.Vad(settings.aggressiveness)
+        self._silero = None
+        if settings.engine is VadEngine.SILERO:
+            from agent.audio.silero import SileroVoice
+
+            if settings.silero_model is None:
+                raise ValueError("the Silero VAD needs its model file (silero_model)")
+            self._silero = SileroVoice(settings.silero_model, rate)
+        self._last: tuple[AudioFrame | None, bool] = (None, False)
         self._window: deque[tuple[bool, AudioFrame]] = deque(maxlen=settings.start_window)
         self._before: deque[AudioFrame] = deque(maxlen=settings.pre_roll_ms // FRAME_MS + settings.start_window)
         self._lead_in: list[AudioFrame] = []
@@ -119,9 +140,17 @@ class TurnDetector:
         self._run = 0
 
     def is_voiced(self, frame: AudioFrame) -> bool:
-        if frame.rms() < self.settings.min_rms:
-            return False
-        return bool(self._vad.is_speech(frame.pcm(), frame.rate))
+        """Asked once or twice a frame (barge-in, then the turn): answered once (Silero's state must
+        see every frame once, in order)."""
+        if frame is self._last[0]:
+            return self._last[1]
+        loud = frame.rms() >= self.settings.min_rms
+        if self._silero is not None:
+            voiced = self._silero.voiced(frame.samples) and loud
+        else:
+            voiced = loud and bool(self._vad.is_speech(frame.pcm(), frame.rate))
+        self._last = (frame, voiced)
+        return voiced
 
     @property
     def in_speech(self) -> bool:

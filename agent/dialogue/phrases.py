@@ -158,7 +158,7 @@ def first_texts(plan: Dialplan) -> list[str]:
 def soon_texts() -> list[str]:
     """The voice-message prompts (any call may fall back to them) and the acknowledgements: rendered
     first in the background, right after the service starts taking calls (then every other fixed
-    sentence, then Asterisk's own fallback prompt)."""
+    sentence)."""
     return [ENGINE_FAILED, MESSAGE_MODE_PROMPT, MESSAGE_MODE_GOODBYE, *ACKNOWLEDGEMENTS]
 
 

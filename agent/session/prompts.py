@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Final
 
@@ -68,9 +68,9 @@ class PhraseBook:
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
 
-    def prepare_in_background(self, texts: list[str], then: Callable[[], object] | None = None) -> threading.Thread:
-        """`prepare(texts)`, then `then()`, in a daemon thread at a lower priority (nice 10): what a
-        call may say later than its first seconds. Returns the thread (tests join it)."""
+    def prepare_in_background(self, texts: list[str]) -> threading.Thread:
+        """`prepare(texts)` in a daemon thread at a lower priority (nice 10): what a call may say
+        later than its first seconds. Returns the thread."""
 
         def run() -> None:
             try:
@@ -79,8 +79,6 @@ class PhraseBook:
                 pass
             try:
                 self.prepare(texts)
-                if then is not None:
-                    then()
             except Exception:  # a sentence that cannot be rendered now is synthesised when said
                 log.exception("rendering the phrases in the background failed")
 
