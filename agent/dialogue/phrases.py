@@ -151,15 +151,17 @@ def whisper(urgency: str, problem: str | None, name: str | None, address: str | 
 
 
 def first_texts(plan: Dialplan) -> list[str]:
-    """What every call of this dialplan starts with: rendered before the service takes calls."""
-    return [plan.greeting, plan.fields[0].question if plan.fields else ""]
+    """What every call of this dialplan starts with, and the voice message any call falls back to
+    when an engine fails (which must never wait for a voice that may be the one failing): rendered
+    before the service takes calls."""
+    return [plan.greeting, plan.fields[0].question if plan.fields else "", ENGINE_FAILED, MESSAGE_MODE_PROMPT,
+            MESSAGE_MODE_GOODBYE]
 
 
 def soon_texts() -> list[str]:
-    """The voice-message prompts (any call may fall back to them) and the acknowledgements: rendered
-    first in the background, right after the service starts taking calls (then every other fixed
-    sentence)."""
-    return [ENGINE_FAILED, MESSAGE_MODE_PROMPT, MESSAGE_MODE_GOODBYE, *ACKNOWLEDGEMENTS]
+    """The acknowledgements: rendered first in the background, right after the service starts taking
+    calls (then every other fixed sentence)."""
+    return list(ACKNOWLEDGEMENTS)
 
 
 def fixed_texts(plan: Dialplan) -> list[str]:
