@@ -119,8 +119,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     render_fallback(config, book)
     # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
     # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
-    book.prepare_in_background([*phrases.soon_texts(), *(t for plan in config.dialplans.all()
-                                                          for t in phrases.fixed_texts(plan))])
+    book.prepare_in_background([t for plan in config.dialplans.all() for t in phrases.fixed_texts(plan)])
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,

@@ -171,6 +171,47 @@ def test_the_words_end_the_turn_without_the_model() -> None:
     assert len(ended) == 1 and end.counts["wait"] == 1  # half a number: never cut
 
 
+def test_words_said_after_an_early_end_are_joined_to_that_turn() -> None:
+    """A caller who goes on after their turn was ended in a pause ("Jean" ... "Martin"): the rest is
+    read with the first part against the question they were answering, not as an answer to the
+    next one; the utterances heard count it once."""
+    async def run(goes_on: bool) -> tuple[Conversation, str, str]:
+        conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678")
+        conv.start()
+        await conv.turn("J'ai une fuite sous l'évier.")
+        assert conv.expect() == Expect(Ask.FIELD, "name")
+        first = await conv.turn("Jean")
+        return conv, first, await conv.turn("Martin", continues=goes_on)
+
+    conv, first, second = asyncio.run(run(True))
+    assert conv.lead.name == "Jean Martin" and second == first and len(conv.heard) == 2
+    assert conv.expect() == Expect(Ask.FIELD, "address")
+    conv, first, second = asyncio.run(run(False))  # taken as its own turn, "Martin" is no address
+    assert conv.lead.name == "Jean" and second != first and len(conv.heard) == 3
+
+
+def test_the_rest_of_an_early_turn_is_judged_with_it() -> None:
+    """ "Jean" ends the turn in its pause (a name); the conversation moves on to the address. "Martin",
+    said 0.5 s after, is no address, but it is the rest of the name: judged with "Jean" against
+    "your name?", it is complete and ends at once. Said 1 s after (past the hangover) it is a turn
+    of its own, left to the hangover."""
+    for gap, how in ((0.5, "words"), (1.0, "wait")):
+        conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678")
+        conv.start()
+        conv.ask(Ask.FIELD, "name")
+        ended: list[Paused] = []
+        end = TurnEnd(conv, lambda p: ended.append(p) is None, None, join_s=0.7)
+        first = _paused("Jean")
+        end.heard(Transcript("jean", final=False))
+        asyncio.run(end.decide(first))
+        end.reset()
+        conv.ask(Ask.FIELD, "address")
+        frames = tuple(AudioFrame(f.samples, RATE, first.at + gap + i * 0.02) for i, f in enumerate(first.frames))
+        end.heard(Transcript("martin", final=False))
+        asyncio.run(end.decide(Paused(frames[0].timestamp, frames[-1].timestamp, frames)))
+        assert end.counts["words"] == (2 if how == "words" else 1) and end.counts["wait"] == (how == "wait")
+
+
 def _brown(n: int, seed: int = 3) -> np.ndarray:
     """Car-like noise: integrated white noise, low-passed by the integration, zero mean."""
     x = np.cumsum(np.random.default_rng(seed).normal(0, 1, n))

@@ -87,6 +87,9 @@ class UtteranceEnded:
     decided_at: float
     """When the hangover ran out and the decision was made, monotonic s."""
     frames: tuple[AudioFrame, ...]
+    early: bool = False
+    """Ended in a pause by a decision (`TurnDetector.end_now`), before the hangover: the caller may
+    yet go on, and what they add belongs to this turn."""
 
 
 @dataclass(frozen=True)
@@ -218,13 +221,13 @@ class TurnDetector:
         pause); None if the caller spoke again since (even a frame), or it has already ended."""
         if not self._in_speech or self._started_at != started_at or not self._paused or self._run:
             return None
-        event = self._end(at)
+        event = self._end(at, early=True)
         return event if isinstance(event, UtteranceEnded) else None
 
     def _speech_ms(self) -> float:
         return (self._last_voiced_end - self._started_at) * 1000
 
-    def _end(self, decided_at: float) -> UtteranceEnded | SpeechDiscarded:
+    def _end(self, decided_at: float, early: bool = False) -> UtteranceEnded | SpeechDiscarded:
         self._in_speech = False
         self._paused = False
         silent = self._silent_ms // FRAME_MS
@@ -234,7 +237,7 @@ class TurnDetector:
         else:
             # Keep the trailing silence out of the utterance, except one frame.
             event = UtteranceEnded(self._started_at, self._last_voiced_end, decided_at,
-                                   tuple(self._frames[:len(self._frames) - silent + 1]))
+                                   tuple(self._frames[:len(self._frames) - silent + 1]), early)
         # The silence that ended it is what comes just before the next utterance: its pre-roll.
         self._before.extend(self._frames[len(self._frames) - silent:])
         self._frames = []

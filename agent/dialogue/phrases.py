@@ -151,17 +151,11 @@ def whisper(urgency: str, problem: str | None, name: str | None, address: str | 
 
 
 def first_texts(plan: Dialplan) -> list[str]:
-    """What every call of this dialplan starts with, and the voice message any call falls back to
-    when an engine fails (which must never wait for a voice that may be the one failing): rendered
-    before the service takes calls."""
-    return [plan.greeting, plan.fields[0].question if plan.fields else "", ENGINE_FAILED, MESSAGE_MODE_PROMPT,
-            MESSAGE_MODE_GOODBYE]
-
-
-def soon_texts() -> list[str]:
-    """The acknowledgements: rendered first in the background, right after the service starts taking
-    calls (then every other fixed sentence)."""
-    return list(ACKNOWLEDGEMENTS)
+    """What every call of this dialplan starts with, the acknowledgements that cover a slow reply,
+    and the voice message any call falls back to when an engine fails (none of these may wait for a
+    voice that may be the one failing or busy): rendered before the service takes calls."""
+    return [plan.greeting, plan.fields[0].question if plan.fields else "", *ACKNOWLEDGEMENTS, ENGINE_FAILED,
+            MESSAGE_MODE_PROMPT, MESSAGE_MODE_GOODBYE]
 
 
 def fixed_texts(plan: Dialplan) -> list[str]:

@@ -68,6 +68,9 @@ class Conversation(Context):
     """The LLM, asked for a name, an address or a problem the rules did not find (within budget)."""
     reader: SeverityModel | None = field(default_factory=default_model)
     """The learned severity layer (None: the rules alone, as `make understanding` compares)."""
+    _last: tuple[Pending | None, str, int] | None = field(default=None, repr=False)
+    """The last turn: the question it answered (as it was), its text, and how many utterances had
+    been heard before it (for a turn the caller goes on with)."""
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -76,9 +79,17 @@ class Conversation(Context):
         return f"{self.plan.greeting} {self._next_question()}".strip()
 
     # --- one caller turn ---------------------------------------------------------------------------
-    async def turn(self, text: str) -> str:
+    async def turn(self, text: str, *, continues: bool = False) -> str:
+        """The reply to what the caller said. `continues`: they went on speaking after their last turn
+        was taken as ended (an early end of turn): `text` is the rest of that answer, and the two are
+        read as one against the question it answered (the fields it set are set again)."""
         if self.done:
             return ""
+        if continues and self._last is not None:
+            self.pending, before, heard_before = self._last
+            text = f"{before} {text}".strip()
+            del self.heard[heard_before:]
+        self._last = (replace(self.pending) if self.pending is not None else None, text, len(self.heard))
         h = hear(text, self.now, self.plan.area, plan=self.plan, expect=self.expect())
         if self.reader is not None and self._about_the_problem() and len(h.tokens) >= MIN_READ_WORDS:
             h = replace(h, reading=read(self.reader, h))

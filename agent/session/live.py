@@ -128,7 +128,8 @@ class LiveSession:
         else:
             asr = asyncio.ensure_future(asyncio.to_thread(self.deps.transcriber.session, call.media.rate))
         media = call.media
-        self._turn_end = TurnEnd(conv, media.end_turn, self.deps.turns, call.trace.mark)
+        self._turn_end = TurnEnd(conv, media.end_turn, self.deps.turns, call.trace.mark,
+                                 join_s=media.settings.vad.hangover_ms / 1000)
         media.on_utterance = self._utterances.put_nowait
         feeder = asyncio.create_task(self._feed_asr(asr), name=f"asr-{call.tag}")
         try:
@@ -162,19 +163,36 @@ class LiveSession:
         """Say `opening`, then turn after turn until the conversation has decided."""
         await self._say(call, opening)
         listen_since = time.monotonic()
+        last: Utterance | None = None
+        reply_at, played = 0.0, True
         while not conv.done:
             await self._check_store(flush=True)
             utterance = await call.listen(self.deps.timing.first_turn_wait_s)
-            if utterance is not None and utterance.ended.ended_at < listen_since:
+            goes_on = utterance is not None and self._goes_on(call, last, utterance, reply_at, played)
+            if utterance is not None and not goes_on and utterance.ended.ended_at < listen_since:
                 continue  # heard while we spoke, without interrupting: the line's echo
+            if goes_on:
+                call.trace.mark("turn_goes_on")
             self._acked = False
-            reply = await self._turn(call, conv, utterance)
+            reply = await self._turn(call, conv, utterance, goes_on)
+            last = utterance
             await self._check_store(flush=False)
             ack_by = None
             if utterance is not None and not self._acked and self.deps.timing.pipeline is Pipeline.STREAMING:
                 ack_by = utterance.ended.decided_at + self.deps.timing.ack_after_s
+            reply_at = time.monotonic()
             played = await self._say(call, reply, ack_by=ack_by)
             listen_since = 0.0 if not played else time.monotonic()
+
+    @staticmethod
+    def _goes_on(call: Call, last: Utterance | None, utterance: Utterance, reply_at: float, played: bool) -> bool:
+        """Whether `utterance` is the rest of `last`, a turn ended early in a pause: it started within
+        the hangover of last's end (the fixed pause would have made them one utterance), and before
+        our reply could be heard or by interrupting it (so never the line's echo of the reply)."""
+        if last is None or not last.ended.early or call.media is None:
+            return False
+        gap = utterance.started_at - last.ended.ended_at
+        return gap <= call.media.settings.vad.hangover_ms / 1000 and (utterance.started_at < reply_at or not played)
 
     async def _act(self, call: Call, conv: Conversation, taker: MessageTaker) -> str:
         """Carry out what the conversation decided; what to say next if it goes on, else ""."""
@@ -222,15 +240,16 @@ class LiveSession:
                                  status=status[action] if action else LeadStatus.NEW, message=conv.lead.message)
 
     # --- one turn --------------------------------------------------------------------------------------
-    async def _turn(self, call: Call, conv: Conversation, utterance: Utterance | None) -> str:
-        """What the caller said (empty for silence) through the dialogue; an acknowledgement plays if
-        the reply is not ready within the dead-air budget."""
+    async def _turn(self, call: Call, conv: Conversation, utterance: Utterance | None, goes_on: bool = False) -> str:
+        """What the caller said (empty for silence) through the dialogue (`goes_on`: the rest of the
+        last turn, read with it); an acknowledgement plays if the reply is not ready within the
+        dead-air budget."""
         if utterance is None:
             return await conv.turn("")
         # decided_at is the end of the last frame's audio, a frame after its arrival: never later than now.
         decided_at = utterance.ended.decided_at
         call.trace.mark("end_of_utterance", min(decided_at, time.monotonic()))
-        work = asyncio.ensure_future(self._understand(call, conv, utterance))
+        work = asyncio.ensure_future(self._understand(call, conv, utterance, goes_on))
         if self.deps.timing.pipeline is Pipeline.NAIVE:
             return await work  # the baseline: no acknowledgement covers a slow reply
         budget = decided_at + self.deps.timing.ack_after_s - time.monotonic()
@@ -244,13 +263,13 @@ class LiveSession:
         ack = ACKNOWLEDGEMENTS[self._acks % len(ACKNOWLEDGEMENTS)]
         self._acks += 1
         self._acked = True
-        await call.say(self.deps.book.speak(ack))  # (held once the background rendering has reached it)
+        await call.say(self.deps.book.fixed(ack))  # rendered before calls (phrases.first_texts)
 
-    async def _understand(self, call: Call, conv: Conversation, utterance: Utterance) -> str:
+    async def _understand(self, call: Call, conv: Conversation, utterance: Utterance, goes_on: bool) -> str:
         text = await self._final_text(utterance)
         call.trace.mark("asr_final")
         self.deps.store.add_turn(self.call_id, Who.CALLER, text)
-        reply = await conv.turn(text)
+        reply = await conv.turn(text, continues=goes_on)
         call.trace.mark("policy_done")
         return reply
 

@@ -26,6 +26,7 @@ from agent.audio.turn_model import FINISHED, TurnDecider
 from agent.audio.vad import Paused
 from agent.dialogue.complete import answers, checkable, hanging
 from agent.dialogue.context import Context
+from agent.dialogue.heard import Expect
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,13 @@ class TurnEnd:
     (ended early, but the caller had spoken again)."""
     cost_ms: list[float] = field(default_factory=list)
     """How long each decision took, ms."""
+    join_s: float = 0.7
+    """An utterance that starts within this of the end of one ended early is its continuation (the
+    hangover would have made them one): it is judged with it, against the same question, s."""
     _segments: list[str] = field(default_factory=list)
     _partial: str = ""
+    _early: tuple[float, Expect, str] | None = None
+    """The last utterance ended early: its end (monotonic s), the question it answered, its words."""
 
     def heard(self, t: Transcript | None) -> None:
         """What the recogniser has said of the utterance so far (a partial, or a segment it closed)."""
@@ -78,6 +84,9 @@ class TurnEnd:
     async def _decide(self, paused: Paused) -> None:
         started = time.monotonic()
         expect, text = self.conv.expect(), self.text
+        early = self._early
+        if early is not None and paused.started_at - early[0] <= self.join_s:
+            expect, text = early[1], f"{early[2]} {text}"  # the rest of the last turn
         how = "words" if answers(expect, text, self.conv.now) else None
         if how is None and self.decider is not None and paused.frames and not checkable(expect) \
                 and not (text and hanging(text)):
@@ -90,5 +99,6 @@ class TurnEnd:
         elif self.end(paused):
             self.counts[how] += 1
             self.mark(f"turn_end_{how}")
+            self._early = (paused.at, expect, text)
         else:
             self.counts["late"] += 1
