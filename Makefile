@@ -5,11 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
 
-.PHONY: run demo test test-fast soak understanding train check lint typecheck asterisk deps venv models bench bench-engines clean install
+.PHONY: run demo test test-fast soak understanding train check lint typecheck asterisk deps venv models bench bench-engines clean install screenshots
 
 # SIP_PORT / HTTP_PORT choose the loopback ports (default: 5060 if free, any free HTTP port).
 run: deps venv asterisk
 	$(BIN)/standardiste dev --run-dir .run $(if $(SIP_PORT),--sip-port $(SIP_PORT)) $(if $(HTTP_PORT),--http-port $(HTTP_PORT))
+
+# The dashboard's screenshots in docs/ (Accueil, a call, Demandes at phone size), from a seeded store
+# in Debian's Chromium.
+screenshots: deps venv
+	$(BIN)/python scripts/screenshots.py --out docs
 
 # Two scripted calls (an emergency put through to a demo artisan phone, then a booking), printed live,
 # with the SMS the phones receive and the event in the demo's calendar; the leads land in the

@@ -228,6 +228,23 @@ def setup_lines(service: Service) -> tuple[tuple[str, str], ...]:
     return tuple(lines)
 
 
+def _health(service: Service) -> Callable[[], list[str]]:
+    """What is wrong with the service now, in French, for the banner on every dashboard page (the
+    SMS failing are read from the store by the dashboard itself)."""
+    def problems() -> list[str]:
+        out = []
+        if service.deps.transcriber is None:
+            out.append("Aucun modèle de reconnaissance vocale français installé : chaque appel est pris en "
+                       "message vocal (l'installateur : make models).")
+        if service.deps.store.failing is not None:
+            out.append("Le disque du standard refuse les écritures : les appels sont pris en message vocal, "
+                       "mais les nouvelles demandes n'apparaissent plus ici. Prévenez l'installateur.")
+        if service.config.calendar and service.deps.calendars.unreachable:
+            out.append("Agenda injoignable au dernier appel : aucun créneau n'a été proposé, un rappel l'a été.")
+        return out
+    return problems
+
+
 def _calendar_check(service: Service) -> Callable[[], Awaitable[str]]:
     async def check() -> str:
         from datetime import datetime, timedelta
@@ -262,7 +279,8 @@ async def _web(service: Service, stop: asyncio.Event) -> None:
                                  secret=session_secret(cfg.secret_file), basket_eur=plan.trade.basket_eur,
                                  conversion=cfg.conversion_rate, messages_dir=service.config.paths.messages,
                                  setup=setup_lines(service), sms_route=outbox.route, artisan_to=plan.sms.artisan_to,
-                                 check_calendar=_calendar_check(service) if service.config.calendar else None),
+                                 check_calendar=_calendar_check(service) if service.config.calendar else None,
+                                 health=_health(service)),
                      writer=service.deps.store)
     class Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -47,7 +47,7 @@ def test_the_dashboard_in_a_real_browser_after_a_real_call(asterisk: DevAsterisk
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 412, "height": 915}, accept_downloads=True)  # a phone
             page.goto(base + "/")
-            assert page.url.endswith("/connexion")
+            assert page.url.endswith("/connexion?suite=%2F")
             page.fill("input[name=password]", PASSWORD)
             page.click("button:has-text('Se connecter')")
             page.wait_for_url(base + "/")
@@ -66,8 +66,9 @@ def test_the_dashboard_in_a_real_browser_after_a_real_call(asterisk: DevAsterisk
             page.screenshot(path=str(ARTIFACTS / "dashboard-call.png"), full_page=True)
             page.goto(base + "/demandes")
             page.select_option("select[name=followup]", "called_back")
-            page.click("td button:has-text('OK')")
-            page.wait_for_url(base + "/demandes")
+            with page.expect_navigation():
+                page.click("td button:has-text('Enregistrer')")
+            assert page.url == base + "/demandes"
             with page.expect_download() as download:
                 page.click("text=Exporter (CSV)")
             csv_text = Path(download.value.path()).read_bytes().decode("utf-8-sig")

@@ -200,7 +200,7 @@ def test_the_rest_of_an_early_turn_is_judged_with_it() -> None:
         conv.start()
         conv.ask(Ask.FIELD, "name")
         ended: list[Paused] = []
-        end = TurnEnd(conv, lambda p: ended.append(p) is None, None, join_s=0.7)
+        end = TurnEnd(conv, lambda p, e=ended: e.append(p) is None, None, join_s=0.7)
         first = _paused("Jean")
         end.heard(Transcript("jean", final=False))
         asyncio.run(end.decide(first))

@@ -56,6 +56,8 @@ class Calendars:
     def __init__(self, calendar: CalDavCalendar | None) -> None:
         self.calendar = calendar
         self.holds = SlotHolds()
+        self.unreachable = False
+        """The last lookup failed (the dashboard says so until one succeeds)."""
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="calendar")
 
     async def busy(self, start: datetime, end: datetime, budget_s: float) -> list[Slot]:
@@ -90,7 +92,9 @@ class CallAgenda:
         try:
             self._calendar_busy = await self.calendars.busy(self.now, horizon, CALENDAR_LOOKUP_BUDGET_S)
             self.lookup_ms = (time.monotonic() - t0) * 1000
+            self.calendars.unreachable = False
         except (TimeoutError, CalendarError) as exc:
+            self.calendars.unreachable = True
             log.warning("call %d: calendar not read within %.1f s (%s): a callback is offered", self.call_id,
                         CALENDAR_LOOKUP_BUDGET_S, type(exc).__name__ or "timeout")
 

@@ -41,7 +41,7 @@ from agent.session.timing import CallTiming, Pipeline, RecogniserSetup
 from agent.session.transfer_flow import TransferFlow
 from agent.session.turn_end import TurnEnd
 from agent.store.db import Store, StoreUnwritable
-from agent.store.schema import LeadStatus, Who
+from agent.store.schema import CallStage, LeadStatus, Who
 from agent.telephony.call import Call
 from agent.tts.base import TtsError
 
@@ -100,6 +100,7 @@ class LiveSession:
             taker = MessageTaker(self.deps, self.plan, 0)
             await taker.run(call, intro=taker.intro_text())
             return
+        store.set_stage(self.call_id, CallStage.GREETING)
         outbox = self.deps.outbox
         call.at_end(lambda c: store.end_call(self.call_id, str(c.outcome), c.trace.as_dict(),
                                              then=outbox.after_call(self.plan, self.call_id))
@@ -162,6 +163,7 @@ class LiveSession:
     async def _talk(self, call: Call, conv: Conversation, opening: str) -> None:
         """Say `opening`, then turn after turn until the conversation has decided."""
         await self._say(call, opening)
+        self.deps.store.set_stage(self.call_id, CallStage.LISTENING)
         listen_since = time.monotonic()
         last: Utterance | None = None
         reply_at, played = 0.0, True

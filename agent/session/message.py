@@ -21,6 +21,7 @@ from agent.audio.wav import write_wav
 from agent.dialogue.phrases import ENGINE_FAILED, MESSAGE_MODE_GOODBYE, MESSAGE_MODE_PROMPT
 from agent.dialogue.schema import Dialplan
 from agent.files import write_private
+from agent.store.schema import CallStage
 from agent.telephony.call import Call
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class MessageTaker:
         not is skipped to the beep: the message is still taken."""
         book = self.deps.book
         timing = self.deps.timing
+        if self.call_id:
+            self.deps.store.set_stage(self.call_id, CallStage.MESSAGE)
         await call.say(book.speak(intro, then=book.beep))
         utterances: list[UtteranceEnded] = []
         wait = timing.first_turn_wait_s

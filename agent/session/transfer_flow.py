@@ -16,7 +16,7 @@ from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import TransferMode
 from agent.session.message import MessageTaker
 from agent.session.prompts import ringback
-from agent.store.schema import LeadStatus, Who
+from agent.store.schema import CallStage, LeadStatus, Who
 from agent.telephony.call import Call
 from agent.tts.prompts import Prompt, render_prompt
 
@@ -40,6 +40,7 @@ class TransferFlow:
         """Put the caller through; if that fails, what the conversation says next ("" when the call
         ends in a voice message, taken here)."""
         settings = self.plan.transfer
+        self.deps.store.set_stage(self.call_id, CallStage.TRANSFER)
         if settings.mode is TransferMode.BLIND:
             self._step(settings.targets[0], "handed to the dialplan", "blind")
             await actions.blind(call, settings, 0, self.call_id)

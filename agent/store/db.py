@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from agent.errors import StageError
-from agent.store.schema import LEAD_COLUMNS, MIGRATIONS, SCHEMA_VERSION, LeadStatus
+from agent.store.dashboard import set_stage
+from agent.store.schema import LEAD_COLUMNS, MIGRATIONS, SCHEMA_VERSION, CallStage, LeadStatus
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,10 @@ class Store:
             conn.execute("UPDATE turns SET interrupted = 1 WHERE id = (SELECT max(id) FROM turns "
                          "WHERE call_id = ? AND who = 'agent')", (call_id,))
         return self.submit(write)
+
+    def set_stage(self, call_id: int, stage: CallStage) -> Future[None]:
+        """Where the call in progress stands (the dashboard's En direct)."""
+        return self.submit(lambda conn: set_stage(conn, call_id, stage))
 
     def add_action(self, call_id: int, kind: str, target: str, result: str, reason: str = "") -> Future[None]:
         now = time.time()

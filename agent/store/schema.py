@@ -31,8 +31,23 @@ class FollowUp(StrEnum):
     LOST = "lost"
 
 
-FOLLOWUP_LABELS: Final = {FollowUp.NEW: "nouveau", FollowUp.CALLED_BACK: "rappelé", FollowUp.QUOTED: "devis",
-                          FollowUp.WON: "gagné", FollowUp.LOST: "perdu"}
+FOLLOWUP_LABELS: Final = {FollowUp.NEW: "à rappeler", FollowUp.CALLED_BACK: "rappelé",
+                          FollowUp.QUOTED: "devis envoyé", FollowUp.WON: "gagné", FollowUp.LOST: "perdu"}
+DONE_FOLLOWUPS: Final = (FollowUp.CALLED_BACK, FollowUp.QUOTED, FollowUp.WON, FollowUp.LOST)
+"""The artisan has dealt with the lead: it leaves the to-do list."""
+
+
+class CallStage(StrEnum):
+    """Where a call in progress stands, kept current by its session (the dashboard's En direct)."""
+
+    GREETING = "greeting"
+    LISTENING = "listening"
+    TRANSFER = "transfer"
+    MESSAGE = "message"
+
+
+STAGE_LABELS: Final = {CallStage.GREETING: "accueil", CallStage.LISTENING: "conversation",
+                       CallStage.TRANSFER: "transfert vers l'artisan", CallStage.MESSAGE: "message vocal"}
 
 
 class Who(StrEnum):
@@ -150,6 +165,11 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
             calls INTEGER NOT NULL, leads INTEGER NOT NULL, recordings INTEGER NOT NULL,
             messages INTEGER NOT NULL
         )""",
+    ),
+    5: (
+        # The dashboard as a to-do list (issue 23): what a won lead brought in, where a live call stands.
+        "ALTER TABLE leads ADD COLUMN won_eur INTEGER",
+        "ALTER TABLE calls ADD COLUMN stage TEXT",
     ),
 }
 SCHEMA_VERSION: Final = max(MIGRATIONS)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -30,17 +31,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from agent.store import dashboard
 from agent.store.db import Store, connect
 from agent.store.outbox import enqueue
 from agent.store.queries import call_detail
 from agent.store.schema import FOLLOWUP_LABELS, FollowUp
-from agent.web import queries
+from agent.web import queries, wording
 from agent.web.auth import LoginLimiter, verify_password
 from agent.web.metrics import registry
 
 HERE: Final = Path(__file__).parent
 SESSION_MAX_AGE_S: Final = 12 * 3600
 LOOPBACK: Final = ("127.0.0.1", "::1")
+MAX_WON_EUR: Final = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,18 @@ class WebSettings:
     """Where the Réglages page's test SMS goes (the default dialplan's artisan)."""
     check_calendar: Callable[[], Awaitable[str]] | None = None
     """Reads the calendar now; one French line saying what it found."""
+    health: Callable[[], list[str]] | None = None
+    """What is wrong with the service now, in French (the banner on every page); the SMS failing are
+    read from the store here."""
 
 
 def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
     """`writer`: the service's store, through which the follow-up of a lead is written (None: read-only)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(ago=wording.ago, tel=wording.tel, sms=wording.sms, phone=wording.phone_display,
+                                 outcome=wording.outcome, problem=wording.problem, plural=wording.plural,
+                                 when=wording.when, titles=wording.TODO_TITLES, followups=FOLLOWUP_LABELS,
+                                 mask=queries.mask)
     limiter = LoginLimiter()
     metrics = registry(settings.store, writer)
 
@@ -74,28 +84,40 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         finally:
             conn.close()
 
-    def page(request: Request, name: str, **context: Any) -> Response:
-        return templates.TemplateResponse(request, name, {"csrf": _csrf(request), **context})
+    def problems() -> list[str]:
+        out = list(settings.health()) if settings.health is not None else []
+        trouble = read(dashboard.sms_trouble)
+        if trouble is not None:
+            out.append(f"{wording.plural(trouble.failing, 'SMS')} en échec depuis 24 h (dernière erreur : "
+                       f"{trouble.last_error or 'inconnue'}) : les fiches n'arrivent plus sur votre téléphone, "
+                       "regardez ici. Prévenez l'installateur.")
+        return out
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+        health = problems() if request.session.get("user") else []
+        return templates.TemplateResponse(request, name, {"csrf": _csrf(request), "health": health, **context},
+                                          status_code=status_code)
 
     async def login(request: Request) -> Response:
         client = request.client.host if request.client else "?"
+        back = _local_path(request.query_params.get("suite", ""))
+        expired = "Votre session a expiré : la modification n'a pas été enregistrée. Reconnectez-vous, puis " \
+                  "refaites-la." if request.query_params.get("expire") else None
         if request.method == "GET":
-            return page(request, "login.html", error=None)
+            return page(request, "login.html", error=None, notice=expired, back=back)
         if limiter.blocked(client):
-            return templates.TemplateResponse(request, "login.html", {
-                "csrf": _csrf(request), "error": "Trop d'essais : réessayez dans une minute."}, status_code=429)
+            return page(request, "login.html", 429, error="Trop d'essais : réessayez dans une minute.", back=back)
         form = await request.form()
         if not _csrf_ok(request, form):
             return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
+        back = _local_path(str(form.get("suite", "")))
         if not verify_password(str(form.get("password", "")), settings.password_hash):
             limiter.failed(client)
-            return templates.TemplateResponse(request, "login.html", {"csrf": _csrf(request),
-                                                                      "error": "Mot de passe incorrect."},
-                                              status_code=401)
+            return page(request, "login.html", 401, error="Mot de passe incorrect.", back=back)
         request.session.clear()
         request.session["user"] = "artisan"
         request.session["csrf"] = secrets.token_urlsafe(24)
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(back or "/", status_code=303)
 
     async def logout(request: Request) -> Response:
         form = await request.form()
@@ -105,8 +127,10 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
 
     async def home(request: Request) -> Response:
         fig = read(lambda c: queries.figures(c, settings.basket_eur, settings.conversion))
+        items = read(lambda c: dashboard.todo(c, queries.TZ))
         peak = max([n for _d, n in fig.per_day] + [1])
-        return page(request, "home.html", fig=fig, peak=peak, hour_peak=max([*fig.per_hour, 1]))
+        return page(request, "home.html", fig=fig, items=items, peak=peak, hour_peak=max([*fig.per_hour, 1]),
+                    today=datetime.now(queries.TZ).date().isoformat())
 
     async def calls(request: Request) -> Response:
         q = request.query_params
@@ -117,13 +141,14 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
                     pages=max(1, -(-total // queries.PAGE_SIZE)))
 
     async def call(request: Request) -> Response:
-        detail = read(lambda c: call_detail(c, int(request.path_params["call_id"])))
+        call_id = int(request.path_params["call_id"])
+        detail = read(lambda c: call_detail(c, call_id))
         if detail is None:
             return PlainTextResponse("Appel introuvable.", status_code=404)
         started = detail["call"]["started_at"]
         when = datetime.fromisoformat(started).astimezone(queries.TZ).strftime("%d/%m/%Y %H:%M") if started else ""
-        return page(request, "call.html", d=detail, when=when, timeline=_timeline(detail["trace"]),
-                    urgency=queries.URGENCY_LABELS, status=queries.STATUS_LABELS, action=queries.ACTION_LABELS)
+        return page(request, "call.html", d=detail, card=read(lambda c: dashboard.lead_card(c, call_id)), when=when,
+                    timeline=_timeline(detail["trace"]), urgency=queries.URGENCY_LABELS)
 
     async def recording(request: Request) -> Response:
         detail = read(lambda c: call_detail(c, int(request.path_params["call_id"])))
@@ -134,7 +159,12 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         return FileResponse(path, media_type="audio/wav")
 
     async def leads(request: Request) -> Response:
-        return page(request, "leads.html", rows=read(queries.leads_rows), labels=FOLLOWUP_LABELS)
+        try:
+            wanted = FollowUp(request.query_params["suivi"]) if request.query_params.get("suivi") else None
+        except ValueError:
+            wanted = None
+        cards = read(lambda c: dashboard.leads(c, wanted))
+        return page(request, "leads.html", cards=cards, wanted=wanted, urgency=queries.URGENCY_LABELS)
 
     async def followup(request: Request) -> Response:
         form = await request.form()
@@ -144,15 +174,22 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
             status = FollowUp(str(form.get("followup")))
         except ValueError:
             return PlainTextResponse("Statut inconnu.", status_code=400)
+        amount_text = str(form.get("montant", "") or "").replace(" ", "").replace("€", "").replace(",", ".")
+        try:
+            amount = round(float(amount_text)) if amount_text else None
+        except ValueError:
+            return PlainTextResponse("Montant illisible : un nombre d'euros, par exemple 350.", status_code=400)
+        if amount is not None and not 0 <= amount <= MAX_WON_EUR:
+            return PlainTextResponse(f"Montant hors limites (0 à {MAX_WON_EUR} €).", status_code=400)
         if writer is None:
             return PlainTextResponse("Lecture seule.", status_code=503)
         call_id = int(request.path_params["call_id"])
-        writer.submit(lambda c: c.execute("UPDATE leads SET followup = ? WHERE call_id = ?",
-                                          (status.value, call_id))).result()
-        return RedirectResponse("/demandes", status_code=303)
+        writer.submit(lambda c: dashboard.set_followup(c, call_id, status, amount)).result()
+        return RedirectResponse(_local_path(str(form.get("suite", ""))) or "/demandes", status_code=303)
 
     async def leads_csv(request: Request) -> Response:
-        return Response(read(lambda c: queries.leads_csv(queries.leads_rows(c))), media_type="text/csv; charset=utf-8",
+        body = read(lambda c: queries.leads_csv(queries.leads_rows(c), wording.phone_display))
+        return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="demandes.csv"'})
 
     async def live(request: Request) -> Response:
@@ -223,10 +260,24 @@ class _RequireLogin:
         if logged_in or local:
             await self.app(scope, receive, send)
             return
-        response: Response = RedirectResponse("/connexion", status_code=303)
+        # Back where they were after logging in; a change sent with an expired session is refused
+        # and said so (the login page asks to make it again), never silently dropped.
+        if request.method == "GET":
+            target = scope["path"] + (f"?{request.url.query}" if request.url.query else "")
+            response: Response = RedirectResponse(f"/connexion?{urlencode({'suite': target})}", status_code=303)
+        else:
+            back = _local_path(urlsplit(request.headers.get("referer", "")).path) or "/"
+            response = RedirectResponse(f"/connexion?{urlencode({'suite': back, 'expire': '1'})}", status_code=303)
         if scope["path"] == "/metrics" or scope["path"].endswith(".csv"):
             response = PlainTextResponse("Connexion requise.", status_code=401)
         await response(scope, receive, send)
+
+
+def _local_path(path: str) -> str:
+    """`path` if it is a page of this dashboard (never another site: "//x", "http://x"), else ""."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path or path.startswith("/connexion"):
+        return ""
+    return path
 
 
 def _csrf(request: Request) -> str:

@@ -8,12 +8,14 @@ import io
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from agent.store.schema import FOLLOWUP_LABELS, FollowUp, LeadStatus
+from agent.store.dashboard import revenue
+from agent.store.schema import FOLLOWUP_LABELS, STAGE_LABELS, CallStage, FollowUp, LeadStatus
 
 PAGE_SIZE: Final = 25
 TZ: Final = ZoneInfo("Europe/Paris")
@@ -77,7 +79,14 @@ def figures(conn: sqlite3.Connection, basket_eur: int, conversion: float, now: f
     voice = conn.execute("SELECT count(*) FROM leads WHERE created_at >= ? AND (status = ? OR recording IS NOT NULL)",
                          (since, LeadStatus.MESSAGE.value)).fetchone()[0]
     leads = sum(n for st, _u, _f, n in rows if st != LeadStatus.INFO)
-    won = sum(n for _s, _u, f, n in rows if f == FollowUp.WON)
+    money = revenue(conn, since, basket_eur)
+    estimate = round(money.open_leads * basket_eur * conversion)
+    formula = (f"{money.open_leads} demande{'s' if money.open_leads > 1 else ''} en cours × {basket_eur} € de "
+               f"panier moyen × {round(conversion * 100)} % de conversion")
+    if money.won:
+        n, s = money.won_with_amount, "s" if money.won_with_amount > 1 else ""
+        formula = (f"{money.won_eur:,} € gagnés ({n} montant{s} saisi{s} sur {money.won}) + ".replace(",", " ")
+                   + formula)
     per_day = []
     for i in range(13, -1, -1):
         day = today - timedelta(days=i)
@@ -98,10 +107,8 @@ def figures(conn: sqlite3.Connection, basket_eur: int, conversion: float, now: f
         transfer_failed=sum(n for st, _u, _f, n in rows if st == LeadStatus.TRANSFER_FAILED),
         bookings=sum(n for st, _u, _f, n in rows if st == LeadStatus.BOOKED),
         messages=voice,
-        revenue_eur=round(leads * basket_eur * conversion),
-        revenue_formula=(f"{leads} demande{'s' if leads > 1 else ''} × {basket_eur} € de panier moyen × "
-                         f"{round(conversion * 100)} % de conversion"),
-        won_eur=won * basket_eur, per_day=per_day, per_hour=per_hour,
+        revenue_eur=money.won_eur + estimate, revenue_formula=formula,
+        won_eur=money.won_eur, per_day=per_day, per_hour=per_hour,
         risk_share=(risky / total) if total else None)
 
 
@@ -143,13 +150,15 @@ def leads_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                        "action_fr": ACTION_LABELS.get(r["action"], r["action"] or "")} for r in rows]
 
 
-def leads_csv(rows: list[dict[str, Any]]) -> bytes:
-    """Semicolon-separated, UTF-8 with a BOM: what French Excel opens as it is."""
+def leads_csv(rows: list[dict[str, Any]], phone: Callable[[str], str] = str) -> bytes:
+    """Semicolon-separated, UTF-8 with a BOM: what French Excel opens as it is. `phone` writes a number
+    as a spreadsheet keeps it ("06 12 34 56 78": with its spaces it stays text, its 0 and + kept)."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";")
     writer.writerow([label for _key, label in CSV_COLUMNS])
     for r in rows:
-        row = {**r, "phone": r.get("phone") or r.get("presented") or "", "urgency": r["urgency_fr"],
+        number = r.get("phone") or r.get("presented") or ""
+        row = {**r, "phone": phone(number) if number else "", "urgency": r["urgency_fr"],
                "action": r["action_fr"], "followup": r["followup_fr"]}
         writer.writerow([row.get(key) or "" for key, _label in CSV_COLUMNS])
     return "\ufeff".encode() + buf.getvalue().encode("utf-8")
@@ -159,13 +168,15 @@ def calls_in_progress(conn: sqlite3.Connection, now: float | None = None) -> lis
     """Calls not ended yet (started within two hours): masked caller, stage, urgency, duration."""
     now = time.time() if now is None else now
     rows = conn.execute(
-        "SELECT c.id, c.started_at, c.caller_id, l.urgency, l.status, l.action, l.name IS NOT NULL AS named, "
+        "SELECT c.id, c.started_at, c.caller_id, c.stage, l.urgency, l.status, l.action, l.name IS NOT NULL AS named, "
         "l.address IS NOT NULL AS located, (SELECT count(*) FROM turns t WHERE t.call_id = c.id AND t.who = 'caller') "
         "AS turns FROM calls c LEFT JOIN leads l ON l.call_id = c.id WHERE c.ended_at IS NULL AND c.started_at > ? "
         "ORDER BY c.started_at", (now - 7200,)).fetchall()
     out = []
     for r in rows:
-        if r["action"] == "transfer":
+        if r["stage"] in (CallStage.TRANSFER, CallStage.MESSAGE, CallStage.GREETING):
+            stage = STAGE_LABELS[CallStage(r["stage"])]
+        elif r["action"] == "transfer":
             stage = "transfert vers l'artisan"
         elif r["action"]:
             stage = ACTION_LABELS.get(r["action"], r["action"])
