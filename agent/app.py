@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +46,11 @@ from agent.tts.prompts import render_beep, render_prompt
 log = logging.getLogger("standardiste")
 
 RETENTION_EVERY_S: Final = 86400.0
+"""Retention runs at start-up and then once a day, seconds."""
 ADOPT_EVERY_S: Final = 5.0
 """How often the dialplan's voice messages for calls a stopped run left are looked for, seconds."""
-"""Retention runs at start-up and then once a day, seconds."""
+WEB_STOP_S: Final = 10.0
+"""The dashboard's thread is waited for this long at stop, seconds."""
 
 
 @dataclass
@@ -280,20 +283,29 @@ async def _web(service: Service, stop: asyncio.Event) -> None:
                                  conversion=cfg.conversion_rate, messages_dir=service.config.paths.messages,
                                  setup=setup_lines(service), sms_route=outbox.route, artisan_to=plan.sms.artisan_to,
                                  check_calendar=_calendar_check(service) if service.config.calendar else None,
-                                 health=_health(service)),
+                                 health=_health(service), secure_cookies=cfg.secure_cookies,
+                                 calls_loop=asyncio.get_running_loop()),
                      writer=service.deps.store)
     class Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield  # the service handles SIGINT/SIGTERM and stops the dashboard with everything else
 
+    # Its own thread and event loop: a page, a scrape or a flood of logins never holds the loop that
+    # carries the calls' audio (the password hash runs in a thread of its own besides). At most
+    # `max_connections` requests at once, the rest 503; X-Forwarded-For believed from the configured
+    # proxies only.
     server = Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                                   lifespan="off"))
+                                   lifespan="off", limit_concurrency=cfg.max_connections, backlog=64,
+                                   proxy_headers=bool(cfg.trusted_proxies),
+                                   forwarded_allow_ips=list(cfg.trusted_proxies) or None,
+                                   timeout_keep_alive=5))
     log.info("dashboard on http://%s:%d/", cfg.host, cfg.port)
-    task = asyncio.create_task(server.serve())
+    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+    thread.start()
     await stop.wait()
     server.should_exit = True
-    await task
+    await asyncio.to_thread(thread.join, WEB_STOP_S)
 
 
 async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_signals: bool = True) -> None:

@@ -9,6 +9,7 @@ An error names the file, the key path and what was expected, e.g.::
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -141,6 +142,13 @@ class WebConfig:
     secret_file: Path = Path("/var/lib/standardiste/web-secret")
     conversion_rate: float = 0.3
     """Share of leads that become jobs, for the "chiffre d'affaires récupéré" figure."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of the reverse proxies whose X-Forwarded-For is believed (none by default: the TCP
+    peer is the client, so a forged header can neither dodge the login limit nor reach /metrics)."""
+    secure_cookies: bool = False
+    """Behind TLS: the session cookie goes over HTTPS only, and HSTS is sent."""
+    max_connections: int = 32
+    """Requests the dashboard handles at once; more are answered 503 at once."""
 
 
 @dataclass(frozen=True)
@@ -287,11 +295,26 @@ def parse_config(data: object, file: str) -> Config:
                         port=web.integer("port", 8080, lo=1, hi=65535),
                         password_file=Path(web.text("password_file", str(WebConfig.password_file))),
                         secret_file=Path(web.text("secret_file", str(WebConfig.secret_file))),
-                        conversion_rate=web.number("conversion_rate", 0.3, lo=0.0, hi=1.0))
+                        conversion_rate=web.number("conversion_rate", 0.3, lo=0.0, hi=1.0),
+                        trusted_proxies=_addresses(web, "trusted_proxies"),
+                        secure_cookies=web.flag("secure_cookies", False),
+                        max_connections=web.integer("max_connections", 32, lo=2, hi=1024))
     web.close()
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
                   log_level=log_level, sms=sms, calendar=calendar, web=web_cfg, asr=asr_cfg)
+
+
+def _addresses(node: Node, key: str) -> tuple[str, ...]:
+    raw = node.raw(key, [])
+    if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+        raise node.error(key, "a list of IP addresses", raw)
+    for a in raw:
+        try:
+            ipaddress.ip_address(a)
+        except ValueError:
+            raise node.error(key, "a list of IP addresses (no names, no ranges)", a) from None
+    return tuple(raw)
 
 
 def _parse_calendar(node: Node) -> CalDavSettings | None:

@@ -72,7 +72,11 @@ def dev_asterisk(run_dir: Path, sip_port: int = 0, http_port: int = 0):  # type:
     from agent.telephony.devasterisk import DevAsterisk, Ports, port_free
 
     run_dir = run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Secrets and callers' data live here: one `git add -A` must never take them, whatever its name.
+    ignore = run_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Standardiste's run directory: secrets and callers' data, never committed.\n*\n")
     probe = DevAsterisk(run_dir, Ports(1, 1, 0, 0))
     pid = probe.stop_leftover()
     if pid is not None:
@@ -104,7 +108,9 @@ def dev_web_password(path: Path) -> str:
         return f"password set on the first run; change it: .venv/bin/standardiste set-password --file {path}"
     password = secrets.token_urlsafe(12)
     set_password(path, password)
-    return f"first run: password {password}"
+    shown = path.with_name(path.name + ".first-run")  # 0600, never in a log or on the terminal
+    write_private(shown, password + "\n")
+    return f"first run: the password is in {shown} (read it, then delete that file)"
 
 
 def run_dev(run_dir: Path, *, sip_port: int = 0, http_port: int = 0) -> int:

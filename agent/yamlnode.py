@@ -169,6 +169,23 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A key written twice is refused (PyYAML keeps the last one silently: a second `transfer:`
+        block would reset the first's fields)."""
+        seen: dict[object, Any] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: PyYAML's own error follows
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key '{key}' written twice (first on line {first.line + 1}): keep one",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
 
 def read_yaml(path: str | Path) -> Any:
     """A YAML file's content; a ConfigError naming the file (and the line) when it cannot be read:

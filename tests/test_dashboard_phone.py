@@ -154,4 +154,9 @@ def test_the_unreached_emergency_is_first_and_done_takes_it_off_the_list(dashboa
             card.locator("button:has-text('Enregistrer')").click()
         page.goto(base + "/")
         assert "1 250 € gagnés (1 montant saisi sur 1)" in page.inner_text("main")
+        # En direct: the call in progress, its stage as its session set it, a link to its page.
+        page.goto(base + "/direct")
+        live = page.locator(f"#live a[href='/appels/{ids.in_progress}']")
+        live.wait_for(timeout=5000)
+        assert "message vocal" in page.inner_text("#live")
         browser.close()

@@ -200,7 +200,8 @@ def test_calls_in_progress_for_the_live_page(store: Store, app: Any) -> None:
         (call_id, "06 •• •• •• 22", "nom noté", "urgente")]
     client = TestClient(app)
     _login(client)
-    assert "EventSource(\"/direct/flux\")" in client.get("/direct").text
+    assert '<script src="/static/live.js">' in client.get("/direct").text
+    assert 'EventSource("/direct/flux")' in client.get("/static/live.js").text
 
 
 def test_the_settings_page_sends_a_test_sms_to_the_artisan(store: Store, tmp_path: Path) -> None:

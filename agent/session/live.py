@@ -162,17 +162,18 @@ class LiveSession:
 
     async def _talk(self, call: Call, conv: Conversation, opening: str) -> None:
         """Say `opening`, then turn after turn until the conversation has decided."""
+        reply_at, played = time.monotonic(), True
         await self._say(call, opening)
         self.deps.store.set_stage(self.call_id, CallStage.LISTENING)
         listen_since = time.monotonic()
         last: Utterance | None = None
-        reply_at, played = 0.0, True
         while not conv.done:
             await self._check_store(flush=True)
             utterance = await call.listen(self.deps.timing.first_turn_wait_s)
             goes_on = utterance is not None and self._goes_on(call, last, utterance, reply_at, played)
-            if utterance is not None and not goes_on and utterance.ended.ended_at < listen_since:
-                continue  # heard while we spoke, without interrupting: the line's echo
+            if utterance is not None and not goes_on and utterance.ended.ended_at < listen_since \
+                    and utterance.started_at >= reply_at:
+                continue  # begun and ended while we spoke, without interrupting: the line's echo
             if goes_on:
                 call.trace.mark("turn_goes_on")
             self._acked = False

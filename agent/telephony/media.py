@@ -142,6 +142,8 @@ class CallMedia:
         self._out: deque[AudioFrame] = deque()
         self._speaking = False
         self._barge_in = BargeIn(settings.barge_in)
+        self.send_late_max_s = 0.0
+        """The most a frame of ours was sent after its time (the call's event loop held up), s."""
         self._played = asyncio.Event()
         self._room = asyncio.Event()
         """Set when the playback queue has room again."""
@@ -373,6 +375,7 @@ class CallMedia:
         next_due = time.monotonic()
         while True:
             now = time.monotonic()
+            self.send_late_max_s = max(self.send_late_max_s, now - next_due)
             if now - next_due > SENDER_RESET_S:
                 next_due = now  # stalled: skip the missed slots rather than burst them
             while next_due <= now + lead:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -37,13 +39,26 @@ from agent.store.outbox import enqueue
 from agent.store.queries import call_detail
 from agent.store.schema import FOLLOWUP_LABELS, FollowUp
 from agent.web import queries, wording
-from agent.web.auth import LoginLimiter, verify_password
+from agent.web.auth import LoginLimiter, PasswordCheck
+from agent.web.guard import (
+    SESSION_MAX_AGE_S,
+    RequireLogin,
+    SecurityHeaders,
+    Sessions,
+    call_id_of,
+    csrf,
+    csrf_ok,
+    local_path,
+    number,
+    plain_error,
+)
 from agent.web.metrics import registry
 
 HERE: Final = Path(__file__).parent
-SESSION_MAX_AGE_S: Final = 12 * 3600
-LOOPBACK: Final = ("127.0.0.1", "::1")
 MAX_WON_EUR: Final = 10_000_000
+MAX_PAGE: Final = 100_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,10 @@ class WebSettings:
     """Where the Réglages page's test SMS goes (the default dialplan's artisan)."""
     check_calendar: Callable[[], Awaitable[str]] | None = None
     """Reads the calendar now; one French line saying what it found."""
+    secure_cookies: bool = False
+    """Behind TLS: the session cookie is sent over HTTPS only, and HSTS is set."""
+    calls_loop: asyncio.AbstractEventLoop | None = None
+    """The calls' event loop, for /metrics (the dashboard runs on its own loop, in its own thread)."""
     health: Callable[[], list[str]] | None = None
     """What is wrong with the service now, in French (the banner on every page); the SMS failing are
     read from the store here."""
@@ -75,7 +94,9 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
                                  when=wording.when, titles=wording.TODO_TITLES, followups=FOLLOWUP_LABELS,
                                  mask=queries.mask)
     limiter = LoginLimiter()
-    metrics = registry(settings.store, writer)
+    checker = PasswordCheck(settings.password_hash)
+    sessions = Sessions()
+    metrics = registry(settings.store, writer, settings.calls_loop)
 
     def read(fn: Any) -> Any:
         conn = connect(settings.store, readonly=True)
@@ -94,13 +115,13 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         return out
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-        health = problems() if request.session.get("user") else []
-        return templates.TemplateResponse(request, name, {"csrf": _csrf(request), "health": health, **context},
+        health = problems() if sessions.valid(request.session) else []
+        return templates.TemplateResponse(request, name, {"csrf": csrf(request), "health": health, **context},
                                           status_code=status_code)
 
     async def login(request: Request) -> Response:
         client = request.client.host if request.client else "?"
-        back = _local_path(request.query_params.get("suite", ""))
+        back = local_path(request.query_params.get("suite", ""))
         expired = "Votre session a expiré : la modification n'a pas été enregistrée. Reconnectez-vous, puis " \
                   "refaites-la." if request.query_params.get("expire") else None
         if request.method == "GET":
@@ -108,20 +129,28 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         if limiter.blocked(client):
             return page(request, "login.html", 429, error="Trop d'essais : réessayez dans une minute.", back=back)
         form = await request.form()
-        if not _csrf_ok(request, form):
+        if not csrf_ok(request, form):
             return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
-        back = _local_path(str(form.get("suite", "")))
-        if not verify_password(str(form.get("password", "")), settings.password_hash):
+        back = local_path(str(form.get("suite", "")))
+        ok = await checker.verify(str(form.get("password", "")))
+        if ok is None:
+            log.warning("dashboard: login refused from %s: too many at once", client)
+            return page(request, "login.html", 503, error="Trop de connexions en même temps : réessayez dans "
+                                                           "quelques secondes.", back=back)
+        if not ok:
             limiter.failed(client)
+            log.warning("dashboard: failed login from %s", client)  # (fail2ban: docs/SECURITY.md)
             return page(request, "login.html", 401, error="Mot de passe incorrect.", back=back)
         request.session.clear()
         request.session["user"] = "artisan"
+        request.session["sid"] = sessions.open()
         request.session["csrf"] = secrets.token_urlsafe(24)
         return RedirectResponse(back or "/", status_code=303)
 
     async def logout(request: Request) -> Response:
         form = await request.form()
-        if _csrf_ok(request, form):
+        if csrf_ok(request, form):
+            sessions.close(request.session)  # a copy of the cookie no longer works either
             request.session.clear()
         return RedirectResponse("/connexion", status_code=303)
 
@@ -134,14 +163,21 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
 
     async def calls(request: Request) -> Response:
         q = request.query_params
-        rows, total = read(lambda c: queries.calls_page(
-            c, page=int(q.get("page", "1") or 1), urgency=q.get("urgence", ""), action=q.get("action", ""),
-            text=q.get("q", ""), day=q.get("jour", "")))
-        return page(request, "calls.html", rows=rows, total=total, q=q, page_no=int(q.get("page", "1") or 1),
+        page_no = number(q.get("page", "1") or "1", 1, MAX_PAGE)
+        day = q.get("jour", "")
+        if day and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise HTTPException(400, "Jour invalide : une date comme 2026-12-06.")
+        try:
+            rows, total = read(lambda c: queries.calls_page(
+                c, page=page_no, urgency=q.get("urgence", ""), action=q.get("action", ""), text=q.get("q", "")[:200],
+                day=day))
+        except ValueError:
+            raise HTTPException(400, "Jour invalide : une date comme 2026-12-06.") from None
+        return page(request, "calls.html", rows=rows, total=total, q=q, page_no=page_no,
                     pages=max(1, -(-total // queries.PAGE_SIZE)))
 
     async def call(request: Request) -> Response:
-        call_id = int(request.path_params["call_id"])
+        call_id = call_id_of(request)
         detail = read(lambda c: call_detail(c, call_id))
         if detail is None:
             return PlainTextResponse("Appel introuvable.", status_code=404)
@@ -151,7 +187,8 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
                     timeline=_timeline(detail["trace"]), urgency=queries.URGENCY_LABELS)
 
     async def recording(request: Request) -> Response:
-        detail = read(lambda c: call_detail(c, int(request.path_params["call_id"])))
+        call_id = call_id_of(request)
+        detail = read(lambda c: call_detail(c, call_id))
         path = Path(detail["lead"]["recording"]) if detail and detail["lead"] and detail["lead"]["recording"] else None
         if path is None or settings.messages_dir is None or not path.resolve().is_relative_to(
                 settings.messages_dir.resolve()) or not path.is_file():
@@ -168,7 +205,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
 
     async def followup(request: Request) -> Response:
         form = await request.form()
-        if not _csrf_ok(request, form):
+        if not csrf_ok(request, form):
             return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
         try:
             status = FollowUp(str(form.get("followup")))
@@ -183,9 +220,9 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
             return PlainTextResponse(f"Montant hors limites (0 à {MAX_WON_EUR} €).", status_code=400)
         if writer is None:
             return PlainTextResponse("Lecture seule.", status_code=503)
-        call_id = int(request.path_params["call_id"])
+        call_id = call_id_of(request)
         writer.submit(lambda c: dashboard.set_followup(c, call_id, status, amount)).result()
-        return RedirectResponse(_local_path(str(form.get("suite", ""))) or "/demandes", status_code=303)
+        return RedirectResponse(local_path(str(form.get("suite", ""))) or "/demandes", status_code=303)
 
     async def leads_csv(request: Request) -> Response:
         body = read(lambda c: queries.leads_csv(queries.leads_rows(c), wording.phone_display))
@@ -209,7 +246,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
 
     async def setup_test(request: Request) -> Response:
         form = await request.form()
-        if not _csrf_ok(request, form):
+        if not csrf_ok(request, form):
             return PlainTextResponse("Formulaire expiré : rechargez la page.", status_code=403)
         what = str(form.get("test", ""))
         if what == "sms":
@@ -239,57 +276,10 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
     ]
     # The session middleware first (outermost), so that the login check sees the session.
     return Starlette(routes=routes, middleware=[
+        Middleware(SecurityHeaders, hsts=settings.secure_cookies),
         Middleware(SessionMiddleware, secret_key=settings.secret, session_cookie="standardiste",
-                   max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False),
-        Middleware(_RequireLogin)])
-
-
-class _RequireLogin:
-    """Every path but the login page and the static files needs a session; /metrics also answers loopback."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in ("/connexion",) or scope["path"].startswith("/static/"):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        logged_in = bool(scope.get("session", {}).get("user"))
-        local = scope["path"] == "/metrics" and request.client is not None and request.client.host in LOOPBACK
-        if logged_in or local:
-            await self.app(scope, receive, send)
-            return
-        # Back where they were after logging in; a change sent with an expired session is refused
-        # and said so (the login page asks to make it again), never silently dropped.
-        if request.method == "GET":
-            target = scope["path"] + (f"?{request.url.query}" if request.url.query else "")
-            response: Response = RedirectResponse(f"/connexion?{urlencode({'suite': target})}", status_code=303)
-        else:
-            back = _local_path(urlsplit(request.headers.get("referer", "")).path) or "/"
-            response = RedirectResponse(f"/connexion?{urlencode({'suite': back, 'expire': '1'})}", status_code=303)
-        if scope["path"] == "/metrics" or scope["path"].endswith(".csv"):
-            response = PlainTextResponse("Connexion requise.", status_code=401)
-        await response(scope, receive, send)
-
-
-def _local_path(path: str) -> str:
-    """`path` if it is a page of this dashboard (never another site: "//x", "http://x"), else ""."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path or path.startswith("/connexion"):
-        return ""
-    return path
-
-
-def _csrf(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(24)
-    return str(token)
-
-
-def _csrf_ok(request: Request, form: Any) -> bool:
-    sent = str(form.get("csrf", ""))
-    return bool(sent) and secrets.compare_digest(sent, str(request.session.get("csrf", "")))
+                   max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=settings.secure_cookies),
+        Middleware(RequireLogin, sessions=sessions)], exception_handlers={HTTPException: plain_error})
 
 
 def _timeline(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,13 +4,15 @@ There is no default password: without the file the web UI does not start."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import os
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
@@ -59,18 +61,75 @@ def session_secret(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+LOGIN_GLOBAL_FAILURES: Final = 60
+"""Failed logins from all clients together within LOGIN_WINDOW_S beyond which every login waits for
+the window to pass: many addresses cannot share out a brute force."""
+LOGIN_CLIENTS: Final = 4096
+"""Clients the limiter remembers at most (the least recently seen are forgotten first)."""
+CHECKS_WAITING: Final = 4
+"""Password checks queued for the hashing thread at most; more at once are refused (503)."""
+
+
 class LoginLimiter:
-    def __init__(self, attempts: int = LOGIN_ATTEMPTS, window_s: float = LOGIN_WINDOW_S) -> None:
+    """Failed logins per client address (the TCP peer, or the address a configured trusted proxy
+    gives), and for all clients together; bounded in memory, forgetting what is older than the window."""
+
+    def __init__(self, attempts: int = LOGIN_ATTEMPTS, window_s: float = LOGIN_WINDOW_S,
+                 global_failures: int = LOGIN_GLOBAL_FAILURES, clients: int = LOGIN_CLIENTS) -> None:
         self.attempts = attempts
         self.window_s = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self.global_failures = global_failures
+        self.clients = clients
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._all: deque[float] = deque()
 
-    def blocked(self, client: str) -> bool:
-        q = self._failures[client]
-        now = time.monotonic()
+    def _prune(self, q: deque[float], now: float) -> None:
         while q and now - q[0] > self.window_s:
             q.popleft()
+
+    def blocked(self, client: str) -> bool:
+        now = time.monotonic()
+        self._prune(self._all, now)
+        if len(self._all) >= self.global_failures:
+            return True
+        q = self._failures.get(client)
+        if q is None:
+            return False
+        self._prune(q, now)
+        if not q:
+            del self._failures[client]
+            return False
         return len(q) >= self.attempts
 
     def failed(self, client: str) -> None:
-        self._failures[client].append(time.monotonic())
+        now = time.monotonic()
+        q = self._failures.pop(client, None) or deque()
+        q.append(now)
+        self._failures[client] = q  # most recently seen last
+        self._all.append(now)
+        while len(self._failures) > self.clients:
+            self._failures.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+class PasswordCheck:
+    """The scrypt check (~40 ms of CPU) in a thread of its own, never on an event loop; at most
+    CHECKS_WAITING at once, the rest refused at once (None) instead of queued."""
+
+    def __init__(self, stored: str, waiting: int = CHECKS_WAITING) -> None:
+        self.stored = stored
+        self.waiting = waiting
+        self._pending = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password")
+
+    async def verify(self, password: str) -> bool | None:
+        if self._pending >= self.waiting:
+            return None
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, verify_password, password,
+                                                                    self.stored)
+        finally:
+            self._pending -= 1

@@ -110,13 +110,15 @@ class RuntimeCollector(Collector):
     `make soak`), and whether its store can be written. The process's fds and memory come from
     prometheus_client's process collector (`process_*`)."""
 
-    def __init__(self, writer: Store | None) -> None:
+    def __init__(self, writer: Store | None, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.writer = writer
+        self.loop = loop
+        """The calls' event loop (the dashboard runs on a loop of its own, in its own thread)."""
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         try:
-            tasks = len(asyncio.all_tasks(asyncio.get_running_loop()))
-        except RuntimeError:  # scraped outside the event loop: no tasks to count
+            tasks = len(asyncio.all_tasks(self.loop or asyncio.get_running_loop()))
+        except RuntimeError:  # scraped outside any event loop: no tasks to count
             tasks = 0
         yield GaugeMetricFamily("standardiste_asyncio_tasks", "asyncio tasks alive in the service", value=tasks)
         yield GaugeMetricFamily("standardiste_threads", "Threads alive in the service", value=threading.active_count())
@@ -128,9 +130,10 @@ class RuntimeCollector(Collector):
                                       value=self.writer.write_errors)
 
 
-def registry(store_path: Path, writer: Store | None = None) -> CollectorRegistry:
+def registry(store_path: Path, writer: Store | None = None,
+             loop: asyncio.AbstractEventLoop | None = None) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(StoreCollector(store_path))
-    reg.register(RuntimeCollector(writer))
+    reg.register(RuntimeCollector(writer, loop))
     ProcessCollector(registry=reg)
     return reg
