@@ -189,8 +189,12 @@ def retention_rules(config: Config) -> list[Retention]:
 async def _retention(service: Service, stop: asyncio.Event) -> None:
     rules = retention_rules(service.config)
     while not stop.is_set():
-        recordings, calls = await service.deps.store.run(
-            lambda conn: apply_retention(conn, rules, service.config.paths.messages))
+        try:
+            recordings, calls = await service.deps.store.run(
+                lambda conn: apply_retention(conn, rules, service.config.paths.messages))
+        except Exception as exc:  # a store that cannot be written is in the log already: next time
+            log.debug("retention not applied: %s", type(exc).__name__)
+            recordings = calls = 0
         if recordings or calls:
             log.info("retention: %d recording(s) and %d call(s) past their keep time removed", recordings, calls)
         with contextlib.suppress(TimeoutError):

@@ -153,10 +153,27 @@ def _store(path: Path) -> Check:
             conn.execute("ROLLBACK")
         finally:
             conn.close()
-    except sqlite3.Error as exc:
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return _damaged(path, str(exc))
         return Check(Verdict.FAIL, f"store {path} not writable ({exc}): give the service user write access "
                                    "to the file and its folder")
-    return Check(Verdict.OK, f"store {path} writable")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            found = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        found = [str(exc)]
+    if found != ["ok"]:
+        return _damaged(path, "; ".join(found)[:200])
+    return Check(Verdict.OK, f"store {path} writable, integrity ok")
+
+
+def _damaged(path: Path, what: str) -> Check:
+    return Check(Verdict.FAIL, f"store {path} damaged ({what}): stop the service, move it aside, copy the newest "
+                               f"backup from {path.parent / 'backups'} in its place, start the service")
 
 
 async def _routes(config: Config) -> list[Check]:

@@ -58,6 +58,8 @@ def close_interrupted(store: Store, outbox: Outbox, plan_for_file: Callable[[str
                 outbox.after_call(plan, row["id"])(conn)
         return len(rows)
 
+    if store.broken:
+        return 0  # (said at open: nothing can be read from it until it is restored)
     closed = store.run_sync(write)
     if closed:
         log.warning("%d call(s) left open by the last run (stopped mid-call) closed; their SMS queued", closed)

@@ -38,6 +38,8 @@ BUSY_TIMEOUT_S: Final = 5.0
 STORAGE_ERRORS: Final = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_CORRUPT",
                           "SQLITE_NOTADB")
 """SQLite's errors that say the disk, not the write, is at fault (a full disk, a read-only mount)."""
+DAMAGE_ERRORS: Final = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+"""Of those, the ones that say the file itself is damaged: a backup restores it, free space does not."""
 
 
 WRITABLE_AGAIN_FREE_BYTES: Final = 4 << 20
@@ -151,12 +153,24 @@ class Store:
         and take voice messages rather than go on talking with nothing saved."""
         self.write_errors = 0
         self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = queue.Queue()
+        self.broken = False
+        """The file is not a whole SQLite database (damaged, truncated, overwritten): every write fails
+        and calls are voice messages until it is restored from a backup."""
+        if path.is_file() and path.stat().st_size == 0:
+            log.error("STORE EMPTY: %s is 0 bytes: a new, empty store is started here. If it held calls, "
+                      "stop the service and restore the last daily backup (%s) in its place", path,
+                      path.parent / "backups")
         try:
             conn = connect(path)
             try:
                 migrate(conn)
             finally:
                 conn.close()
+        except sqlite3.DatabaseError as exc:
+            if storage_failure(exc) not in DAMAGE_ERRORS:
+                self._release()
+                raise
+            self._damaged(exc)
         except BaseException:
             self._release()
             raise
@@ -165,7 +179,11 @@ class Store:
 
     # --- the writer ----------------------------------------------------------------------------
     def _writer(self) -> None:
-        conn = connect(self.path)
+        try:
+            conn = connect(self.path)
+        except sqlite3.DatabaseError as exc:  # a damaged file (said at open): every write fails with it
+            self._refuse_all(exc)
+            return
         try:
             while True:
                 job = self._jobs.get()
@@ -186,7 +204,8 @@ class Store:
                     self._failed(exc, fn)
                     future.set_exception(exc)
                     continue
-                if (self.failing is not None and conn.total_changes > changes  # a write that wrote, not a barrier
+                if (self.failing is not None and not self.broken
+                        and conn.total_changes > changes  # a write that wrote, not a barrier
                         and _free_bytes(self.path) >= WRITABLE_AGAIN_FREE_BYTES):
                     log.warning("store %s: writable again (after %d failed write(s))", self.path, self.write_errors)
                     self.failing = None
@@ -194,9 +213,34 @@ class Store:
         finally:
             conn.close()
 
+    def _refuse_all(self, exc: BaseException) -> None:
+        if not self.broken:
+            self._damaged(exc)
+        while (job := self._jobs.get()) is not None:
+            _fn, future = job
+            if future.set_running_or_notify_cancel():
+                self.write_errors += 1
+                future.set_exception(StoreUnwritable(f"the store is damaged ({self.failing})"))
+
+    def _damaged(self, exc: BaseException) -> None:
+        """One line, once: what is wrong, where, and how to restore (the service goes on answering)."""
+        self.broken = True
+        self.failing = storage_failure(exc) or "SQLITE_CORRUPT"
+        log.error("STORE DAMAGED: %s is not a whole database (%s: %s): calls are taken as voice messages "
+                  "(kept with their caller's number in the messages folder) until it is restored. To restore: "
+                  "stop the service, move the file aside, copy the newest backup from %s in its place "
+                  "(`standardiste backup` makes them daily), start the service, then run `standardiste doctor`",
+                  self.path, self.failing, exc, self.path.parent / "backups")
+
     def _failed(self, exc: BaseException, fn: Callable[..., Any]) -> None:
         self.write_errors += 1
         kind = storage_failure(exc)
+        if kind in DAMAGE_ERRORS and not self.broken:
+            self._damaged(exc)
+            return
+        if kind is not None and self.failing is not None:
+            log.debug("store write failed (%s) in %s", kind, _name(fn))  # said once already
+            return
         if kind is not None and self.failing is None:
             # The error's text is SQLite's or the OS's (no value of ours is in it).
             log.error("STORE NOT WRITABLE: %s (%s: %s, in %s): calls are taken as voice messages until it is; "

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ from agent.web.metrics import registry
 HERE: Final = Path(__file__).parent
 MAX_WON_EUR: Final = 10_000_000
 MAX_PAGE: Final = 100_000
+STORE_DAMAGED: Final = ("Le registre des appels est endommagé : le standard prend chaque appel en message vocal "
+                        "(rien n'est perdu), mais plus rien ne s'affiche ici. Prévenez l'installateur : il doit "
+                        "restaurer la dernière sauvegarde.")
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +103,21 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
     metrics = registry(settings.store, writer, settings.calls_loop)
 
     def read(fn: Any) -> Any:
-        conn = connect(settings.store, readonly=True)
         try:
-            return fn(conn)
-        finally:
-            conn.close()
+            conn = connect(settings.store, readonly=True)
+            try:
+                return fn(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            raise HTTPException(503, STORE_DAMAGED) from None
 
     def problems() -> list[str]:
         out = list(settings.health()) if settings.health is not None else []
-        trouble = read(dashboard.sms_trouble)
+        try:
+            trouble = read(dashboard.sms_trouble)
+        except HTTPException:
+            return [*out, STORE_DAMAGED]
         if trouble is not None:
             out.append(f"{wording.plural(trouble.failing, 'SMS')} en échec depuis 24 h (dernière erreur : "
                        f"{trouble.last_error or 'inconnue'}) : les fiches n'arrivent plus sur votre téléphone, "
