@@ -73,6 +73,8 @@ def test_a_login_flood_during_a_call_leaves_its_audio_and_the_controller_alone(a
     base = f"http://127.0.0.1:{asterisk.ports.web}"
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)
+    # Once our greeting flows (the phone's jitter buffer has filled: its start-up underrun is not ours).
+    assert phones.wait_until(lambda: call.rx_stats()["packets"] >= 50, 10)
     before = call.rx_stats()
     assert phones.wait_until(lambda: bool(agent.live_calls()), 5)
     media = agent.live_calls()[0].media
