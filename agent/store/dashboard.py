@@ -81,7 +81,6 @@ def _card(r: sqlite3.Row) -> LeadCard:
 
 
 def _rows(conn: sqlite3.Connection, where: str, args: tuple[object, ...], order: str) -> list[LeadCard]:
-    conn.row_factory = sqlite3.Row
     sql = f"{_LEAD_SELECT} WHERE {where} ORDER BY {order} LIMIT {TODO_LIMIT}"
     return [_card(r) for r in conn.execute(sql, args)]
 
@@ -117,7 +116,6 @@ def lead_card(conn: sqlite3.Connection, call_id: int) -> LeadCard | None:
 
 def leads(conn: sqlite3.Connection, followup: FollowUp | None = None, limit: int = 500) -> list[LeadCard]:
     """Leads (not the calls that were only information), newest first, of one follow-up status or all."""
-    conn.row_factory = sqlite3.Row
     where, args = "l.status != ?", [LeadStatus.INFO.value]
     if followup is not None:
         where += " AND l.followup = ?"
