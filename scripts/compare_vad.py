@@ -24,11 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.audio.vad import DEFAULT_AGGRESSIVENESS, DEFAULT_MIN_RMS  # noqa: E402
-from agent.tts.espeak_engine import synthesize_espeak  # noqa: E402
-from agent.tts.prompts import to_rate  # noqa: E402
+from tests.signals import FRAME, RATE, speech  # noqa: E402 (espeak-ng French, trimmed, at 8 kHz)
+from tests.signals import frame_rms as _rms  # noqa: E402
 
-RATE = 8000
-FRAME = RATE // 50
 PAUSE = np.zeros(RATE // 2, np.int16)
 TEXTS = ("Bonjour, euh, | mon évier est bouché | depuis ce matin.", "Jean | Martin.",
          "zéro six, | douze, | trente-quatre, | cinquante-six.", "C'est au douze | avenue Jean Médecin, | à Nice.",
@@ -39,19 +37,6 @@ NOISES = {  # sox synth: the noise's colour and shape, then its level against th
     "wind": (["synth", "brownnoise", "tremolo", "0.3", "80", "highpass", "60"], 5),
 }
 SILERO = REPO / "models" / "smart-turn" / "silero_vad.onnx"
-
-
-def speech(text: str) -> np.ndarray:
-    samples, rate = synthesize_espeak(text)
-    x = to_rate(samples, rate, RATE)
-    rms = _rms(x)
-    voiced = np.nonzero(rms > 300)[0]
-    return x[voiced[0] * FRAME:(voiced[-1] + 1) * FRAME]
-
-
-def _rms(x: np.ndarray) -> np.ndarray:
-    n = len(x) // FRAME
-    return np.sqrt((x[:n * FRAME].astype(np.float64).reshape(n, FRAME) ** 2).mean(axis=1))
 
 
 def utterance(text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
