@@ -119,6 +119,8 @@ def controller_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     def make(ast: DevAsterisk, scripted_asr: Path | None = None, **call: object) -> ControllerProcess:
         call.setdefault("first_turn_wait_seconds", 2.0)  # silent test phones: do not wait 8 s
         config = ast.controller_config(tmp_path / f"standardiste-{len(made)}.yaml", **call)
+        if os.environ.get("STANDARDISTE_TEST_DEBUG"):  # the call traces in the controller logs
+            config.write_text(config.read_text() + "log_level: debug\n")
         extra = ["--scripted-asr", str(scripted_asr)] if scripted_asr else []
         proc = ControllerProcess(config, tmp_path / f"controller-{len(made)}.log", extra)
         made.append(proc)

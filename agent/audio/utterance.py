@@ -11,6 +11,7 @@ a table keyed by timestamps.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 
 from agent.audio.frames import AudioFrame
@@ -76,3 +77,34 @@ class Utterance:
     def ended(self) -> UtteranceEnded:
         assert self.end is not None, "the utterance has not ended"
         return self.end
+
+
+class EndedUtterances:
+    """The caller's ended utterances, oldest first, waiting for the turn that listens. Waiting never
+    takes one: `take` does, synchronously. (An `asyncio.Queue.get()` in a task, under a timeout,
+    could take an utterance that ended at the very moment the timeout fired and lose it with the
+    cancelled task: the caller's answer was gone and they were asked again.)"""
+
+    def __init__(self) -> None:
+        self._items: deque[Utterance] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, utterance: Utterance) -> None:
+        self._items.append(utterance)
+        self._ready.set()
+
+    def take(self) -> Utterance | None:
+        """The oldest ended utterance, or None."""
+        if not self._items:
+            return None
+        utterance = self._items.popleft()
+        if not self._items:
+            self._ready.clear()
+        return utterance
+
+    async def wait(self) -> None:
+        """Until there is one to take (cancelling this loses nothing)."""
+        await self._ready.wait()
+
+    def __len__(self) -> int:
+        return len(self._items)

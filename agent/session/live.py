@@ -173,6 +173,7 @@ class LiveSession:
             goes_on = utterance is not None and self._goes_on(call, last, utterance, reply_at, played)
             if utterance is not None and not goes_on and utterance.ended.ended_at < listen_since \
                     and utterance.started_at >= reply_at:
+                call.trace.mark("echo_ignored")
                 continue  # begun and ended while we spoke, without interrupting: the line's echo
             if goes_on:
                 call.trace.mark("turn_goes_on")

@@ -9,6 +9,7 @@ of the dialogue: the script is the session's (agent/session/).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -48,6 +49,8 @@ class CallOutcome(StrEnum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted: controller restarted"
     """Left open by a run that stopped mid-call (kill -9, power cut); closed at the next start."""
+    OVER_CAPACITY = "over capacity: voice message"
+    """Arrived while `call.max_concurrent` conversations were going on: the dialplan's voice message."""
 
 
 class CallerGone(Exception):
@@ -141,7 +144,8 @@ class Call:
         try:
             return await asyncio.wait_for(self._unless_gone(waiter.future), within_s)
         except TimeoutError:
-            return None
+            # An event delivered as the time ran out is still the answer.
+            return waiter.future.result() if waiter.future.done() and not waiter.future.cancelled() else None
         finally:
             self._waiters.remove(waiter)
 
@@ -186,21 +190,23 @@ class Call:
 
     async def listen(self, within_s: float) -> Utterance | None:
         """The caller's next utterance once it has ended, or None if they did not start one within
-        `within_s`."""
+        `within_s`. One that ends as the time runs out is still returned, never lost."""
         assert self.media is not None
+        turns = self.media.turns
         deadline = time.monotonic() + within_s
         while True:
+            utterance = turns.take()
+            if utterance is not None:
+                return utterance
+            if self.gone:
+                raise CallerGone
             remaining = deadline - time.monotonic()
             if self.media.in_speech:
                 remaining = max(remaining, MAX_UTTERANCE_S)  # they are talking: let them finish
             if remaining <= 0:
                 return None
-            try:
-                return await asyncio.wait_for(self._unless_gone(self.media.turns.get()), remaining)
-            except TimeoutError:
-                if self.media.in_speech:
-                    continue
-                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._unless_gone(turns.wait()), remaining)
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self._op("POST", f"/channels/{channel_id}/variable", variable=name, value=value)

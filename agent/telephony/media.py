@@ -23,7 +23,7 @@ import numpy as np
 from agent.audio.barge_in import BargeIn, BargeInSettings
 from agent.audio.frames import FRAME_MS, AudioFrame, samples_per_frame
 from agent.audio.g711 import ulaw_decode, ulaw_encode
-from agent.audio.utterance import Utterance
+from agent.audio.utterance import EndedUtterances, Utterance
 from agent.audio.vad import (
     Paused,
     SpeechStarted,
@@ -97,6 +97,7 @@ class CallTrace:
 
     def mark(self, name: str, at: float | None = None) -> None:
         self.marks.append((name, time.monotonic() if at is None else at))
+        log.debug("trace %s at %.3f s", name, self.marks[-1][1] - self.t0)
 
     def all(self, name: str) -> list[float]:
         return [t for n, t in self.marks if n == name]
@@ -120,7 +121,7 @@ class CallMedia:
         self.stats = RtpStats()
         self.media_channel_id = f"sd-media-{uuid.uuid4().hex[:16]}"
         self.bridge_id = f"sd-bridge-{uuid.uuid4().hex[:16]}"
-        self.turns: asyncio.Queue[Utterance] = asyncio.Queue()
+        self.turns = EndedUtterances()
         """Each utterance once it has ended (`Call.listen`)."""
         self.heard: deque[AudioFrame] = deque(maxlen=HEARD_LIMIT if settings.keep_heard else 0)
         self.on_utterance: Callable[[Utterance], None] | None = None
@@ -278,7 +279,7 @@ class CallMedia:
             self._utterance = None
             if isinstance(event, UtteranceEnded):
                 u.finish(event)
-                self.turns.put_nowait(u)
+                self.turns.put(u)
             else:
                 u.discard()
 
