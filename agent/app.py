@@ -25,7 +25,7 @@ from agent.asr.base import Transcriber
 from agent.audio.turn_model import MODEL_DIR as TURN_MODEL_DIR
 from agent.audio.turn_model import TurnDecider, load_turn_model
 from agent.audio.vad import VadEngine
-from agent.config import Config
+from agent.config import Config, default_max_calls
 from agent.dialogue import phrases
 from agent.dialogue.phrases import FALLBACK
 from agent.dialogue.schema import Dialplan
@@ -163,7 +163,11 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
                        calendars=Calendars(calendar), turns=turns)
     plans = {plan.file: plan for plan in config.dialplans.all()}
     close_interrupted(store, deps.outbox, plans.get)
-    controller = Controller(ari, config.media, Sessions(deps))
+    sessions = Sessions(deps)
+    controller = Controller(ari, config.media, sessions, max_calls=config.max_calls or default_max_calls(),
+                            over_capacity=sessions.over_capacity)
+    log.info("calls: %d conversation(s) at once (call.max_concurrent); a caller beyond them leaves a voice message",
+             controller.max_calls)
     return Service(config, deps, controller, ari, mode, sender)
 
 

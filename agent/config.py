@@ -165,6 +165,18 @@ class Config:
     """The artisan's CalDAV calendar; None: the store's own agenda (`calendar.kind: local`)."""
     web: WebConfig = WebConfig()
     asr: AsrSettings = field(default_factory=AsrSettings)
+    max_calls: int = 0
+    """Conversations at once (`call.max_concurrent`); 0 here means the CPU-derived default."""
+
+
+CALLS_PER_CORE: Final = 3
+"""Default conversations per core. The recogniser costs up to 0.8 s of CPU per second of caller
+speech (the stand-in model, README "Performance") and a caller speaks about 40 % of a call: about 3
+calls per core; beyond it the recognition falls behind and every caller waits longer."""
+
+
+def default_max_calls() -> int:
+    return CALLS_PER_CORE * (os.cpu_count() or 1)
 
 
 AUTO: Final = Path("auto")
@@ -268,6 +280,7 @@ def parse_config(data: object, file: str) -> Config:
                                                      tuple(r.value for r in RecogniserSetup))),
         engine_timeout_s=call.integer("engine_timeout_ms", int(ENGINE_TIMEOUT_S * 1000), lo=500, hi=30000) / 1000,
     )
+    max_calls = call.integer("max_concurrent", default_max_calls(), lo=1, hi=1000)
     call.close()
     media_cfg = _parse_media(root.node("media"))
     if media_cfg.vad.engine is VadEngine.SILERO:
@@ -302,7 +315,7 @@ def parse_config(data: object, file: str) -> Config:
     web.close()
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
-                  log_level=log_level, sms=sms, calendar=calendar, web=web_cfg, asr=asr_cfg)
+                  log_level=log_level, sms=sms, calendar=calendar, web=web_cfg, asr=asr_cfg, max_calls=max_calls)
 
 
 def _addresses(node: Node, key: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ The exit code is 1 when any check fails (a WARN does not fail).
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import shutil
 import socket
@@ -23,6 +24,7 @@ from typing import Final
 from urllib.parse import urlparse
 
 from agent.config import Config
+from agent.telephony.rtp import max_callers
 
 CONTEXTS: Final = ("standardiste-inbound", "standardiste-answer", "standardiste-transfer")
 """The dialplan contexts asterisk-conf/extensions.conf provides and the service relies on."""
@@ -99,6 +101,25 @@ def _cli(cmd: Sequence[str], command: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+def _call_limit(cmd: Sequence[str]) -> Check:
+    """Asterisk's `maxcalls` against its RTP range: past the range / 6, a burst runs the ports out."""
+    settings, rtp = _cli(cmd, "core show settings") or "", _cli(cmd, "rtp show settings") or ""
+    limit = re.search(r"Maximum calls:\s+(\d+|Not set)", settings)
+    start, end = re.search(r"Port start:\s+(\d+)", rtp), re.search(r"Port end:\s+(\d+)", rtp)
+    if limit is None or start is None or end is None:
+        return Check(Verdict.WARN, "Asterisk's call limit and RTP range could not be read (core show settings, "
+                                   "rtp show settings)")
+    most = max_callers(int(start.group(1)), int(end.group(1)))
+    advice = (f"set maxcalls = {most} in asterisk.conf [options] (asterisk-conf/asterisk.conf: the RTP range "
+              f"{start.group(1)}-{end.group(1)} / 6), then restart Asterisk")
+    if not limit.group(1).isdigit():
+        return Check(Verdict.FAIL, f"Asterisk has no call limit: a burst of calls can run its RTP ports out; {advice}")
+    if int(limit.group(1)) > most:
+        return Check(Verdict.FAIL, f"Asterisk's call limit {limit.group(1)} exceeds what its RTP ports hold; {advice}")
+    return Check(Verdict.OK, f"Asterisk's call limit {limit.group(1)} fits its RTP range "
+                             f"{start.group(1)}-{end.group(1)} (at most {most})")
+
+
 def _cli_checks(cmd: Sequence[str]) -> list[Check]:
     shown = _cli(cmd, "dialplan show")
     if shown is None:
@@ -118,6 +139,7 @@ def _cli_checks(cmd: Sequence[str]) -> list[Check]:
     else:
         out.append(Check(Verdict.FAIL, "trunk not registered: check the provider's credentials in pjsip.conf "
                                        "(pjsip show registrations)"))
+    out.append(_call_limit(cmd))
     return out
 
 

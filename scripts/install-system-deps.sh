@@ -10,6 +10,7 @@ pkgs=(
   chromium         # the dashboard's browser test (driven by Playwright with this executable)
   tcpdump          # make bench: the phones' timings come from a capture of the loopback
   sox              # make bench: street, car and wind noise for the VAD comparison
+  sip-tester       # the tests' INVITE bursts (SIPp): the call cap and Asterisk under load
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from agent.telephony.devasterisk import DevAsterisk
+from agent.telephony.rtp import max_callers
 from tests.conftest import REPO
 
 
@@ -24,7 +25,8 @@ def test_doctor_passes_on_the_test_box_and_names_what_to_fix(asterisk: DevAsteri
     print(out)
     assert code == 0, out
     for line in ("OK    Asterisk reachable, ARI user accepted", "modules the service needs are running",
-                 "OK    the dialplan contexts are present", "OK    store", "GiB free"):
+                 "OK    the dialplan contexts are present", "OK    store", "GiB free",
+                 f"OK    Asterisk's call limit {max_callers(asterisk.ports.rtp_start, asterisk.ports.rtp_end)} fits"):
         assert line in out, line
     assert "FAIL" not in out
 

@@ -9,7 +9,8 @@ from agent.actions import transfer as actions
 from agent.session.live import LiveSession, SessionDeps, presented_number
 from agent.session.message import MessageTaker
 from agent.session.transfer_flow import TransferFlow
-from agent.telephony.call import Call, CallInfo, Script
+from agent.store.schema import LeadStatus
+from agent.telephony.call import Call, CallInfo, CallOutcome, Script
 from agent.telephony.controller import TRANSFER_FAILED_ARG
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,20 @@ class Sessions:
         if info.kind == TRANSFER_FAILED_ARG:
             return self._blind_transfer_failed
         return LiveSession(self.deps, self.deps.plan_for(info.did)).run
+
+    async def over_capacity(self, info: CallInfo, outcome: CallOutcome) -> None:
+        """A caller the controller sent to the dialplan's voice message (too many calls at once): the
+        call and its lead are kept like any other (the caller's number, the business), and its voice
+        message is attached to the lead once recorded (by the channel, `attach_dialplan_messages`)."""
+        store = self.deps.store
+        if store.broken or store.failing is not None:
+            return  # (said when it broke; the voice message is kept beside the others)
+        plan = self.deps.plan_for(info.did)
+        call_id = await store.open_call(channel_id=info.channel_id, did=info.did,
+                                        caller_id=presented_number(info.caller_number) or "",
+                                        dialplan=plan.file, trade=plan.trade.trade, business=plan.business)
+        store.set_lead(call_id, status=LeadStatus.MESSAGE)
+        store.end_call(call_id, str(outcome), [])
 
     async def _blind_transfer_failed(self, call: Call) -> None:
         """The dialplan's Dial() failed: next target, else tell the caller and take a message."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from agent.telephony.ari import AriClient, AriError, AriUnavailable
@@ -36,13 +36,24 @@ FINISHED_KEPT: Final = 50
 
 CallFactory = Callable[[CallInfo], Script]
 """Picks the script for a call (the session's conversation, a failed-transfer follow-up)."""
+OverCapacity = Callable[[CallInfo, CallOutcome], Awaitable[None]]
+"""Told of each caller handed to the voice message because `max_calls` were going on (to keep a
+record of the call: its voice message is attached to it later, by the caller's channel)."""
 
 
 class Controller:
-    def __init__(self, ari: AriClient, media: MediaSettings, scripts: CallFactory) -> None:
+    def __init__(self, ari: AriClient, media: MediaSettings, scripts: CallFactory, *, max_calls: int | None = None,
+                 over_capacity: OverCapacity | None = None) -> None:
         self.ari = ari
         self.media = media
         self.scripts = scripts
+        self.max_calls = max_calls
+        """Conversations at once; a new caller beyond it goes straight to the dialplan's voice message
+        (no answer, no media leg here: one RTP port pair in Asterisk instead of two, no recogniser)."""
+        self._over_capacity = over_capacity
+        self.over_capacity = 0
+        """Callers handed to the voice message because `max_calls` conversations were going on."""
+        self._live: set[Call] = set()
         self.finished: list[Call] = []
         """Recently ended calls (the last FINISHED_KEPT), with their traces."""
         # Every channel or playback id a live call owns -> that call (routing of events).
@@ -91,7 +102,11 @@ class Controller:
             return
         if isinstance(event, StasisStart) and event.channel.id not in self._owners:
             if event.args[:1] and event.args[0] in CALL_ARGS:
-                self._start_call(CallInfo.from_channel(event.channel, event.args))
+                info = CallInfo.from_channel(event.channel, event.args)
+                if info.kind == INBOUND_ARG and self.max_calls is not None and len(self._live) >= self.max_calls:
+                    self._spawn(self._hand_over_capacity(info))
+                else:
+                    self._start_call(info)
             elif event.channel.id.startswith(OWN_PREFIXES):
                 # One of ours that no live call owns (its call ended meanwhile): hang it up.
                 await self._delete(f"/channels/{event.channel.id}")
@@ -124,9 +139,30 @@ class Controller:
         leftovers += [f"/bridges/{b['id']}" for b in bridges or []
                       if str(b.get("id", "")).startswith(OWN_PREFIXES) and b["id"] not in owned]
         if callers or leftovers:
-            task = asyncio.create_task(self._clean_up([c.id for c in callers], leftovers))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._clean_up([c.id for c in callers], leftovers))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hand_over_capacity(self, info: CallInfo) -> None:
+        """A caller beyond `max_calls`: to the dialplan's voice message at once (it answers there)."""
+        self.over_capacity += 1
+        log.warning("call %s: %d conversations going on (call.max_concurrent): handed to the voice message",
+                    info.channel_id[-10:], len(self._live))
+        try:
+            await self.ari.request("POST", f"/channels/{info.channel_id}/continue", missing_ok=True, params={
+                "context": FALLBACK_CONTEXT, "extension": "s", "label": FALLBACK_LABEL})
+            outcome = CallOutcome.OVER_CAPACITY
+        except AriError as exc:
+            log.warning("call %s: could not hand it to the voice message: %s", info.channel_id[-10:], exc)
+            outcome = CallOutcome.ARI_ERROR
+        if self._over_capacity is not None:
+            try:
+                await self._over_capacity(info, outcome)
+            except Exception:
+                log.exception("call %s: the call over capacity could not be recorded", info.channel_id[-10:])
 
     async def _clean_up(self, callers: list[str], leftovers: list[str]) -> None:
         await asyncio.sleep(ORPHAN_GRACE_S)
@@ -160,11 +196,12 @@ class Controller:
                     register=self._owners.__setitem__, unregister=self._forget)
         task = asyncio.create_task(call.run(), name=f"call-{call.tag}")
         self._tasks.add(task)
-
+        self._live.add(call)
         self.calls_started += 1
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
+            self._live.discard(call)
             self.outcomes[call.outcome] += 1
             self.finished = [*self.finished[-(FINISHED_KEPT - 1):], call]
 

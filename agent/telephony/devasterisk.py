@@ -23,6 +23,7 @@ from typing import Final
 import httpx
 
 from agent.files import write_private
+from agent.telephony.rtp import max_callers
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 CONF_SRC: Final = REPO_ROOT / "asterisk-conf"
@@ -226,6 +227,7 @@ class DevAsterisk:
             "run_dir": str(self.run_dir), "moddir": str(self.install.moddir),
             "datadir": str(self.install.datadir), "sbindir": str(self.install.bin.parent),
             "softphone_password": self.softphone_password, "artisan_password": self.artisan_password,
+            "maxcalls": str(max_callers(self.ports.rtp_start, self.ports.rtp_end)),
         }
         return re.sub(r"@@(\w+)@@", lambda m: values[m.group(1)], text)
 

@@ -217,3 +217,15 @@ class RtpSocket(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+PORTS_PER_CALLER: Final = 6
+"""RTP ports one caller may hold in Asterisk: an RTP instance takes two (RTP, RTCP) for the caller's
+channel, two for our media leg, two for the artisan's leg while it rings."""
+
+
+def max_callers(rtp_start: int, rtp_end: int) -> int:
+    """Asterisk's `maxcalls` for an RTP range. It counts the channels running the dialplan (the
+    callers; not our media legs nor the artisan's), refused past it; at PORTS_PER_CALLER each, the
+    range can never run out (it did: "couldn't allocate a port for RTP", then 488s, once a crash)."""
+    return (rtp_end - rtp_start + 1) // PORTS_PER_CALLER
