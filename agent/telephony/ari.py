@@ -1,5 +1,10 @@
 """A thin asyncio ARI client: REST over httpx, events over one websocket.
 
+When Asterisk's HTTP server takes no new connection (its `sessionlimit` filled by others: any local
+process can hold 399 half-open connections), REST requests go over the events websocket instead
+(ARI "REST over WebSocket", Asterisk 20.14, 21.9, 22.4 and later), which is already open: a caller
+is still answered. HTTP stays the first choice: Asterisk serves one websocket's requests one by one.
+
 Why our own: ari-py (the package named in the design) does not import on Python 3, and the
 maintained forks either hang or busy-loop when the websocket closes (see README). This client
 reconnects with capped backoff and tells its user after each (re)connection, because Asterisk
@@ -10,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import httpx
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -95,10 +103,17 @@ class AriClient:
             headers={"Authorization": self._auth_header},
             timeout=request_timeout,
         )
+        self._request_timeout = request_timeout
         self._reconnect_initial = reconnect_initial
         self._reconnect_max = reconnect_max
         self.connections = 0
         """How many times the events websocket has connected (1 after the first)."""
+        self._ws: ClientConnection | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self.over_websocket = 0
+        """REST requests sent over the events websocket because HTTP took no connection."""
+        self._http_refused = False
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -108,17 +123,50 @@ class AriClient:
         """One REST call; returns the decoded JSON (or None). 404 is None when missing_ok."""
         try:
             resp = await self._http.request(method, path, params=params, json=body)
+        except NOT_SENT as exc:
+            # No HTTP connection to be had (refused, or closed before any answer: Asterisk's session
+            # limit); the request was not carried out, so it may go over the websocket instead.
+            if self._ws is None:
+                raise AriUnavailable(f"{method} {path}: Asterisk unreachable ({type(exc).__name__})") from exc
+            if not self._http_refused:
+                self._http_refused = True
+                log.warning("ARI over HTTP refused (%s): requests go over the events websocket", type(exc).__name__)
+            return await self._over_websocket(method, path, params, body, missing_ok)
         except httpx.TransportError as exc:
             raise AriUnavailable(f"{method} {path}: Asterisk unreachable ({type(exc).__name__})") from exc
-        if resp.status_code == 404 and missing_ok:
-            return None
-        if resp.status_code >= 400:
-            detail = _error_text(resp)
-            raise AriError(f"{method} {path}: HTTP {resp.status_code} {detail}",
-                           status=resp.status_code, retryable=resp.status_code >= 500)
-        if not resp.content:
-            return None
-        return resp.json()
+        if self._http_refused:
+            self._http_refused = False
+            log.info("ARI over HTTP answers again")
+        return _result(method, path, resp.status_code, resp.reason_phrase,
+                       resp.content.decode("utf-8", "replace"), missing_ok)
+
+    async def _over_websocket(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+                              missing_ok: bool) -> Any:
+        ws = self._ws
+        if ws is None:
+            raise AriUnavailable(f"{method} {path}: Asterisk unreachable (no HTTP, no websocket)")
+        request_id = f"sd-{next(self._ids)}"
+        uri = path.lstrip("/") + (("?" + urlencode({k: _plain(v) for k, v in params.items()})) if params else "")
+        frame: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id, "method": method, "uri": uri}
+        if body is not None:
+            frame |= {"content_type": "application/json", "message_body": json.dumps(body)}
+        answer = self._pending[request_id] = asyncio.get_running_loop().create_future()
+        self.over_websocket += 1
+        try:
+            await ws.send(json.dumps(frame))
+            reply = await asyncio.wait_for(answer, self._request_timeout)
+        except (ConnectionClosed, TimeoutError) as exc:
+            raise AriUnavailable(f"{method} {path}: Asterisk unreachable ({type(exc).__name__}, websocket)") from exc
+        finally:
+            self._pending.pop(request_id, None)
+        return _result(method, path, int(reply.get("status_code") or 0), str(reply.get("reason_phrase", "")),
+                       str(reply.get("message_body") or ""), missing_ok)
+
+    def _answered(self, data: dict[str, Any]) -> None:
+        """A RESTResponse frame: the answer of a request sent over the websocket."""
+        answer = self._pending.get(str(data.get("request_id", "")))
+        if answer is not None and not answer.done():
+            answer.set_result(data)
 
     async def check_operations(self, required: Iterable[tuple[str, str]] = REQUIRED_OPERATIONS) -> None:
         """Compare what we call with the live server's own swagger; raise naming what is missing."""
@@ -153,15 +201,26 @@ class AriClient:
                     self.connections += 1
                     log.info("ARI events connected (connection %d)", self.connections)
                     delay = self._reconnect_initial
-                    yield Connected("Connected", {})
-                    async for raw in ws:
-                        event = _decode(raw)
-                        if event is None:
-                            continue
-                        if event.type == "ApplicationReplaced":
-                            raise AppReplaced("another client took over the ARI application "
-                                              f"{self.app!r}: is a second controller running?")
-                        yield event
+                    self._ws = ws
+                    try:
+                        yield Connected("Connected", {})
+                        async for raw in ws:
+                            data = _decode(raw)
+                            if data is None:
+                                continue
+                            if data.get("type") == "RESTResponse":
+                                self._answered(data)
+                                continue
+                            event = parse_event(data)
+                            if event.type == "ApplicationReplaced":
+                                raise AppReplaced("another client took over the ARI application "
+                                                  f"{self.app!r}: is a second controller running?")
+                            yield event
+                    finally:
+                        self._ws = None
+                        for answer in self._pending.values():
+                            if not answer.done():
+                                answer.set_exception(ConnectionClosed(None, None))
                 log.warning("ARI events websocket closed by Asterisk; reconnecting")
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
                 if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
@@ -175,22 +234,40 @@ class AriClient:
             delay = min(delay * 2, self._reconnect_max)
 
 
-def _decode(raw: str | bytes) -> Event | None:
+NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.RemoteProtocolError)
+"""HTTP failures after which the request was not carried out: no connection, or one closed before
+any answer (Asterisk's HTTP server closes a connection over its session limit at once, and Asterisk
+answers every request it has read)."""
+
+
+def _result(method: str, path: str, status: int, reason: str, text: str, missing_ok: bool) -> Any:
+    """An answer, over HTTP or the websocket: the decoded JSON, None, or the AriError it means."""
+    if status == 404 and missing_ok:
+        return None
+    if status >= 400 or status == 0:
+        raise AriError(f"{method} {path}: HTTP {status} {_error_text(text, reason)}",
+                       status=status, retryable=status >= 500)
+    return json.loads(text) if text.strip() else None
+
+
+def _plain(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _decode(raw: str | bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(raw)
     except ValueError:
         log.warning("ARI sent a frame that is not JSON; dropped")
         return None
-    if not isinstance(data, dict):
-        return None
-    return parse_event(data)
+    return data if isinstance(data, dict) else None
 
 
-def _error_text(resp: httpx.Response) -> str:
+def _error_text(text: str, reason: str) -> str:
     try:
-        data = resp.json()
+        data = json.loads(text)
     except ValueError:
-        return resp.reason_phrase
+        return reason
     if isinstance(data, dict) and "message" in data:
         return str(data["message"])
-    return resp.reason_phrase
+    return reason

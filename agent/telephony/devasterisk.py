@@ -163,6 +163,10 @@ def override(text: str, section: str, key: str, value: str, file: str) -> str:
     return "".join(out)
 
 
+DEV_MAX_CALLS: Final = 20
+"""The dev/test controller's `call.max_concurrent` (a burst of 8 beside 8 conversations in make bench)."""
+
+
 class DevAsterisk:
     """One private Asterisk process with its run dir, ARI credentials and a softphone account."""
 
@@ -255,6 +259,9 @@ class DevAsterisk:
             f"  secret_file: {self.run_dir / 'web-secret'}",
         ]
         lines += extra or []  # more top-level sections (the tests' and the demo's calendar)
+        # Bursts of 8 calls (tests, make bench) are conversations here whatever the cores: the
+        # product's per-core cap (call.max_concurrent) is tested where it is set on purpose.
+        call.setdefault("max_concurrent", DEV_MAX_CALLS)
         if call:
             lines.append("call:")
             lines += [f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {v}" for k, v in call.items()]
