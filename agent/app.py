@@ -33,7 +33,7 @@ from agent.dialogue.severity import ARTEFACT, default_model
 from agent.faults import ENV as FAULTS_ENV
 from agent.faults import FAULTS
 from agent.notify import Notifier
-from agent.session.live import SessionDeps
+from agent.session.deps import SessionDeps
 from agent.session.prompts import PhraseBook
 from agent.session.recovery import attach_dialplan_messages, close_interrupted
 from agent.session.router import Sessions

@@ -19,6 +19,7 @@ from typing import Final
 from urllib.parse import urlparse
 
 from agent.actions.calendar import CalDavSettings
+from agent.actions.outbox import RetryPolicy
 from agent.actions.routes import (
     SMS_ROUTES,
     SPOOL_FORMATS,
@@ -122,10 +123,10 @@ class SmsConfig:
     sip: SipSettings | None = None
     http: HttpSettings | None = None
     spool: SpoolSettings | None = None
-    max_attempts: int = 8
+    max_attempts: int = RetryPolicy.max_attempts
     """Tries before a message is given up and shown as failed."""
-    first_retry_s: float = 5.0
-    max_retry_s: float = 600.0
+    first_retry_s: float = RetryPolicy.first_retry_s
+    max_retry_s: float = RetryPolicy.max_retry_s
     """The wait between tries doubles from first_retry_s up to this cap, seconds."""
 
 
@@ -304,14 +305,14 @@ def parse_config(data: object, file: str) -> Config:
     sms = _parse_sms(root.node("sms"))
     calendar = _parse_calendar(root.node("calendar"))
     web = root.node("web")
-    web_cfg = WebConfig(enabled=web.flag("enabled", True), host=web.text("host", "127.0.0.1"),
-                        port=web.integer("port", 8080, lo=1, hi=65535),
+    web_cfg = WebConfig(enabled=web.flag("enabled", WebConfig.enabled), host=web.text("host", WebConfig.host),
+                        port=web.integer("port", WebConfig.port, lo=1, hi=65535),
                         password_file=Path(web.text("password_file", str(WebConfig.password_file))),
                         secret_file=Path(web.text("secret_file", str(WebConfig.secret_file))),
-                        conversion_rate=web.number("conversion_rate", 0.3, lo=0.0, hi=1.0),
+                        conversion_rate=web.number("conversion_rate", WebConfig.conversion_rate, lo=0.0, hi=1.0),
                         trusted_proxies=_addresses(web, "trusted_proxies"),
-                        secure_cookies=web.flag("secure_cookies", False),
-                        max_connections=web.integer("max_connections", 32, lo=2, hi=1024))
+                        secure_cookies=web.flag("secure_cookies", WebConfig.secure_cookies),
+                        max_connections=web.integer("max_connections", WebConfig.max_connections, lo=2, hi=1024))
     web.close()
     root.close()
     return Config(file=file, ari=ari_cfg, paths=paths_cfg, dialplans=dialplans, call=call_cfg, media=media_cfg,
@@ -383,9 +384,9 @@ def _secret(node: Node, what: str, key: str = "secret") -> str:
 def _parse_sms(node: Node) -> SmsConfig:
     route = node.choice("route", "none", SMS_ROUTES)
     retry = node.node("retry")
-    attempts = retry.integer("max_attempts", 8, lo=1, hi=100)
-    first = retry.number("first_delay_seconds", 5.0, lo=0.1, hi=3600.0)
-    cap = retry.number("max_delay_seconds", 600.0, lo=1.0, hi=86400.0)
+    attempts = retry.integer("max_attempts", RetryPolicy.max_attempts, lo=1, hi=100)
+    first = retry.number("first_delay_seconds", RetryPolicy.first_retry_s, lo=0.1, hi=3600.0)
+    cap = retry.number("max_delay_seconds", RetryPolicy.max_retry_s, lo=1.0, hi=86400.0)
     retry.close()
     sip = http = spool = None
     if route == "sip":

@@ -28,10 +28,3 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 8000, mode: int = 0o6
         if os.path.exists(tmp):
             os.unlink(tmp)
 
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """int16 samples and the rate of a 16-bit mono WAV."""
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2 or w.getnchannels() != 1:
-            raise ValueError(f"{path}: expected 16-bit mono PCM")
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy(), w.getframerate()

@@ -14,17 +14,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
-from agent.actions.agenda import Calendars, CallAgenda
+from agent.actions.agenda import CallAgenda
 from agent.actions.bookings import apply_booking
-from agent.actions.outbox import Outbox
-from agent.asr.base import AsrError, AsrSession, Transcriber
+from agent.asr.base import AsrError, AsrSession
 from agent.audio.frames import AudioFrame
-from agent.audio.turn_model import TurnDecider
 from agent.audio.utterance import Utterance
 from agent.audio.vad import Paused
 from agent.dialogue.booking import Slot
@@ -34,41 +30,17 @@ from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import Action, DialplanMode
 from agent.errors import StageError
-from agent.llm.base import Extractor
+from agent.session.deps import SessionDeps
 from agent.session.message import MessageTaker
-from agent.session.prompts import PhraseBook
-from agent.session.timing import CallTiming, Pipeline, RecogniserSetup
+from agent.session.timing import Pipeline, RecogniserSetup
 from agent.session.transfer_flow import TransferFlow
 from agent.session.turn_end import TurnEnd
-from agent.store.db import Store, StoreUnwritable
+from agent.store.db import StoreUnwritable
 from agent.store.schema import CallStage, LeadStatus, Who
 from agent.telephony.call import Call
 from agent.tts.base import TtsError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SessionDeps:
-    """What every call's session shares: one per process."""
-
-    store: Store
-    book: PhraseBook
-    transcriber: Transcriber | None
-    """None: no French speech model installed, every call is a voice message."""
-    extractor: Extractor | None
-    timing: CallTiming
-    messages_dir: Path
-    prompts_dir: Path
-    """Where per-call audio Asterisk itself plays (the artisan's whisper) is written."""
-    plan_for: Callable[[str], Dialplan]
-    outbox: Outbox = field(default_factory=lambda: Outbox("none"))
-    """The SMS a call causes are queued with its end (and "non joint" when a transfer fails)."""
-    calendars: Calendars = field(default_factory=lambda: Calendars(None))
-    """The artisan's calendar (CalDAV, or none: the store's bookings) and the slots calls hold."""
-    turns: TurnDecider | None = None
-    """The end-of-turn model (None: the end of a turn is decided from the words alone, or the
-    hangover when the VAD has no short pause)."""
 
 
 class LiveSession:

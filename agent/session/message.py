@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +20,9 @@ from agent.audio.wav import write_wav
 from agent.dialogue.phrases import ENGINE_FAILED, MESSAGE_MODE_GOODBYE, MESSAGE_MODE_PROMPT
 from agent.dialogue.schema import Dialplan
 from agent.files import write_private
+from agent.session.deps import SessionDeps
 from agent.store.schema import CallStage
 from agent.telephony.call import Call
-
-if TYPE_CHECKING:
-    from agent.session.live import SessionDeps
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 
 from agent.actions import transfer as actions
-from agent.session.live import LiveSession, SessionDeps, presented_number
+from agent.session.deps import SessionDeps
+from agent.session.live import LiveSession, presented_number
 from agent.session.message import MessageTaker
 from agent.session.transfer_flow import TransferFlow
 from agent.store.schema import LeadStatus

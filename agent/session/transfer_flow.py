@@ -7,21 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 from agent.actions import transfer as actions
 from agent.dialogue.phrases import NOT_REACHED, TRANSFER_FAILED, whisper
 from agent.dialogue.policy import Conversation
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import TransferMode
+from agent.session.deps import SessionDeps
 from agent.session.message import MessageTaker
 from agent.session.prompts import ringback
 from agent.store.schema import CallStage, LeadStatus, Who
 from agent.telephony.call import Call
 from agent.tts.prompts import Prompt, render_prompt
-
-if TYPE_CHECKING:
-    from agent.session.live import SessionDeps
 
 log = logging.getLogger(__name__)
 
