@@ -237,3 +237,14 @@ def test_one_controller_per_store(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     Store(db, sole=True).close()  # a kill -9 leaves no lock behind
+
+
+def test_one_rule_says_a_transfer_is_still_pending() -> None:
+    """actions/sms.py (no SMS yet) and session/recovery.py (a call cut then was not taken) ask the
+    store's rule; its action word is the dialogue's."""
+    from agent.dialogue.state import Action
+    from agent.store.schema import TRANSFER_ACTION, LeadStatus, transfer_pending
+
+    assert TRANSFER_ACTION == Action.TRANSFER.value
+    assert transfer_pending("transfer", "new") and transfer_pending(Action.TRANSFER, LeadStatus.NEW)
+    assert not transfer_pending("transfer", LeadStatus.TRANSFER_FAILED) and not transfer_pending("booking", "new")

@@ -21,7 +21,7 @@ from agent.dialogue.schema import Dialplan
 from agent.dialogue.sms_texts import render
 from agent.dialogue.text import format_phone, is_mobile
 from agent.store.outbox import enqueue
-from agent.store.schema import LeadStatus
+from agent.store.schema import LeadStatus, transfer_pending
 
 URGENCY_LABEL: Final = {"normal": "normal", "urgent": "URGENT", "critical": "CRITIQUE"}
 CALLER_CONFIRMED: Final = (LeadStatus.BOOKED, LeadStatus.MESSAGE, LeadStatus.TRANSFER_FAILED)
@@ -80,7 +80,7 @@ def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, route: st
     lead = _lead(conn, call_id)
     if lead is None or not qualified(lead):
         return []
-    if lead["action"] == "transfer" and lead["status"] == LeadStatus.NEW:
+    if transfer_pending(lead["action"], lead["status"]):
         return []  # still being put through (a blind transfer's first part): its end decides
     queued = []
     to_artisan = plan.sms.artisan_to

@@ -28,7 +28,7 @@ from typing import Final
 from agent.actions.outbox import Outbox
 from agent.dialogue.schema import Dialplan
 from agent.store.db import Store
-from agent.store.schema import LeadStatus
+from agent.store.schema import LeadStatus, transfer_pending
 from agent.telephony.call import CallOutcome
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def close_interrupted(store: Store, outbox: Outbox, plan_for_file: Callable[[str
         for row in rows:
             conn.execute("UPDATE calls SET ended_at = ?, outcome = ? WHERE id = ?",
                          (now, CallOutcome.INTERRUPTED.value, row["id"]))
-            if row["action"] == "transfer" and row["status"] == LeadStatus.NEW:
+            if transfer_pending(row["action"], row["status"]):
                 # Cut while the artisan's phone rang: nobody took the emergency, the card must go.
                 conn.execute("UPDATE leads SET status = ?, reason = ?, updated_at = ? WHERE call_id = ?",
                              (LeadStatus.TRANSFER_FAILED.value, CallOutcome.INTERRUPTED.value, now, row["id"]))

@@ -21,6 +21,16 @@ class LeadStatus(StrEnum):
     """Booked, then cancelled by the caller calling back."""
 
 
+TRANSFER_ACTION: Final = "transfer"
+"""The lead's `action` column when the dialogue decided to put the caller through."""
+
+
+def transfer_pending(action: object, status: object) -> bool:
+    """A lead whose call was being put through to the artisan and whose transfer has no result yet
+    (its end, or the blind transfer's return, decides the SMS; a call cut then was not taken)."""
+    return action == TRANSFER_ACTION and status == LeadStatus.NEW
+
+
 class FollowUp(StrEnum):
     """Where the artisan stands with a lead (nouveau -> rappelé -> devis -> gagné/perdu)."""
 
