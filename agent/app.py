@@ -32,6 +32,7 @@ from agent.dialogue.schema import Dialplan
 from agent.dialogue.severity import ARTEFACT, default_model
 from agent.faults import ENV as FAULTS_ENV
 from agent.faults import FAULTS
+from agent.llm.base import Extractor
 from agent.notify import Notifier
 from agent.session.deps import SessionDeps
 from agent.session.prompts import PhraseBook
@@ -105,7 +106,7 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
 
 
 def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None) -> Service:
-    from agent.engines import french_asr, load_tts, production_llm
+    from agent.engines import french_asr, load_asr, load_tts, production_llm
 
     if FAULTS.injections:
         log.warning("fault injection is on (%s: %s): tests only, never on a box", FAULTS_ENV, FAULTS.describe())
@@ -134,7 +135,8 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     elif scripted_asr is not None:
         from agent.asr.scripted import ScriptedTranscriber
 
-        transcriber = ScriptedTranscriber.load(scripted_asr)
+        # Timed with the real recogniser's stand-in model on the same audio (never a French one).
+        transcriber = ScriptedTranscriber.load(scripted_asr, timer=lambda: load_asr(Path("/nonexistent"))[0])
         mode = f"ASR: {transcriber.name} from {scripted_asr} (tests and demos only)"
     else:
         transcriber = french_asr(config.paths.models)
@@ -184,6 +186,20 @@ def _turn_decider(config: Config) -> TurnDecider | None:
     log.info("end of turn: decided after %d ms of silence by the words%s, else %d ms",
              vad.pause_ms, f" and {model.name}" if model is not None else "", vad.hangover_ms)
     return TurnDecider(model) if model is not None else None
+
+
+def simulation_extractor(models: Path) -> Extractor | None:
+    """`standardiste simulate --llm auto`: the LLM for what the rules miss, or None (said on stderr)."""
+    import sys
+
+    from agent.engines import load_llm
+
+    try:
+        extractor, _ = load_llm(models)
+    except (ImportError, RuntimeError) as exc:
+        print(f"(no LLM: {exc})", file=sys.stderr)
+        return None
+    return extractor
 
 
 def retention_rules(config: Config) -> list[Retention]:

@@ -109,9 +109,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from agent.app import simulation_extractor
     from agent.dialogue.simulate import print_results, simulate_file
 
-    print_results(simulate_file(Path(args.scenario), args.llm == "auto", Path(args.models)), as_json=args.json)
+    extractor = simulation_extractor(Path(args.models)) if args.llm == "auto" else None
+    print_results(simulate_file(Path(args.scenario), extractor), as_json=args.json)
     return 0
 
 

@@ -269,3 +269,20 @@ def test_auto_takes_silero_when_its_model_is_installed(tmp_path: Path) -> None:
     assert installed.media.vad.engine is VadEngine.SILERO and installed.media.vad.silero_model is not None
     missing = parse_config({**base, "paths": {"models": str(tmp_path)}}, "standardiste.yaml")
     assert missing.media.vad.engine is VadEngine.WEBRTC  # auto: webrtcvad, said in the log at start
+
+
+def test_a_timed_script_needs_the_recogniser_the_assembly_gives(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """asr/scripted.py imports no engine: `timed_with_vosk` takes the real recogniser from its caller
+    (app.py gives Vosk's stand-in model), and says so when none is given."""
+    import json
+
+    from agent.asr.scripted import ScriptedTranscriber
+    from agent.yamlnode import ConfigError
+
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps({"utterances": ["Bonjour."], "timed_with_vosk": True}))
+    with pytest.raises(ConfigError, match="timed_with_vosk"):
+        ScriptedTranscriber.load(path)
+    timer = ScriptedTranscriber(("x",))
+    made = ScriptedTranscriber.load(path, timer=lambda: timer)
+    assert made.timed_with is timer and "timed with the real" in made.name

@@ -20,7 +20,7 @@ FILE (YAML or JSON)::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -82,7 +82,9 @@ class ScriptedTranscriber:
         return ScriptedSession(self, texts, self.timed_with.session(rate) if self.timed_with else None)
 
     @classmethod
-    def load(cls, path: Path) -> ScriptedTranscriber:
+    def load(cls, path: Path, timer: Callable[[], Transcriber] | None = None) -> ScriptedTranscriber:
+        """The script at `path`; `timer` makes the real recogniser its `timed_with_vosk` knob asks for
+        (given by the assembly: this module imports no engine)."""
         node = Node(str(path), "", read_yaml(path))
         calls = node.raw("calls")
         if calls is not None and (not isinstance(calls, list) or not calls or not all(
@@ -100,9 +102,9 @@ class ScriptedTranscriber:
         node.close()
         made = cls(tuple(raw), fail_at, delay / 1000, crash=crash, calls=tuple(tuple(c) for c in calls or ()))
         if timed:
-            from agent.engines import load_asr
-
-            made.timed_with, _ = load_asr(Path("/nonexistent"))  # the stand-in model, never a French one
+            if timer is None:
+                raise node.error("timed_with_vosk", "false here: no real recogniser to time the script with", True)
+            made.timed_with = timer()
             made.name = f"{made.name}, timed with the real {made.timed_with.name} on the same audio"
         return made
 

@@ -86,18 +86,8 @@ def run_sync(scenario: Scenario, extractor: Extractor | None = None) -> dict[str
     return asyncio.run(run(scenario, extractor))
 
 
-def simulate_file(path: Path, use_llm: bool, models: Path) -> list[dict[str, Any]]:
-    """`standardiste simulate`: every scenario of a file, with the LLM for misses if asked."""
-    import sys
-
-    extractor = None
-    if use_llm:
-        try:
-            from agent.engines import load_llm
-
-            extractor, _ = load_llm(models)
-        except (ImportError, RuntimeError) as exc:
-            print(f"(no LLM: {exc})", file=sys.stderr)
+def simulate_file(path: Path, extractor: Extractor | None = None) -> list[dict[str, Any]]:
+    """`standardiste simulate`: every scenario of a file, with the LLM for misses if given."""
     return [run_sync(s, extractor) for s in load_scenarios(path)]
 
 
