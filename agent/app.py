@@ -19,8 +19,8 @@ from typing import Final
 
 from agent.actions.agenda import Calendars
 from agent.actions.calendar import CalDavCalendar, CalendarRoute
-from agent.actions.outbox import Outbox, RetryPolicy, Sender
-from agent.actions.routes import HttpRoute, Route, SipRoute, SpoolRoute
+from agent.actions.outbox import Outbox, Sender
+from agent.actions.routes import NO_ROUTE, REGISTRY, Route
 from agent.asr.base import Transcriber
 from agent.audio.turn_model import MODEL_DIR as TURN_MODEL_DIR
 from agent.audio.turn_model import TurnDecider, load_turn_model
@@ -67,14 +67,8 @@ class Service:
 
 
 def sms_route(config: Config, ari: AriClient) -> Route | None:
-    sms = config.sms
-    if sms.route == "sip" and sms.sip is not None:
-        return SipRoute(sms.sip, ari.request)
-    if sms.route == "http" and sms.http is not None:
-        return HttpRoute(sms.http)
-    if sms.route == "spool" and sms.spool is not None:
-        return SpoolRoute(sms.spool)
-    return None
+    kind = REGISTRY.get(config.sms.route)
+    return kind.build(config.sms.settings, ari.request) if kind is not None else None
 
 
 def render_fallback(config: Config, book: PhraseBook) -> None:
@@ -154,14 +148,13 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     route = sms_route(config, ari)
     calendar = CalDavCalendar(config.calendar) if config.calendar is not None else None
     routes: list[Route] = [r for r in (route, CalendarRoute(calendar) if calendar else None) if r is not None]
-    sender = None if not routes else Sender(
-        store, routes, RetryPolicy(config.sms.max_attempts, config.sms.first_retry_s, config.sms.max_retry_s),
-        config.dialplans.all())
+    sender = None if not routes else Sender(store, routes, config.sms.retry, config.dialplans.all(),
+                                            settings=config.sms.settings)
     deps = SessionDeps(store=store, book=book, transcriber=transcriber, extractor=extractor, timing=config.call,
                        messages_dir=config.paths.messages, prompts_dir=config.paths.prompts,
                        plan_for=config.dialplans.for_did,
-                       outbox=Outbox(route.name if route is not None else "none", sender,
-                                     calendar=calendar is not None),
+                       outbox=Outbox(route.name if route is not None else NO_ROUTE, sender,
+                                     calendar=calendar is not None, settings=config.sms.settings),
                        calendars=Calendars(calendar), turns=turns)
     plans = {plan.file: plan for plan in config.dialplans.all()}
     close_interrupted(store, deps.outbox, plans.get)
@@ -247,9 +240,9 @@ def setup_lines(service: Service) -> tuple[tuple[str, str], ...]:
     models = sorted(d.name for d in cfg.paths.models.iterdir() if d.is_dir()) if cfg.paths.models.is_dir() else []
     lines.append(("Modèles installés", ", ".join(models) or "aucun (make models)"))
     sms = cfg.sms
-    where = {"sip": sms.sip.to if sms.sip else "", "http": sms.http.url.split("?")[0] if sms.http else "",
-             "spool": str(sms.spool.directory) if sms.spool else ""}.get(sms.route, "")
-    lines.append(("SMS", f"route {sms.route}" + (f" ({where})" if where else " : aucun SMS n'est envoyé")))
+    kind = REGISTRY.get(sms.route)
+    lines.append(("SMS", f"route {sms.route} ({kind.describe(sms.settings)})" if kind is not None
+                  else "route none : aucun SMS n'est envoyé"))
     lines.append(("Agenda", f"CalDAV « {cfg.calendar.calendar} » sur {cfg.calendar.url}" if cfg.calendar
                   else "agenda local (les rendez-vous du standard seulement)"))
     return tuple(lines)
@@ -305,7 +298,8 @@ async def _web(service: Service, stop: asyncio.Event) -> None:
     app = create_app(WebSettings(store=service.config.paths.store, password_hash=cfg.password_file.read_text(),
                                  secret=session_secret(cfg.secret_file), basket_eur=plan.trade.basket_eur,
                                  conversion=cfg.conversion_rate, messages_dir=service.config.paths.messages,
-                                 setup=setup_lines(service), sms_route=outbox.route, artisan_to=plan.sms.artisan_to,
+                                 setup=setup_lines(service), sms_route=outbox.route,
+                                 artisan_to=outbox.via(plan).artisan,
                                  check_calendar=_calendar_check(service) if service.config.calendar else None,
                                  health=_health(service), secure_cookies=cfg.secure_cookies,
                                  calls_loop=asyncio.get_running_loop()),

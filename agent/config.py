@@ -20,13 +20,7 @@ from urllib.parse import urlparse
 
 from agent.actions.calendar import CalDavSettings
 from agent.actions.outbox import RetryPolicy
-from agent.actions.routes import (
-    SMS_ROUTES,
-    SPOOL_FORMATS,
-    HttpSettings,
-    SipSettings,
-    SpoolSettings,
-)
+from agent.actions.routes import NO_ROUTE, REGISTRY, ROUTE_NAMES, Via, via
 from agent.asr.base import AsrSettings
 from agent.audio.barge_in import BargeInSettings
 from agent.audio.vad import (
@@ -55,15 +49,13 @@ from agent.session.timing import (
     RecogniserSetup,
 )
 from agent.telephony.media import FORMATS, MAX_LEAD_FRAMES, MediaSettings
-from agent.yamlnode import ConfigError, Node, read_small_file, read_yaml
+from agent.yamlnode import ConfigError, Node, read_yaml
 
 log = logging.getLogger(__name__)
 DEFAULT_APP: Final = "standardiste"
 DEFAULT_PASSWORD_ENV: Final = "STANDARDISTE_ARI_PASSWORD"
 MIN_ARI_PASSWORD_LEN: Final = 16
 """ARI controls every call (and can originate them: toll fraud); `ari-user` writes 32 random characters."""
-MAX_SECRET_BYTES: Final = 4096
-"""A password or key file is a line; /dev/zero or a wrong path to a big file is refused unread."""
 
 
 @dataclass(frozen=True)
@@ -117,17 +109,25 @@ def did_key(did: str) -> str:
 
 @dataclass(frozen=True)
 class SmsConfig:
-    """How SMS leave the box (`sms:`): one route, and how hard to try."""
+    """How the outbox's messages leave the box (`sms:`): one route of the registry
+    (agent/actions/routes), its settings (`sms.<route>`), and how hard to try."""
 
-    route: str = "none"
-    sip: SipSettings | None = None
-    http: HttpSettings | None = None
-    spool: SpoolSettings | None = None
+    route: str = NO_ROUTE
+    settings: object = None
+    """The route's own settings (SipSettings, HttpSettings, ...), from its parser."""
     max_attempts: int = RetryPolicy.max_attempts
     """Tries before a message is given up and shown as failed."""
     first_retry_s: float = RetryPolicy.first_retry_s
     max_retry_s: float = RetryPolicy.max_retry_s
     """The wait between tries doubles from first_retry_s up to this cap, seconds."""
+
+    def via(self, plan: Dialplan) -> Via:
+        """How `plan`'s messages leave (where the artisan's go, which kinds the route carries)."""
+        return via(self.route, self.settings, plan)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.first_retry_s, self.max_retry_s)
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def _read_password(ari: Node) -> str:
     if not any(ari.has(k) for k in ("password", "password_file", "password_env")):
         secret = os.environ.get(DEFAULT_PASSWORD_ENV, "")
     else:
-        secret = _secret(ari, "ARI password", "password")
+        secret = ari.secret("ARI password", "password")
     if not secret:
         raise ari.error("password_file", f"a secrets file, or the environment variable {DEFAULT_PASSWORD_ENV} set")
     why = weakness(secret, MIN_ARI_PASSWORD_LEN)
@@ -340,7 +340,7 @@ def _parse_calendar(node: Node) -> CalDavSettings | None:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.password:
             raise n.error("url", "the CalDAV server's http:// or https:// URL, without credentials", url)
-        password = _secret(n, "CalDAV password", "password")
+        password = n.secret("CalDAV password", "password")
         if not password:
             raise n.error("password_file", "a file holding the CalDAV password (or password_env)")
         settings = CalDavSettings(url=url, username=n.text("username", required=True), password=password,
@@ -351,79 +351,18 @@ def _parse_calendar(node: Node) -> CalDavSettings | None:
     return settings
 
 
-def _secret(node: Node, what: str, key: str = "secret") -> str:
-    """A secret from `<key>_file` or `<key>_env`, never from the YAML ("" when neither is set). A
-    secrets file readable by other local users is used, with a warning to chmod it 600."""
-    if node.has(key):
-        raise node.error(key, f"no {what} in the YAML: use {key}_file or {key}_env")
-    file_name = node.opt_str(f"{key}_file")
-    if file_name:
-        try:
-            value = read_small_file(file_name, MAX_SECRET_BYTES, f"a file holding the {what}").strip()
-        except OSError as exc:
-            raise node.error(f"{key}_file", f"a readable file holding the {what}",
-                             f"{file_name} ({exc.strerror})") from None
-        except ValueError as exc:
-            raise node.error(f"{key}_file", str(exc), file_name) from None
-        if not value:
-            raise node.error(f"{key}_file", f"a file holding a non-empty {what}", file_name)
-        mode = Path(file_name).stat().st_mode & 0o777
-        if mode & 0o077:
-            log.warning("%s: %s.%s_file %s is readable by other users (mode %03o): chmod 600 it",
-                        node.file, node.path, key, file_name, mode)
-        return value
-    env_name = node.opt_str(f"{key}_env")
-    if env_name:
-        value = os.environ.get(env_name, "")
-        if not value:
-            raise node.error(f"{key}_env", f"the environment variable {env_name} set to the {what}")
-        return value
-    return ""
 
 
 def _parse_sms(node: Node) -> SmsConfig:
-    route = node.choice("route", "none", SMS_ROUTES)
+    route = node.choice("route", NO_ROUTE, ROUTE_NAMES)
     retry = node.node("retry")
     attempts = retry.integer("max_attempts", RetryPolicy.max_attempts, lo=1, hi=100)
     first = retry.number("first_delay_seconds", RetryPolicy.first_retry_s, lo=0.1, hi=3600.0)
     cap = retry.number("max_delay_seconds", RetryPolicy.max_retry_s, lo=1.0, hi=86400.0)
     retry.close()
-    sip = http = spool = None
-    if route == "sip":
-        n = node.node("sip")
-        to = n.text("to", "pjsip:{number}")
-        if not to.startswith("pjsip:"):
-            raise n.error("to", 'a PJSIP message destination, e.g. "pjsip:gsm-gateway/sip:{number}@192.168.1.50"', to)
-        sip = SipSettings(to=to, sender=n.text("from", "sip:standardiste@localhost"))
-        n.close()
-    elif route == "http":
-        n = node.node("http", required=True)
-        url = n.text("url", required=True)
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise n.error("url", "the SMS provider's http:// or https:// URL", url)
-        if parsed.username or parsed.password or "secret" in parsed.query.lower():
-            raise n.error("url", "a URL without credentials: put the secret in secret_file and use {secret} "
-                          "in headers or body", "(a URL with credentials)")
-        headers = n.raw("headers", {}) or {}
-        if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                     for k, v in headers.items()):
-            raise n.error("headers", "a mapping of header names to text templates", headers)
-        http = HttpSettings(url=url, body=n.text("body", '{"to": "{to}", "text": "{text}"}'), headers=headers,
-                            content_type=n.text("content_type", "application/json"), secret=_secret(n, "API secret"),
-                            timeout_s=n.number("timeout_seconds", 10.0, lo=1.0, hi=120.0))
-        n.close()
-    elif route == "spool":
-        n = node.node("spool", required=True)
-        directory = Path(n.text("directory", required=True))
-        if not directory.is_dir():
-            raise n.error("directory", "an existing spool directory (gammu-smsd OutboxPath, smstools outgoing)",
-                          str(directory))
-        spool = SpoolSettings(directory, n.choice("format", "gammu", SPOOL_FORMATS))
-        n.close()
+    settings = REGISTRY[route].parse(node.node(route)) if route in REGISTRY else None
     node.close()
-    return SmsConfig(route=route, sip=sip, http=http, spool=spool, max_attempts=attempts, first_retry_s=first,
-                     max_retry_s=cap)
+    return SmsConfig(route=route, settings=settings, max_attempts=attempts, first_retry_s=first, max_retry_s=cap)
 
 
 def _dialplan(node: Node, key: str, base: Path) -> Dialplan:

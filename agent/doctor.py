@@ -12,7 +12,6 @@ import asyncio
 import re
 import shlex
 import shutil
-import socket
 import sqlite3
 import subprocess
 from collections.abc import Sequence
@@ -21,8 +20,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlparse
 
+from agent.actions.routes import REGISTRY
 from agent.config import Config
 from agent.telephony.rtp import max_callers
 
@@ -85,8 +84,8 @@ async def _ari_checks(config: Config) -> list[Check]:
         running = {str(m.get("name", "")).removesuffix(".so") for m in modules.json()
                    if str(m.get("status", "")).lower() == "running"} if modules.status_code == 200 else set()
         missing = [m for m in NEEDED_MODULES if m not in running]
-        if config.sms.route == "sip" and "res_pjsip_messaging" not in running:
-            missing.append("res_pjsip_messaging")
+        route = REGISTRY.get(config.sms.route)
+        missing += [m for m in (route.asterisk_modules if route is not None else ()) if m not in running]
         out.append(Check(Verdict.FAIL, "modules not loaded: " + ", ".join(missing) + " (modules.conf: load => "
                                        "each, then core restart now)") if missing
                    else Check(Verdict.OK, f"the {len(NEEDED_MODULES)} modules the service needs are running"))
@@ -200,21 +199,12 @@ def _damaged(path: Path, what: str) -> Check:
 
 async def _routes(config: Config) -> list[Check]:
     out = []
-    sms = config.sms
-    if sms.route == "none":
+    route = REGISTRY.get(config.sms.route)
+    if route is None:
         out.append(Check(Verdict.WARN, "no SMS route (sms.route: none): the artisan gets no SMS"))
-    elif sms.route == "spool" and sms.spool is not None:
-        d = sms.spool.directory
-        ok = d.is_dir() and _writable(d)
-        out.append(Check(Verdict.OK if ok else Verdict.FAIL, f"SMS spool {d} " + (
-            "writable" if ok else "not writable: give the service user write access (group of gammu-smsd)")))
-    elif sms.route == "http" and sms.http is not None:
-        u = urlparse(sms.http.url)
-        ok = _connects(u.hostname or "", u.port or (443 if u.scheme == "https" else 80))
-        out.append(Check(Verdict.OK if ok else Verdict.FAIL, f"SMS provider {u.hostname} " + (
-            "answers" if ok else "unreachable: check the box's internet access and sms.http.url")))
-    elif sms.route == "sip":
-        out.append(Check(Verdict.OK, "SMS through Asterisk (sip route): see the modules line"))
+    else:
+        verdicts = {True: Verdict.OK, False: Verdict.FAIL, None: Verdict.WARN}
+        out += [Check(verdicts[p.ok], p.line) for p in await route.check(config.sms.settings)]
     if config.calendar is not None:
         from agent.actions.agenda import Calendars
         from agent.actions.calendar import CalDavCalendar
@@ -259,21 +249,3 @@ def _unstored(messages: Path) -> Check:
                                    f"{messages}: no lead holds them; the caller's number is in the .json beside "
                                    "each .wav (delete both once called back)")
     return Check(Verdict.OK, "no voice message waiting outside the store")
-
-
-def _writable(d: Path) -> bool:
-    probe = d / ".standardiste-doctor"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError:
-        return False
-    return True
-
-
-def _connects(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), 5).close()
-    except OSError:
-        return False
-    return True

@@ -4,6 +4,7 @@ error and refuses keys nobody read. Imports nothing of the project."""
 
 from __future__ import annotations
 
+import logging
 import os
 import reprlib
 import stat
@@ -13,10 +14,14 @@ from typing import Any, Final
 
 import yaml
 
+log = logging.getLogger(__name__)
+
 MAX_YAML_BYTES: Final = 1 << 20
 """A config, dialplan or manifest file is a few kB; anything over 1 MiB is refused unread."""
 MAX_DEPTH: Final = 32
 """Deepest nesting of mappings and lists accepted (the real files nest 5 deep)."""
+MAX_SECRET_BYTES: Final = 4096
+"""A secrets file holds one password or key; anything bigger is not one."""
 MAX_TEXT_CHARS: Final = 2000
 """Longest string value a `Node.text` accepts unless told otherwise (a spoken sentence is ~200)."""
 _SHOW: Final = reprlib.Repr()
@@ -121,6 +126,35 @@ class Node:
         if value not in choices:
             raise self.error(key, "one of " + ", ".join(choices), value)
         return str(value)
+
+    def secret(self, what: str, key: str = "secret") -> str:
+        """A secret from `<key>_file` or `<key>_env`, never from the YAML ("" when neither is set). A
+        secrets file readable by other local users is used, with a warning to chmod it 600."""
+        if self.has(key):
+            raise self.error(key, f"no {what} in the YAML: use {key}_file or {key}_env")
+        file_name = self.opt_str(f"{key}_file")
+        if file_name:
+            try:
+                value = read_small_file(file_name, MAX_SECRET_BYTES, f"a file holding the {what}").strip()
+            except OSError as exc:
+                raise self.error(f"{key}_file", f"a readable file holding the {what}",
+                                 f"{file_name} ({exc.strerror})") from None
+            except ValueError as exc:
+                raise self.error(f"{key}_file", str(exc), file_name) from None
+            if not value:
+                raise self.error(f"{key}_file", f"a file holding a non-empty {what}", file_name)
+            mode = Path(file_name).stat().st_mode & 0o777
+            if mode & 0o077:
+                log.warning("%s: %s.%s_file %s is readable by other users (mode %03o): chmod 600 it",
+                            self.file, self.path, key, file_name, mode)
+            return value
+        env_name = self.opt_str(f"{key}_env")
+        if env_name:
+            value = os.environ.get(env_name, "")
+            if not value:
+                raise self.error(f"{key}_env", f"the environment variable {env_name} set to the {what}")
+            return value
+        return ""
 
     def close(self) -> None:
         """Refuse keys nobody read: a typo must not be silently ignored."""

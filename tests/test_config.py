@@ -102,7 +102,7 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nextra: 1\n", "extra", "no such key"),
         ("ari: {{url: http://x\n", "", "valid YAML"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms: {{route: carrier-pigeon}}\n",
-         "sms.route", "one of none, sip, http, spool"),
+         "sms.route", "one of none, sip, http, spool, email"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: http\n  http:\n"
          "    url: https://user:pw@sms.example/send\n", "sms.http.url", "a URL without credentials"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nsms:\n  route: http\n  http:\n"

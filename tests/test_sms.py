@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from agent.actions.outbox import Outbox, RetryPolicy, Sender
-from agent.actions.routes import HttpRoute, HttpSettings, RouteError, SpoolRoute, SpoolSettings
+from agent.actions.routes import RouteError, via
+from agent.actions.routes.http import HttpRoute, HttpSettings
+from agent.actions.routes.spool import SpoolRoute, SpoolSettings
 from agent.dialogue.schema import builtin_dialplan, load_dialplan
 from agent.dialogue.sms_texts import length, render, to_gsm
 from agent.store.db import Store, connect
@@ -232,9 +234,9 @@ def test_normal_leads_wait_for_the_digest(tmp_path: Path) -> None:
     if now.hour >= 18:  # the leads were made after today's digest: they go in tomorrow's
         now += timedelta(days=1)
     before, after = now.replace(hour=17, minute=59), now.replace(hour=18, minute=1)
-    assert not store.submit(lambda c: rules.digest(c, plan, before, "http")).result()
-    assert store.submit(lambda c: rules.digest(c, plan, after, "http")).result()
-    assert not store.submit(lambda c: rules.digest(c, plan, after, "http")).result()  # once a day
+    assert not store.submit(lambda c: rules.digest(c, plan, before, via("http", None, plan))).result()
+    assert store.submit(lambda c: rules.digest(c, plan, after, via("http", None, plan))).result()
+    assert not store.submit(lambda c: rules.digest(c, plan, after, via("http", None, plan))).result()  # once a day
     digest = store.read(lambda c: [m for m in messages(c) if m["kind"] == "digest"])
     assert len(digest) == 1 and "1 demande(s)" in digest[0]["body"] and "evier bouche" in to_gsm(
         digest[0]["body"]).replace("é", "e")

@@ -215,7 +215,7 @@ def test_the_settings_page_sends_a_test_sms_to_the_artisan(store: Store, tmp_pat
     page = client.get("/reglages").text
     assert "route sip" in page
     token = _csrf(client, "/reglages")
-    assert "SMS de test mis en file" in client.post("/reglages/test", data={"test": "sms", "csrf": token}).text
+    assert "Message de test mis en file" in client.post("/reglages/test", data={"test": "sms", "csrf": token}).text
     rows = store.read(lambda c: [dict(r) for r in c.execute("SELECT * FROM outbox WHERE kind = 'test'")])
     assert len(rows) == 1 and rows[0]["recipient"] == "PJSIP/artisan" and rows[0]["state"] == "pending"
     assert "2 plage(s)" in client.post("/reglages/test", data={"test": "calendar", "csrf": token}).text

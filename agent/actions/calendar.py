@@ -202,7 +202,7 @@ class CalendarRoute:
     def __init__(self, calendar: CalDavCalendar) -> None:
         self.calendar = calendar
 
-    async def send(self, key: str, to: str, body: str) -> None:
+    async def send(self, key: str, to: str, body: str, kind: str = "") -> None:
         import asyncio
 
         try:

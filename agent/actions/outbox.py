@@ -25,7 +25,7 @@ from typing import Final
 
 from agent.actions import sms as sms_rules
 from agent.actions.calendar import CALENDAR_ROUTE
-from agent.actions.routes import Route, RouteError
+from agent.actions.routes import NO_ROUTE, MessageKind, Route, RouteError, Via, via
 from agent.dialogue.schema import Dialplan
 from agent.store.db import Store
 from agent.store.outbox import Sms, claim_due, enqueue, mark_failed, mark_retry, mark_sent, recover
@@ -51,12 +51,14 @@ class RetryPolicy:
 
 class Sender:
     def __init__(self, store: Store, routes: Route | Sequence[Route], policy: RetryPolicy,
-                 plans: Sequence[Dialplan] = (), clock: Callable[[], float] = time.time) -> None:
+                 plans: Sequence[Dialplan] = (), clock: Callable[[], float] = time.time,
+                 settings: object = None) -> None:
         self.store = store
         self.routes = {r.name: r for r in ([routes] if not isinstance(routes, Sequence) else routes)}
-        self.sms_route = next((name for name in self.routes if name != CALENDAR_ROUTE), None)
+        sms_route = next((name for name in self.routes if name != CALENDAR_ROUTE), NO_ROUTE)
+        self.vias = {p.file: via(sms_route, settings, p) for p in plans}
         self.policy = policy
-        self.plans = [p for p in plans if p.sms.digest is not None and p.sms.artisan_to]
+        self.plans = [p for p in plans if p.sms.digest is not None and self.vias[p.file].artisan]
         """Only the dialplans that ask for a daily digest: the others cost no store write each poll."""
         self.clock = clock
         self._wake = asyncio.Event()
@@ -88,7 +90,7 @@ class Sender:
     async def tick(self) -> int:
         """Queue due digests, then send what is due; returns how many were tried."""
         now = self.clock()
-        for plan in self.plans if self.sms_route else ():
+        for plan in self.plans:
             await self.store.run(self._digest(plan, datetime.fromtimestamp(now, plan.timezone)))
         due = await self.store.run(lambda conn: claim_due(conn, now))
         for message in due:
@@ -96,15 +98,15 @@ class Sender:
         return len(due)
 
     def _digest(self, plan: Dialplan, when: datetime) -> Callable[[sqlite3.Connection], bool]:
-        route = self.sms_route or ""
-        return lambda conn: sms_rules.digest(conn, plan, when, route)
+        return lambda conn: sms_rules.digest(conn, plan, when, self.vias[plan.file])
 
     async def _send(self, message: Sms) -> None:
         route = self.routes.get(message.route)
         try:
             if route is None:
                 raise RouteError(f"route {message.route} is not configured any more", retryable=False)
-            await asyncio.wait_for(route.send(message.key, message.recipient, message.body), SEND_TIMEOUT_S)
+            await asyncio.wait_for(route.send(message.key, message.recipient, message.body, message.kind),
+                                   SEND_TIMEOUT_S)
         except (RouteError, TimeoutError) as exc:
             retryable = exc.retryable if isinstance(exc, RouteError) else True
             error = str(exc) or type(exc).__name__
@@ -130,15 +132,21 @@ class Outbox:
     """What the call sessions use: queue a call's SMS in the transaction of its event, and wake the
     sender. With no route configured nothing is queued, and the call's actions say so."""
 
-    def __init__(self, route: str, sender: Sender | None = None, *, calendar: bool = False) -> None:
+    def __init__(self, route: str = NO_ROUTE, sender: Sender | None = None, *, calendar: bool = False,
+                 settings: object = None) -> None:
         self.route = route
+        self.settings = settings
+        """The route's settings (where the artisan's messages go, for the e-mail route)."""
         self.sender = sender
         self.calendar = calendar
         """Bookings go to a CalDAV calendar (through the outbox), not only to the store."""
 
     @property
     def enabled(self) -> bool:
-        return self.route != "none"
+        return self.route != NO_ROUTE
+
+    def via(self, plan: Dialplan) -> Via:
+        return via(self.route, self.settings, plan)
 
     def after_call(self, plan: Dialplan, call_id: int) -> Callable[[sqlite3.Connection], None]:
         """To run inside the call's closing write (Store.end_call)."""
@@ -146,7 +154,7 @@ class Outbox:
             if not self.enabled:
                 _note(conn, call_id, "sms", "not sent", "no SMS route configured")
                 return
-            for kind in sms_rules.after_call(conn, plan, call_id, self.route):
+            for kind in sms_rules.after_call(conn, plan, call_id, self.via(plan)):
                 _note(conn, call_id, "sms", "queued", kind)
         return write
 
@@ -165,7 +173,7 @@ class Outbox:
             if self.calendar and sms_rules.event(conn, plan, booked_by, start, end,
                                                  key=f"{booked_by}:event:moved:{call_id}"):
                 _note(conn, call_id, "calendar", "queued", "event moved")
-            for kind in sms_rules.moved(conn, plan, booked_by, call_id, self.route):
+            for kind in sms_rules.moved(conn, plan, booked_by, call_id, self.via(plan)):
                 _note(conn, call_id, "sms", "queued", kind)
         return write
 
@@ -174,10 +182,10 @@ class Outbox:
         def write(conn: sqlite3.Connection) -> None:
             if self.calendar:
                 uid = sms_rules.event_uid(conn, plan, booked_by)
-                if enqueue(conn, key=f"{booked_by}:event:cancelled", call_id=call_id, kind="event_cancelled",
+                if enqueue(conn, key=f"{booked_by}:event:cancelled", call_id=call_id, kind=MessageKind.EVENT_CANCELLED,
                            route=CALENDAR_ROUTE, recipient=uid, body=json.dumps({"delete": uid})):
                     _note(conn, call_id, "calendar", "queued", "event removed")
-            for kind in sms_rules.cancelled(conn, plan, booked_by, call_id, self.route):
+            for kind in sms_rules.cancelled(conn, plan, booked_by, call_id, self.via(plan)):
                 _note(conn, call_id, "sms", "queued", kind)
         return write
 
@@ -186,7 +194,7 @@ class Outbox:
         def write(conn: sqlite3.Connection) -> None:
             if not self.enabled:
                 _note(conn, call_id, "sms", "not sent", "no SMS route configured")
-            elif sms_rules.unreached(conn, plan, call_id, self.route):
+            elif sms_rules.unreached(conn, plan, call_id, self.via(plan)):
                 _note(conn, call_id, "sms", "queued", "artisan_unreached")
         store.submit(write).add_done_callback(lambda _f: self.poke())
 

@@ -16,6 +16,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Final
 
+from agent.actions.routes import MessageKind, Via
 from agent.dialogue.booking import MONTH_NAMES, WEEKDAY_NAMES
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.sms_texts import render
@@ -75,7 +76,7 @@ def caller_number(lead: sqlite3.Row) -> str | None:
     return None
 
 
-def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, route: str) -> list[str]:
+def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, via: Via) -> list[MessageKind]:
     """Queue the SMS the call's outcome causes (in the caller's transaction); the kinds queued."""
     lead = _lead(conn, call_id)
     if lead is None or not qualified(lead):
@@ -83,35 +84,34 @@ def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, route: st
     if transfer_pending(lead["action"], lead["status"]):
         return []  # still being put through (a blind transfer's first part): its end decides
     queued = []
-    to_artisan = plan.sms.artisan_to
     in_digest = plan.sms.digest is not None and lead["urgency"] == "normal"
-    if to_artisan and not in_digest and enqueue(
-            conn, key=f"{call_id}:artisan", call_id=call_id, kind="artisan", route=route, recipient=to_artisan,
-            body=render(plan.sms.artisan, values(plan, lead, for_caller=False))):
-        queued.append("artisan")
-    to_caller = caller_number(lead) if plan.sms.to_caller else None
+    if via.artisan and not in_digest and enqueue(
+            conn, key=f"{call_id}:artisan", call_id=call_id, kind=MessageKind.ARTISAN, route=via.route,
+            recipient=via.artisan, body=render(plan.sms.artisan, values(plan, lead, for_caller=False))):
+        queued.append(MessageKind.ARTISAN)
+    to_caller = caller_number(lead) if plan.sms.to_caller and MessageKind.CALLER in via.kinds else None
     if to_caller and lead["status"] in CALLER_CONFIRMED:
         template = plan.sms.caller if lead["status"] == LeadStatus.BOOKED else plan.sms.caller_callback
-        if enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind="caller", route=route, recipient=to_caller,
-                   body=render(template, values(plan, lead, for_caller=True))):
-            queued.append("caller")
+        if enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind=MessageKind.CALLER, route=via.route,
+                   recipient=to_caller, body=render(template, values(plan, lead, for_caller=True))):
+            queued.append(MessageKind.CALLER)
     return queued
 
 
-def unreached(conn: sqlite3.Connection, plan: Dialplan, call_id: int, route: str) -> bool:
+def unreached(conn: sqlite3.Connection, plan: Dialplan, call_id: int, via: Via) -> bool:
     """A critical call the artisan did not answer: "URGENT non joint", at once, before the card."""
     lead = _lead(conn, call_id)
-    if lead is None or not plan.sms.artisan_to:
+    if lead is None or not via.artisan:
         return False
-    return enqueue(conn, key=f"{call_id}:artisan_unreached", call_id=call_id, kind="artisan_unreached", route=route,
-                   recipient=plan.sms.artisan_to, body=render(plan.sms.artisan_unreached,
-                                                              values(plan, lead, for_caller=False)))
+    return enqueue(conn, key=f"{call_id}:artisan_unreached", call_id=call_id, kind=MessageKind.ARTISAN_UNREACHED,
+                   route=via.route, recipient=via.artisan,
+                   body=render(plan.sms.artisan_unreached, values(plan, lead, for_caller=False)))
 
 
-def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, route: str) -> bool:
+def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, via: Via) -> bool:
     """Once a day at the dialplan's digest time: one SMS with the normal leads since the last one."""
     at = plan.sms.digest
-    if at is None or not plan.sms.artisan_to:
+    if at is None or not via.artisan:
         return False
     local = now.astimezone(plan.timezone)
     due = datetime.combine(local.date(), at, plan.timezone)
@@ -130,7 +130,8 @@ def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, route: str) 
         return False
     lines = [render("{name} {phone} : {problem} (RDV {slot})", values(plan, r, for_caller=False)) for r in leads]
     body = f"{plan.business} : {len(leads)} demande(s) normale(s) - " + " ; ".join(lines)
-    return enqueue(conn, key=key, call_id=None, kind="digest", route=route, recipient=plan.sms.artisan_to, body=body)
+    return enqueue(conn, key=key, call_id=None, kind=MessageKind.DIGEST, route=via.route, recipient=via.artisan,
+                   body=body)
 
 
 def event_uid(conn: sqlite3.Connection, plan: Dialplan, call_id: int) -> str:
@@ -156,35 +157,37 @@ def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetim
                                             f"Adresse : {v['address']}", f"Téléphone : {v['phone']}",
                                             f"Urgence : {v['urgency']}", f"Pris par Standardiste (appel {call_id})"]),
                      location=v["address"])
-    return enqueue(conn, key=key or f"{call_id}:event", call_id=call_id, kind="event", route=CALENDAR_ROUTE,
+    return enqueue(conn, key=key or f"{call_id}:event", call_id=call_id, kind=MessageKind.EVENT, route=CALENDAR_ROUTE,
                    recipient=uid, body=card.to_json())
 
 
-def moved(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, route: str) -> list[str]:
+def moved(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, via: Via) -> list[MessageKind]:
     """A returning caller moved the booking `booked_by` made (its lead holds the new time): the
     artisan is told, the caller gets the new date."""
     lead = _lead(conn, booked_by)
-    if lead is None or route == "none":
+    if lead is None or not via.enabled:
         return []
     queued = []
-    if plan.sms.artisan_to and enqueue(conn, key=f"{call_id}:artisan_moved", call_id=call_id, kind="artisan_moved",
-                                       route=route, recipient=plan.sms.artisan_to,
-                                       body=render(plan.sms.artisan_moved, values(plan, lead, for_caller=False))):
-        queued.append("artisan_moved")
+    if via.artisan and enqueue(conn, key=f"{call_id}:artisan_moved", call_id=call_id,
+                               kind=MessageKind.ARTISAN_MOVED, route=via.route, recipient=via.artisan,
+                               body=render(plan.sms.artisan_moved, values(plan, lead, for_caller=False))):
+        queued.append(MessageKind.ARTISAN_MOVED)
     current = conn.execute("SELECT caller_id FROM calls WHERE id = ?", (call_id,)).fetchone()
-    to_caller = caller_number(lead) if plan.sms.to_caller and current and current[0] else None
-    if to_caller and enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind="caller", route=route,
-                             recipient=to_caller, body=render(plan.sms.caller, values(plan, lead, for_caller=True))):
-        queued.append("caller")
+    to_caller = caller_number(lead) if (plan.sms.to_caller and MessageKind.CALLER in via.kinds
+                                        and current and current[0]) else None
+    if to_caller and enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind=MessageKind.CALLER,
+                             route=via.route, recipient=to_caller,
+                             body=render(plan.sms.caller, values(plan, lead, for_caller=True))):
+        queued.append(MessageKind.CALLER)
     return queued
 
 
-def cancelled(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, route: str) -> list[str]:
+def cancelled(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, via: Via) -> list[MessageKind]:
     """A returning caller cancelled the booking `booked_by` made: the artisan is told."""
     lead = _lead(conn, booked_by)
-    if lead is None or route == "none" or not plan.sms.artisan_to:
+    if lead is None or not via.artisan:
         return []
-    ok = enqueue(conn, key=f"{call_id}:artisan_cancelled", call_id=call_id, kind="artisan_cancelled", route=route,
-                 recipient=plan.sms.artisan_to,
+    ok = enqueue(conn, key=f"{call_id}:artisan_cancelled", call_id=call_id, kind=MessageKind.ARTISAN_CANCELLED,
+                 route=via.route, recipient=via.artisan,
                  body=render(plan.sms.artisan_cancelled, values(plan, lead, for_caller=False)))
-    return ["artisan_cancelled"] if ok else []
+    return [MessageKind.ARTISAN_CANCELLED] if ok else []

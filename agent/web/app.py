@@ -265,8 +265,8 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
             key = f"test:{int(time.time())}"
             writer.submit(lambda c: enqueue(c, key=key, call_id=None, kind="test", route=settings.sms_route,
                                             recipient=str(settings.artisan_to),
-                                            body="Standardiste : SMS de test, la route fonctionne.")).result()
-            return await setup(request, f"SMS de test mis en file ({key}) : voir son état dans /metrics ou ici "
+                                            body="Standardiste : message de test, la route fonctionne.")).result()
+            return await setup(request, f"Message de test mis en file ({key}) : voir son état dans /metrics ou ici "
                                         "dans une minute.")
         if what == "calendar" and settings.check_calendar is not None:
             return await setup(request, await settings.check_calendar())
