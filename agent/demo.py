@@ -23,6 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from agent.store.db import connect
+from agent.store.reports import last_call_turns
+from agent.store.schema import Who
+
 DEMO_CALLER: Final = "+33612345678"
 DEMO_TURNS: Final = ("Oui bonjour, j'ai une fuite d'eau importante dans ma cuisine, ça coule beaucoup !",
                      "Marie Dubois, 15 rue Victor Hugo à Nice.",
@@ -42,16 +46,15 @@ def _printer(store: Path, stop: threading.Event) -> None:
         time.sleep(0.1)
         if not store.exists():
             continue
-        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        conn = connect(store, readonly=True)
         try:
-            rows = conn.execute("SELECT who, text FROM turns WHERE call_id = (SELECT max(id) FROM calls) "
-                                "ORDER BY id").fetchall()
+            rows = last_call_turns(conn)
         except sqlite3.OperationalError:
             rows = []
         finally:
             conn.close()
         for who, text in rows[seen:]:
-            print(f"  {'appelant' if who == 'caller' else 'agent   '} > {text}", flush=True)
+            print(f"  {'appelant' if who == Who.CALLER else 'agent   '} > {text}", flush=True)
         seen = len(rows)
 
 

@@ -23,6 +23,7 @@ from typing import Final
 
 from agent.actions.routes import REGISTRY
 from agent.config import Config
+from agent.store.health import integrity, probe_write
 from agent.telephony.rtp import max_callers
 
 CONTEXTS: Final = ("standardiste-inbound", "standardiste-answer", "standardiste-transfer")
@@ -167,26 +168,13 @@ def _models(config: Config) -> Check:
 
 def _store(path: Path) -> Check:
     try:
-        conn = sqlite3.connect(path, timeout=2)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE IF NOT EXISTS doctor_probe (x)")
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
+        probe_write(path)
     except sqlite3.DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
             return _damaged(path, str(exc))
         return Check(Verdict.FAIL, f"store {path} not writable ({exc}): give the service user write access "
                                    "to the file and its folder")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-        try:
-            found = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        found = [str(exc)]
+    found = integrity(path)
     if found != ["ok"]:
         return _damaged(path, "; ".join(found)[:200])
     return Check(Verdict.OK, f"store {path} writable, integrity ok")

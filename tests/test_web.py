@@ -188,7 +188,7 @@ def test_the_password_is_a_salted_scrypt_hash_in_a_private_file(tmp_path: Path) 
 
 
 def test_calls_in_progress_for_the_live_page(store: Store, app: Any) -> None:
-    from agent.web.queries import calls_in_progress
+    from agent.web.views import calls_in_progress
 
     async def ring() -> int:
         return await store.open_call(channel_id="9.1", did="", caller_id="+33611112222", dialplan="p.yaml",

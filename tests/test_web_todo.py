@@ -18,7 +18,7 @@ from agent.store.dashboard import TodoKind, todo
 from agent.store.db import Store
 from agent.web.app import WebSettings, create_app
 from agent.web.auth import hash_password
-from agent.web.queries import TZ, calls_in_progress
+from agent.web.views import TZ, calls_in_progress
 from tests.dashboard_seed import seed
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

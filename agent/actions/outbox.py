@@ -29,6 +29,7 @@ from agent.actions.routes import NO_ROUTE, MessageKind, Route, RouteError, Via, 
 from agent.dialogue.schema import Dialplan
 from agent.store.db import Store
 from agent.store.outbox import Sms, claim_due, enqueue, mark_failed, mark_retry, mark_sent, recover
+from agent.store.rows import record_action
 
 log = logging.getLogger(__name__)
 
@@ -204,5 +205,4 @@ class Outbox:
 
 
 def _note(conn: sqlite3.Connection, call_id: int, kind: str, result: str, reason: str) -> None:
-    conn.execute("INSERT INTO actions (call_id, at, kind, target, result, reason) VALUES (?, ?, ?, '', ?, ?)",
-                 (call_id, time.time(), kind, result, reason))
+    record_action(conn, call_id, kind, result, reason)

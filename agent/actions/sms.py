@@ -21,32 +21,25 @@ from agent.dialogue.booking import MONTH_NAMES, WEEKDAY_NAMES
 from agent.dialogue.schema import Dialplan
 from agent.dialogue.sms_texts import render
 from agent.dialogue.text import format_phone, is_mobile
-from agent.store.outbox import enqueue
-from agent.store.schema import LeadStatus, transfer_pending
+from agent.store import rows
+from agent.store.outbox import enqueue, has_key
+from agent.store.rows import LeadRow
+from agent.store.schema import LeadStatus, Urgency
 
-URGENCY_LABEL: Final = {"normal": "normal", "urgent": "URGENT", "critical": "CRITIQUE"}
+URGENCY_LABEL: Final = {Urgency.NORMAL: "normal", Urgency.URGENT: "URGENT", Urgency.CRITICAL: "CRITIQUE"}
 CALLER_CONFIRMED: Final = (LeadStatus.BOOKED, LeadStatus.MESSAGE, LeadStatus.TRANSFER_FAILED)
 """Outcomes the caller gets an SMS about (put through: they spoke to the artisan; info: no lead)."""
 
 
-def _lead(conn: sqlite3.Connection, call_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT l.*, c.caller_id AS presented FROM leads l JOIN calls c ON c.id = l.call_id WHERE l.call_id = ?",
-        (call_id,)).fetchone()
-    return row
-
-
-def values(plan: Dialplan, lead: sqlite3.Row, *, for_caller: bool) -> dict[str, str]:
-    phone = lead["phone"] or lead["presented"] or ""
-    start = lead["booking_start"]
+def values(plan: Dialplan, lead: LeadRow, *, for_caller: bool) -> dict[str, str]:
+    phone = lead.phone or lead.presented
     slot = ""
-    if start:
-        when = datetime.fromtimestamp(start, plan.timezone)
+    if lead.booking_start:
+        when = datetime.fromtimestamp(lead.booking_start, plan.timezone)
         slot = long_slot(when) if for_caller else short_slot(when)
-    return {"business": plan.business, "name": lead["name"] or "", "address": lead["address"] or "",
-            "phone": format_phone(phone) if phone else "", "problem": lead["problem"] or lead["message"] or "",
-            "urgency": URGENCY_LABEL.get(lead["urgency"], lead["urgency"]), "slot": slot or "à convenir",
-            "trade": plan.trade.label}
+    return {"business": plan.business, "name": lead.name or "", "address": lead.address or "",
+            "phone": format_phone(phone) if phone else "", "problem": lead.problem or lead.message or "",
+            "urgency": URGENCY_LABEL[lead.urgency], "slot": slot or "à convenir", "trade": plan.trade.label}
 
 
 def long_slot(when: datetime) -> str:
@@ -60,38 +53,33 @@ def short_slot(when: datetime) -> str:
     return f"{WEEKDAY_NAMES[when.weekday()][:3]} {when.day}/{when.month} {when.hour}h{when.minute:02d}"
 
 
-def qualified(lead: sqlite3.Row) -> bool:
-    """Something the artisan can act on: not an information call, and a problem or a message heard."""
-    return lead["status"] != LeadStatus.INFO and bool(lead["problem"] or lead["message"] or lead["recording"])
-
-
-def caller_number(lead: sqlite3.Row) -> str | None:
+def caller_number(lead: LeadRow) -> str | None:
     """Where the caller's confirmation may go: a mobile they gave or called from; never when the caller
     withheld their number or said no."""
-    if not lead["presented"] or lead["sms_refused"]:
+    if not lead.presented or lead.sms_refused:
         return None
-    for number in (lead["phone"], lead["presented"]):
+    for number in (lead.phone, lead.presented):
         if number and is_mobile(number):
-            return str(number)
+            return number
     return None
 
 
 def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, via: Via) -> list[MessageKind]:
     """Queue the SMS the call's outcome causes (in the caller's transaction); the kinds queued."""
-    lead = _lead(conn, call_id)
-    if lead is None or not qualified(lead):
+    lead = rows.lead(conn, call_id)
+    if lead is None or not lead.qualified:
         return []
-    if transfer_pending(lead["action"], lead["status"]):
+    if lead.transfer_pending:
         return []  # still being put through (a blind transfer's first part): its end decides
     queued = []
-    in_digest = plan.sms.digest is not None and lead["urgency"] == "normal"
+    in_digest = plan.sms.digest is not None and lead.urgency == Urgency.NORMAL
     if via.artisan and not in_digest and enqueue(
             conn, key=f"{call_id}:artisan", call_id=call_id, kind=MessageKind.ARTISAN, route=via.route,
             recipient=via.artisan, body=render(plan.sms.artisan, values(plan, lead, for_caller=False))):
         queued.append(MessageKind.ARTISAN)
     to_caller = caller_number(lead) if plan.sms.to_caller and MessageKind.CALLER in via.kinds else None
-    if to_caller and lead["status"] in CALLER_CONFIRMED:
-        template = plan.sms.caller if lead["status"] == LeadStatus.BOOKED else plan.sms.caller_callback
+    if to_caller and lead.status in CALLER_CONFIRMED:
+        template = plan.sms.caller if lead.status == LeadStatus.BOOKED else plan.sms.caller_callback
         if enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind=MessageKind.CALLER, route=via.route,
                    recipient=to_caller, body=render(template, values(plan, lead, for_caller=True))):
             queued.append(MessageKind.CALLER)
@@ -100,7 +88,7 @@ def after_call(conn: sqlite3.Connection, plan: Dialplan, call_id: int, via: Via)
 
 def unreached(conn: sqlite3.Connection, plan: Dialplan, call_id: int, via: Via) -> bool:
     """A critical call the artisan did not answer: "URGENT non joint", at once, before the card."""
-    lead = _lead(conn, call_id)
+    lead = rows.lead(conn, call_id)
     if lead is None or not via.artisan:
         return False
     return enqueue(conn, key=f"{call_id}:artisan_unreached", call_id=call_id, kind=MessageKind.ARTISAN_UNREACHED,
@@ -118,14 +106,10 @@ def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, via: Via) ->
     if local < due:
         return False
     key = f"digest:{plan.file}:{local.date().isoformat()}"
-    if conn.execute("SELECT 1 FROM outbox WHERE key = ?", (key,)).fetchone():
+    if has_key(conn, key):
         return False
     since = (due - timedelta(days=1)).timestamp()
-    rows = conn.execute(
-        "SELECT l.*, c.caller_id AS presented FROM leads l JOIN calls c ON c.id = l.call_id "
-        "WHERE c.dialplan = ? AND l.urgency = 'normal' AND l.created_at >= ? AND l.created_at < ? ORDER BY l.id",
-        (plan.file, since, due.timestamp())).fetchall()
-    leads = [r for r in rows if qualified(r)]
+    leads = [r for r in rows.leads_created(conn, plan.file, Urgency.NORMAL, since, due.timestamp()) if r.qualified]
     if not leads:
         return False
     lines = [render("{name} {phone} : {problem} (RDV {slot})", values(plan, r, for_caller=False)) for r in leads]
@@ -136,8 +120,8 @@ def digest(conn: sqlite3.Connection, plan: Dialplan, now: datetime, via: Via) ->
 
 def event_uid(conn: sqlite3.Connection, plan: Dialplan, call_id: int) -> str:
     """The calendar event's UID for the booking a call made: stable, unique to the call."""
-    started = conn.execute("SELECT started_at FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
-    return f"standardiste-{call_id}-{int(started)}@{plan.trade.trade}"
+    call = rows.call(conn, call_id)
+    return f"standardiste-{call_id}-{int(call.started_at if call else 0)}@{plan.trade.trade}"
 
 
 def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetime, end: datetime,
@@ -146,7 +130,7 @@ def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetim
     (a moved booking writes the same UID again, under its own key)."""
     from agent.actions.calendar import CALENDAR_ROUTE, EventCard
 
-    lead = _lead(conn, call_id)
+    lead = rows.lead(conn, call_id)
     if lead is None:
         return False
     v = values(plan, lead, for_caller=False)
@@ -164,7 +148,7 @@ def event(conn: sqlite3.Connection, plan: Dialplan, call_id: int, start: datetim
 def moved(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, via: Via) -> list[MessageKind]:
     """A returning caller moved the booking `booked_by` made (its lead holds the new time): the
     artisan is told, the caller gets the new date."""
-    lead = _lead(conn, booked_by)
+    lead = rows.lead(conn, booked_by)
     if lead is None or not via.enabled:
         return []
     queued = []
@@ -172,9 +156,9 @@ def moved(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int
                                kind=MessageKind.ARTISAN_MOVED, route=via.route, recipient=via.artisan,
                                body=render(plan.sms.artisan_moved, values(plan, lead, for_caller=False))):
         queued.append(MessageKind.ARTISAN_MOVED)
-    current = conn.execute("SELECT caller_id FROM calls WHERE id = ?", (call_id,)).fetchone()
+    current = rows.call(conn, call_id)
     to_caller = caller_number(lead) if (plan.sms.to_caller and MessageKind.CALLER in via.kinds
-                                        and current and current[0]) else None
+                                        and current and current.caller_id) else None
     if to_caller and enqueue(conn, key=f"{call_id}:caller", call_id=call_id, kind=MessageKind.CALLER,
                              route=via.route, recipient=to_caller,
                              body=render(plan.sms.caller, values(plan, lead, for_caller=True))):
@@ -184,7 +168,7 @@ def moved(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int
 
 def cancelled(conn: sqlite3.Connection, plan: Dialplan, booked_by: int, call_id: int, via: Via) -> list[MessageKind]:
     """A returning caller cancelled the booking `booked_by` made: the artisan is told."""
-    lead = _lead(conn, booked_by)
+    lead = rows.lead(conn, booked_by)
     if lead is None or not via.artisan:
         return []
     ok = enqueue(conn, key=f"{call_id}:artisan_cancelled", call_id=call_id, kind=MessageKind.ARTISAN_CANCELLED,

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from agent.bench.stats import (
     turns,
 )
 from agent.bench.wire import WireCall, sip_calls
+from agent.store.db import connect
+from agent.store.rows import traces
 
 CALLS_PER_PHONE_PROCESS: Final = 3
 """The pjsua2 wheel is built for 4 calls a process; 3 leaves room for a stray one."""
@@ -273,12 +274,12 @@ def _profile(receptionist: Receptionist, phase: Phase, folder: Path) -> subproce
 
 def _traces(store: Path) -> dict[str, list[tuple[str, float]]]:
     """Each call's trace marks (name, s from the call's start), by caller number."""
-    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    conn = connect(store, readonly=True)
     try:
-        rows = conn.execute("SELECT c.caller_id, t.events FROM calls c JOIN traces t ON t.call_id = c.id").fetchall()
+        found = traces(conn)
     finally:
         conn.close()
-    return {caller: [(e["event"], e["ms"] / 1000) for e in json.loads(events)] for caller, events in rows}
+    return {call.caller_id: [(e["event"], e["ms"] / 1000) for e in marks] for call, marks in found}
 
 
 def _figures(phoned: dict[str, Any], wire: WireCall | None, marks: list[tuple[str, float]] | None,

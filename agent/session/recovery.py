@@ -28,7 +28,8 @@ from typing import Final
 from agent.actions.outbox import Outbox
 from agent.dialogue.schema import Dialplan
 from agent.store.db import Store
-from agent.store.schema import LeadStatus, transfer_pending
+from agent.store.rows import attach_recording, close_call, open_calls, set_status
+from agent.store.schema import LeadStatus
 from agent.telephony.call import CallOutcome
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,17 @@ def close_interrupted(store: Store, outbox: Outbox, plan_for_file: Callable[[str
     """Close every call left open; returns how many. Blocking (start-up, before any call)."""
 
     def write(conn: sqlite3.Connection) -> int:
-        rows = conn.execute("SELECT c.id, c.dialplan, l.action, l.status FROM calls c "
-                            "LEFT JOIN leads l ON l.call_id = c.id WHERE c.ended_at IS NULL").fetchall()
+        left = open_calls(conn)
         now = time.time()
-        for row in rows:
-            conn.execute("UPDATE calls SET ended_at = ?, outcome = ? WHERE id = ?",
-                         (now, CallOutcome.INTERRUPTED.value, row["id"]))
-            if transfer_pending(row["action"], row["status"]):
+        for call, lead in left:
+            close_call(conn, call.id, CallOutcome.INTERRUPTED, now)
+            if lead is not None and lead.transfer_pending:
                 # Cut while the artisan's phone rang: nobody took the emergency, the card must go.
-                conn.execute("UPDATE leads SET status = ?, reason = ?, updated_at = ? WHERE call_id = ?",
-                             (LeadStatus.TRANSFER_FAILED.value, CallOutcome.INTERRUPTED.value, now, row["id"]))
-            plan = plan_for_file(row["dialplan"])
+                set_status(conn, call.id, LeadStatus.TRANSFER_FAILED, CallOutcome.INTERRUPTED, now)
+            plan = plan_for_file(call.dialplan)
             if plan is not None:
-                outbox.after_call(plan, row["id"])(conn)
-        return len(rows)
+                outbox.after_call(plan, call.id)(conn)
+        return len(left)
 
     if store.broken:
         return 0  # (said at open: nothing can be read from it until it is restored)
@@ -90,9 +88,7 @@ def attach_dialplan_messages(messages_dir: Path) -> Callable[[sqlite3.Connection
                     continue  # still being recorded
             except FileNotFoundError:
                 continue
-            attached += conn.execute(
-                "UPDATE leads SET recording = ?, updated_at = ? WHERE recording IS NULL AND call_id IN "
-                "(SELECT id FROM calls WHERE channel_id = ?)", (str(wav), now, m.group(1))).rowcount
+            attached += attach_recording(conn, m.group(1), str(wav), now)
             settled.add(name)
         return attached
     return write

@@ -12,20 +12,12 @@ from enum import StrEnum
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from agent.store.schema import DONE_FOLLOWUPS, CallStage, FollowUp, LeadStatus
+from agent.store.schema import DONE_FOLLOWUPS, CallStage, FollowUp, LeadStatus, Urgency
 
 TODO_LIMIT: Final = 50
 """Cards of one kind on the to-do list at most (the oldest are still in Demandes)."""
 SMS_FAILING_WINDOW_S: Final = 24 * 3600
 """An SMS that failed or is being retried within this is a service problem worth showing, s."""
-
-
-class Urgency(StrEnum):
-    """A lead's urgency as the store holds it (the values of the dialogue's Severity)."""
-
-    NORMAL = "normal"
-    URGENT = "urgent"
-    CRITICAL = "critical"
 
 
 class TodoKind(StrEnum):

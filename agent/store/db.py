@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 
 from agent.errors import StageError
 from agent.store.dashboard import set_stage
+from agent.store.rows import record_action
 from agent.store.schema import LEAD_COLUMNS, MIGRATIONS, SCHEMA_VERSION, CallStage, LeadStatus
 
 log = logging.getLogger(__name__)
@@ -323,11 +324,7 @@ class Store:
 
     def add_action(self, call_id: int, kind: str, target: str, result: str, reason: str = "") -> Future[None]:
         now = time.time()
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO actions (call_id, at, kind, target, result, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                         (call_id, now, kind, target, result, reason))
-        return self.submit(write)
+        return self.submit(lambda conn: record_action(conn, call_id, kind, result, reason, target, now))
 
     def hold_slot(self, call_id: int, start: float, end: float,
                   then: Callable[[sqlite3.Connection], None] | None = None) -> Future[None]:

@@ -35,6 +35,11 @@ def enqueue(conn: sqlite3.Connection, *, key: str, call_id: int | None, kind: st
     return cur.rowcount == 1
 
 
+def has_key(conn: sqlite3.Connection, key: str) -> bool:
+    """A message with this idempotency key is in the outbox (whatever its state)."""
+    return conn.execute("SELECT 1 FROM outbox WHERE key = ?", (key,)).fetchone() is not None
+
+
 def claim_due(conn: sqlite3.Connection, now: float, limit: int = 10) -> list[Sms]:
     """The due messages, marked `sending` in this transaction (a restart finds them again)."""
     rows = conn.execute(

@@ -31,6 +31,14 @@ def transfer_pending(action: object, status: object) -> bool:
     return action == TRANSFER_ACTION and status == LeadStatus.NEW
 
 
+class Urgency(StrEnum):
+    """A lead's urgency as the store holds it (the values of the dialogue's Severity)."""
+
+    NORMAL = "normal"
+    URGENT = "urgent"
+    CRITICAL = "critical"
+
+
 class FollowUp(StrEnum):
     """Where the artisan stands with a lead (nouveau -> rappelé -> devis -> gagné/perdu)."""
 

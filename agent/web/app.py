@@ -39,7 +39,7 @@ from agent.store.db import Store, connect
 from agent.store.outbox import enqueue
 from agent.store.queries import call_detail
 from agent.store.schema import FOLLOWUP_LABELS, FollowUp
-from agent.web import queries, wording
+from agent.web import views, wording
 from agent.web.auth import LoginLimiter, PasswordCheck
 from agent.web.guard import (
     SESSION_MAX_AGE_S,
@@ -96,7 +96,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
     templates.env.globals.update(ago=wording.ago, tel=wording.tel, sms=wording.sms, phone=wording.phone_display,
                                  outcome=wording.outcome, problem=wording.problem, plural=wording.plural,
                                  when=wording.when, titles=wording.TODO_TITLES, followups=FOLLOWUP_LABELS,
-                                 mask=queries.mask)
+                                 mask=views.mask)
     limiter = LoginLimiter()
     checker = PasswordCheck(settings.password_hash)
     sessions = Sessions()
@@ -165,11 +165,11 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         return RedirectResponse("/connexion", status_code=303)
 
     async def home(request: Request) -> Response:
-        fig = read(lambda c: queries.figures(c, settings.basket_eur, settings.conversion))
-        items = read(lambda c: dashboard.todo(c, queries.TZ))
+        fig = read(lambda c: views.figures(c, settings.basket_eur, settings.conversion))
+        items = read(lambda c: dashboard.todo(c, views.TZ))
         peak = max([n for _d, n in fig.per_day] + [1])
         return page(request, "home.html", fig=fig, items=items, peak=peak, hour_peak=max([*fig.per_hour, 1]),
-                    today=datetime.now(queries.TZ).date().isoformat())
+                    today=datetime.now(views.TZ).date().isoformat())
 
     async def calls(request: Request) -> Response:
         q = request.query_params
@@ -178,13 +178,13 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         if day and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
             raise HTTPException(400, "Jour invalide : une date comme 2026-12-06.")
         try:
-            rows, total = read(lambda c: queries.calls_page(
+            rows, total = read(lambda c: views.calls_page(
                 c, page=page_no, urgency=q.get("urgence", ""), action=q.get("action", ""), text=q.get("q", "")[:200],
                 day=day))
         except ValueError:
             raise HTTPException(400, "Jour invalide : une date comme 2026-12-06.") from None
         return page(request, "calls.html", rows=rows, total=total, q=q, page_no=page_no,
-                    pages=max(1, -(-total // queries.PAGE_SIZE)))
+                    pages=max(1, -(-total // views.PAGE_SIZE)))
 
     async def call(request: Request) -> Response:
         call_id = call_id_of(request)
@@ -192,9 +192,9 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         if detail is None:
             return PlainTextResponse("Appel introuvable.", status_code=404)
         started = detail["call"]["started_at"]
-        when = datetime.fromisoformat(started).astimezone(queries.TZ).strftime("%d/%m/%Y %H:%M") if started else ""
+        when = datetime.fromisoformat(started).astimezone(views.TZ).strftime("%d/%m/%Y %H:%M") if started else ""
         return page(request, "call.html", d=detail, card=read(lambda c: dashboard.lead_card(c, call_id)), when=when,
-                    timeline=_timeline(detail["trace"]), urgency=queries.URGENCY_LABELS)
+                    timeline=_timeline(detail["trace"]), urgency=views.URGENCY_LABELS)
 
     async def recording(request: Request) -> Response:
         call_id = call_id_of(request)
@@ -211,7 +211,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         except ValueError:
             wanted = None
         cards = read(lambda c: dashboard.leads(c, wanted))
-        return page(request, "leads.html", cards=cards, wanted=wanted, urgency=queries.URGENCY_LABELS)
+        return page(request, "leads.html", cards=cards, wanted=wanted, urgency=views.URGENCY_LABELS)
 
     async def followup(request: Request) -> Response:
         form = await request.form()
@@ -235,7 +235,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
         return RedirectResponse(local_path(str(form.get("suite", ""))) or "/demandes", status_code=303)
 
     async def leads_csv(request: Request) -> Response:
-        body = read(lambda c: queries.leads_csv(queries.leads_rows(c), wording.phone_display))
+        body = read(lambda c: views.leads_csv(views.leads_rows(c), wording.phone_display))
         return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="demandes.csv"'})
 
@@ -245,7 +245,7 @@ def create_app(settings: WebSettings, writer: Store | None = None) -> Starlette:
     async def live_feed(request: Request) -> Response:
         async def events() -> AsyncIterator[str]:
             while not await request.is_disconnected():
-                rows = read(queries.calls_in_progress)
+                rows = read(views.calls_in_progress)
                 yield f"data: {json.dumps(rows, ensure_ascii=False)}\n\n"
                 await asyncio.sleep(1.0)
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

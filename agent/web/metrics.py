@@ -8,7 +8,6 @@ outcome, a stage, a transfer result, a route, a state; never a number, a name or
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 from collections import Counter
@@ -20,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from agent.store import reports, rows
 from agent.store.db import Store, connect
 
 ANSWER_BUCKETS_S: Final = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
@@ -44,15 +44,14 @@ class StoreCollector(Collector):
 
 def _families(conn: sqlite3.Connection) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
     calls = CounterMetricFamily("standardiste_calls", "Calls answered, by how they ended", labels=["outcome"])
-    for outcome, n in conn.execute("SELECT coalesce(outcome, 'running'), count(*) FROM calls GROUP BY 1"):
+    for outcome, n in reports.outcomes(conn):
         calls.add_metric([outcome], n)
     yield calls
 
     answers: list[float] = []
     turns: list[float] = []
     overruns: Counter[str] = Counter()
-    for (events,) in conn.execute("SELECT events FROM traces"):
-        marks = json.loads(events)
+    for _call, marks in rows.traces(conn):
         at = {m["event"]: m["ms"] for m in marks if "event" in m}
         if "answered" in at:
             answers.append(at["answered"] / 1000)
@@ -77,22 +76,20 @@ def _families(conn: sqlite3.Connection) -> Iterator[CounterMetricFamily | GaugeM
     yield over
 
     errors = CounterMetricFamily("standardiste_engine_errors", "Engine failures during calls", labels=["stage"])
-    for stage, n in conn.execute("SELECT target, count(*) FROM actions WHERE kind = 'engine' GROUP BY 1"):
+    for stage, n in reports.engine_failures(conn):
         errors.add_metric([stage], n)
     yield errors
 
     transfers = CounterMetricFamily("standardiste_transfers", "Transfers by their last step's result",
                                     labels=["result"])
-    for result, n in conn.execute(
-            "SELECT result, count(*) FROM actions a WHERE kind = 'transfer' AND id = "
-            "(SELECT max(id) FROM actions b WHERE b.call_id = a.call_id AND b.kind = 'transfer') GROUP BY 1"):
+    for result, n in reports.transfer_results(conn):
         transfers.add_metric([result], n)
     yield transfers
 
     sms = GaugeMetricFamily("standardiste_outbox_messages", "Outbox messages (SMS and calendar writes) by route "
                             "and state", labels=["route", "state"])
     depth = 0
-    for route, state, n in conn.execute("SELECT route, state, count(*) FROM outbox GROUP BY 1, 2"):
+    for route, state, n in reports.outbox_states(conn):
         sms.add_metric([route, state], n)
         depth += n if state in ("pending", "sending") else 0
     yield sms

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from agent.store.dashboard import LeadCard, TodoKind, Urgency
-from agent.store.schema import LeadStatus
+from agent.store.dashboard import LeadCard, TodoKind
+from agent.store.schema import LeadStatus, Urgency
 
 TZ: Final = ZoneInfo("Europe/Paris")
 TODO_TITLES: Final = {TodoKind.UNREACHED: "Urgence NON jointe : rappeler tout de suite",
