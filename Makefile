@@ -33,17 +33,17 @@ test: deps venv asterisk
 	if [ $$a != 0 ]; then echo "== the first part (pytest -n 3) failed:"; \
 	grep -E '^(FAILED|ERROR) |^=+ .*(failed|error).* in ' .run/test-parallel.log; fi; exit $$(( a || b ))
 
-# The quick subset for iteration: everything but the tests that need a real Asterisk and phones.
+# The quick subset for iteration: tests/unit/ (no Asterisk, no phones).
 test-fast: venv
-	$(BIN)/pytest -n 2 --dist worksteal -m "not asterisk and not solo" $(PYTEST_ARGS); a=$$?; \
-	$(BIN)/pytest -m "solo and not asterisk" $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
+	$(BIN)/pytest -n 2 --dist worksteal -m "not solo" tests/unit $(PYTEST_ARGS); a=$$?; \
+	$(BIN)/pytest -m solo tests/unit $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
 
 # Issue 13's soak: 100 sequential calls and 20 bursts of 8 beside 100 kill -9 of another controller;
 # then issue 24's hostile load: a 300-INVITE burst, an HTTP lock-out, a login flood during a call
 # (about 25 minutes; their figures are printed at the end); `make test` runs the same tests shortened.
 soak: deps venv asterisk
-	STANDARDISTE_SOAK=full $(BIN)/pytest -n 2 -rP tests/test_soak.py $(PYTEST_ARGS); a=$$?; \
-	$(BIN)/pytest -rP -m solo tests/test_call_cap.py tests/test_ari_lockout.py tests/test_hostile_web.py $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
+	STANDARDISTE_SOAK=full $(BIN)/pytest -n 2 -rP tests/calls/test_soak.py $(PYTEST_ARGS); a=$$?; \
+	$(BIN)/pytest -rP -m solo tests/calls/test_call_cap.py tests/calls/test_ari_lockout.py tests/calls/test_hostile_web.py $(PYTEST_ARGS); b=$$?; exit $$(( a || b ))
 
 # The understanding figures (README "Understanding"): across writers (issue 21: the outside corpus in
 # ../shared/corpus, each writer scored by a model trained without it, the rules alone beside), whole

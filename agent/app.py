@@ -19,7 +19,7 @@ from typing import Final
 
 from agent.actions.agenda import Calendars
 from agent.actions.calendar import CalDavCalendar, CalendarRoute
-from agent.actions.outbox import Outbox, Sender
+from agent.actions.delivery import Outbox, Sender
 from agent.actions.routes import NO_ROUTE, REGISTRY, Route
 from agent.asr.base import Transcriber
 from agent.audio.turn_model import MODEL_DIR as TURN_MODEL_DIR
@@ -27,22 +27,20 @@ from agent.audio.turn_model import TurnDecider, load_turn_model
 from agent.audio.vad import VadEngine
 from agent.config import Config, default_max_calls
 from agent.dialogue import phrases
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.phrases import FALLBACK
-from agent.dialogue.schema import Dialplan
 from agent.dialogue.severity import ARTEFACT, default_model
-from agent.faults import ENV as FAULTS_ENV
-from agent.faults import FAULTS
 from agent.llm.base import Extractor
 from agent.notify import Notifier
 from agent.session.deps import SessionDeps
-from agent.session.prompts import PhraseBook
+from agent.session.phrasebook import PhraseBook
 from agent.session.recovery import attach_dialplan_messages, close_interrupted
 from agent.session.router import Sessions
 from agent.store.db import Store
 from agent.store.queries import Retention, apply_retention
 from agent.telephony.ari import AriClient
 from agent.telephony.controller import Controller
-from agent.tts.prompts import render_beep, render_prompt
+from agent.tts.prompt_files import render_beep, render_prompt
 
 log = logging.getLogger("standardiste")
 
@@ -102,8 +100,6 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
 def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None) -> Service:
     from agent.engines import french_asr, load_asr, load_tts, production_llm
 
-    if FAULTS.injections:
-        log.warning("fault injection is on (%s: %s): tests only, never on a box", FAULTS_ENV, FAULTS.describe())
     tts, note = load_tts(config.paths.models)
     log.info("%s", note)
     book = PhraseBook(tts, config.paths.cache, config.media.rate)

@@ -1,8 +1,10 @@
-"""`standardiste` command line: arguments only; the work is in app.py, dev.py and the rooms."""
+"""`standardiste` command line: arguments only; the work is in app.py, admin.py and the rooms (the
+`dev` and `demo` commands, and the tests' fault knob, in agent/devtools/)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,14 +14,18 @@ from agent.yamlnode import ConfigError
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from agent.admin import setup_logging
     from agent.app import run_service
     from agent.config import load_config
-    from agent.dev import setup_logging
     from agent.store.db import StoreError
     from agent.telephony.ari import AriError
 
     config = load_config(args.config)
     setup_logging(config.log_level)
+    if os.environ.get("STANDARDISTE_FAULTS"):  # the tests' engine faults (agent/devtools/faults.py)
+        from agent.devtools.faults import announce
+
+        announce()
     try:
         asyncio.run(run_service(config, scripted_asr=Path(args.scripted_asr) if args.scripted_asr else None))
     except (AriError, StoreError) as exc:
@@ -101,7 +107,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from agent.dev import check_config
+    from agent.admin import check_config
 
     for file in args.files:
         print(check_config(file))
@@ -129,7 +135,7 @@ def cmd_render_prompts(args: argparse.Namespace) -> int:
     from agent.app import render_fallback
     from agent.config import load_config
     from agent.engines import load_tts
-    from agent.session.prompts import PhraseBook
+    from agent.session.phrasebook import PhraseBook
 
     config = load_config(args.config)
     book = PhraseBook(load_tts(config.paths.models)[0], config.paths.cache, config.media.rate)
@@ -141,7 +147,7 @@ def cmd_render_prompts(args: argparse.Namespace) -> int:
 
 
 def cmd_ari_user(args: argparse.Namespace) -> int:
-    from agent.dev import write_ari_user
+    from agent.admin import write_ari_user
     from agent.files import write_private
 
     section = write_ari_user(Path(args.password_file), args.username)
@@ -153,25 +159,25 @@ def cmd_ari_user(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from agent.dev import run_dev
+    from agent.devtools.run import run_dev
 
     return run_dev(Path(args.run_dir), sip_port=args.sip_port, http_port=args.http_port)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo
+    from agent.devtools.demo import run_demo
 
     return run_demo(Path(args.run_dir))
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
-    from agent.dev import print_leads
+    from agent.admin import print_leads
 
     return print_leads(Path(args.store), args.since, "csv" if args.csv else "json" if args.json else "text")
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from agent.dev import print_call
+    from agent.admin import print_call
 
     return print_call(Path(args.store), args.id, as_json=args.json)
 

@@ -19,7 +19,7 @@ from typing import Final
 from urllib.parse import urlparse
 
 from agent.actions.calendar import CalDavSettings
-from agent.actions.outbox import RetryPolicy
+from agent.actions.delivery import RetryPolicy
 from agent.actions.routes import NO_ROUTE, REGISTRY, ROUTE_NAMES, Via, via
 from agent.asr.base import AsrSettings
 from agent.audio.barge_in import BargeInSettings
@@ -37,7 +37,7 @@ from agent.audio.vad import (
     VadEngine,
     VadSettings,
 )
-from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
+from agent.dialogue.dialplan import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.passwords import weakness
 from agent.session.timing import (
     ACK_AFTER_S,

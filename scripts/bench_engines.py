@@ -17,7 +17,7 @@ from agent.audio.frames import split_frames
 from agent.engines import load_asr, load_llm, load_tts
 from agent.tts.base import stream_frames
 from agent.tts.espeak_engine import EspeakEngine, synthesize_espeak
-from agent.tts.prompts import to_rate
+from agent.tts.prompt_files import to_rate
 
 TTS_TEXT = ("Bonjour, vous êtes bien chez Plomberie Martin. Je suis l'assistant automatique de l'entreprise. "
             "Pouvez-vous me donner votre nom et votre adresse ?")

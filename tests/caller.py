@@ -1,7 +1,7 @@
 """A simulated caller: answers whatever the receptionist asks from a persona's facts, as a person
 would, typed or as an ASR would print it; and the scoring of the understanding figures.
 
-A persona (tests/scenarios/personas/*.yaml, held back: tests/heldback/personas-6.yaml):
+A persona (tests/data/scenarios/personas/*.yaml, held back: tests/data/heldback/personas-6.yaml):
 
     - id: plb-...                       # unique
       trade: plombier                   # a trade (its built-in dialplan) or a dialplan file
@@ -41,18 +41,18 @@ from typing import Any
 import yaml
 
 from agent.dialogue.chat import asr_form
+from agent.dialogue.dialplan import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.phrases import SAFETY_QUESTIONS
 from agent.dialogue.policy import Conversation
 from agent.dialogue.problem import covers
-from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.simulate import Scenario, load_scenarios
 from agent.dialogue.state import Action, Severity
 from agent.dialogue.text import fold, format_phone
 
 HERE = Path(__file__).parent
-PERSONAS = sorted((HERE / "scenarios" / "personas").glob("*.yaml"))
-HELDBACK = sorted((HERE / "heldback").glob("*.yaml"))
-SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
+PERSONAS = sorted((HERE / "data" / "scenarios" / "personas").glob("*.yaml"))
+HELDBACK = sorted((HERE / "data" / "heldback").glob("*.yaml"))
+SCENARIOS = sorted((HERE / "data" / "scenarios").glob("*.yaml"))
 MAX_TURNS = 14
 FORMS = ("typed", "asr")
 
@@ -288,7 +288,7 @@ def all_personas() -> list[Persona]:
 
 
 def heldback() -> list[Persona]:
-    """The held-back personas (tests/heldback/): scored as a whole, never tuned on."""
+    """The held-back personas (tests/data/heldback/): scored as a whole, never tuned on."""
     return [p for path in HELDBACK for p in load_personas(path)]
 
 

@@ -1,4 +1,7 @@
-"""Shared fixtures: a private Asterisk per test, the controller as a real process, SIP phones."""
+"""Shared fixtures: a private Asterisk per test, the controller as a real process, SIP phones.
+
+tests/unit/ needs no Asterisk and no phone (real SQLite, CalDAV, SMTP, HTTP servers and browsers
+still); tests/calls/ makes real calls; tests/data/ holds scenarios, personas and SIPp scripts."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from agent.telephony.devasterisk import SOFTPHONE_USER, DevAsterisk
+from agent.devtools.asterisk import SOFTPHONE_USER, DevAsterisk
 
 REPO = Path(__file__).resolve().parents[1]
 CONTROLLER_READY_S = 30.0
@@ -36,10 +39,13 @@ SOLO_MODULES = ("test_engine_faults", "test_call_audio", "test_supervise", "test
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that put a real Asterisk or phone to work are marked `asterisk` (`make test-fast` skips them)."""
+    """Tests under tests/calls/ put a real Asterisk or phones to work: marked `asterisk`. One that asks for
+    a real-call fixture elsewhere is a test in the wrong folder, refused here."""
     for item in items:
-        if REAL_CALL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__.endswith(
-                ("test_live_faults", "test_call_foundation", "test_call_audio", "test_live_call")):
+        in_calls = item.module.__name__.startswith("tests.calls.")
+        if REAL_CALL_FIXTURES & set(getattr(item, "fixturenames", ())) and not in_calls:
+            raise pytest.UsageError(f"{item.nodeid} needs a real Asterisk or phones: it belongs in tests/calls/")
+        if in_calls:
             item.add_marker(pytest.mark.asterisk)
         if item.module.__name__.endswith(SOLO_MODULES):
             item.add_marker(pytest.mark.solo)
@@ -136,7 +142,7 @@ def controller_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 @pytest.fixture(scope="session")
 def phones() -> Iterator:  # type: ignore[type-arg]
-    from agent.devphone import Phones
+    from agent.devtools.phones import Phones
 
     p = Phones(log_level=int(os.environ.get("PJSUA_LOG_LEVEL", "1")))
     yield p
@@ -187,7 +193,7 @@ def provider() -> Iterator[str]:
 @pytest.fixture
 def radicale(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     """A real CalDAV server (Radicale) on loopback with the artisan's calendar; stopped after the test."""
-    from agent.devcalendar import Radicale
+    from agent.devtools.radicale import Radicale
 
     server = Radicale(tmp_path / "radicale").start()
     try:

@@ -29,9 +29,9 @@ from pathlib import Path
 import yaml
 
 from agent.dialogue.chat import asr_form
+from agent.dialogue.dialplan import TRADES, builtin_dialplan
 from agent.dialogue.phrases import SAFETY_QUESTIONS
 from agent.dialogue.policy import Conversation
-from agent.dialogue.schema import TRADES, builtin_dialplan
 from agent.dialogue.severity import SeverityModel, fit, save
 from agent.dialogue.state import Ask, Hazard, Severity
 
@@ -78,13 +78,13 @@ def corpus_items() -> list[Item]:
 
 
 def project_items() -> list[Item]:
-    """The first thing said in the project's own scenarios and personas (tests/heldback/ is never used)."""
+    """The first thing said in the project's own scenarios and personas (tests/data/heldback/ is never used)."""
     out = []
-    for path in sorted((HERE / "scenarios" / "personas").glob("*.yaml")):
+    for path in sorted((HERE / "data" / "scenarios" / "personas").glob("*.yaml")):
         for raw in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
             if raw.get("says") and raw["trade"] in TRADES and raw["expect"].get("urgency"):
                 out.append(Item(PROJECT, raw["trade"], raw["says"][0], raw["expect"]["urgency"], None))
-    for path in sorted((HERE / "scenarios").glob("*.yaml")):
+    for path in sorted((HERE / "data" / "scenarios").glob("*.yaml")):
         for raw in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if raw and raw.get("turns") and raw.get("expect") and raw["dialplan"] in TRADES \
                     and raw["expect"].get("urgency"):

@@ -15,10 +15,10 @@ from typing import Any
 from agent.app import Service, build, serve
 from agent.asr.base import Transcriber
 from agent.config import load_config
+from agent.devtools.asterisk import ARI_USER, DevAsterisk
 from agent.telephony.ari import AriClient
 from agent.telephony.call import Call, Script
 from agent.telephony.controller import Controller
-from agent.telephony.devasterisk import ARI_USER, DevAsterisk
 from agent.telephony.media import MediaSettings
 
 

@@ -13,9 +13,10 @@ import httpx
 import numpy as np
 import yaml
 
-from agent.devphone import CLOCK_RATE_HZ, SPEECH_RMS, Phones, frame_rms, speech_files
+from agent.devtools.asterisk import ARI_USER, DevAsterisk
+from agent.devtools.phones import Phones
+from agent.devtools.speech import CLOCK_RATE_HZ, SPEECH_RMS, frame_rms, speech_files
 from agent.dialogue.profiles import PROFILES_DIR
-from agent.telephony.devasterisk import ARI_USER, DevAsterisk
 from tests.signals import FRAME
 
 utterance_wavs = speech_files

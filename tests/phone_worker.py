@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from agent.devphone import Phones, speech_seconds
+from agent.devtools.phones import Phones
+from agent.devtools.speech import speech_seconds
 
 
 def main() -> int:

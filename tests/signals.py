@@ -7,7 +7,7 @@ from functools import cache
 import numpy as np
 
 from agent.tts.espeak_engine import synthesize_espeak
-from agent.tts.prompts import to_rate, write_wav  # noqa: F401 - write_wav re-exported for tests
+from agent.tts.prompt_files import to_rate, write_wav  # noqa: F401 - write_wav re-exported for tests
 
 RATE = 8000
 FRAME = RATE // 50

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from agent.actions.calendar import CalDavCalendar, CalendarError
-from agent.dialogue.booking import Slot
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.dialplan import Dialplan
+from agent.dialogue.slots import Slot
 from agent.store.db import Store
 
 log = logging.getLogger(__name__)

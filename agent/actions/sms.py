@@ -7,7 +7,7 @@
   only to a French mobile number, never when the number was withheld or the caller refused.
 
 Each message has an idempotency key (call and kind): it is queued once whatever happens, and the
-sender (agent/actions/outbox.py) delivers it with retries.
+sender (agent/actions/delivery.py) delivers it with retries.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from agent.actions.routes import MessageKind, Via
-from agent.dialogue.booking import MONTH_NAMES, WEEKDAY_NAMES
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.dialplan import Dialplan
+from agent.dialogue.slots import MONTH_NAMES, WEEKDAY_NAMES
 from agent.dialogue.sms_texts import render
 from agent.dialogue.text import format_phone, is_mobile
 from agent.store import rows

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from agent.dialogue.schema import Transfer
+from agent.dialogue.dialplan import Transfer
 from agent.telephony.call import Call
 from agent.telephony.dialout import DialResult, play_file, ring, stop_file, wait_key
-from agent.tts.prompts import Prompt
+from agent.tts.prompt_files import Prompt
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from agent.yamlnode import Node, read_yaml
 
 PAUSE: Final = "|"
 """In a caller's text, where they pause mid-sentence ("zéro six | douze | ..."): the test phones
-leave a silence there (devphone.PAUSE_MS), and the recogniser never prints it."""
+leave a silence there (devtools/speech.py PAUSE_MS), and the recogniser never prints it."""
 CHAR_MS: Final = 35
 """The scripted recogniser shows its text as partial results in step with the caller's audio, as a
 streaming recogniser does: within a stretch of speech between two marked pauses, one character per

@@ -45,7 +45,7 @@ CALLER_TURNS: Final = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean
 The one-call phases all play it, so that their figures compare from run to run."""
 PAUSED_TURNS: Final = ("Bonjour, | euh, | mon évier est bouché | depuis ce matin.", "Jean | Martin.",
                        "C'est au douze | avenue Jean Médecin, | à Nice.", "Oui | c'est ça.", "Le premier.")
-"""The booked call again, said as callers say it: pauses of 500 ms (`|`, devphone.PAUSE_MS) after
+"""The booked call again, said as callers say it: pauses of 500 ms (`|`, devtools/speech.py PAUSE_MS) after
 "euh", inside a name, before the town, after "oui". A turn ended at one of them is a caller cut
 mid-sentence (`cut_offs`)."""
 NUMBER_TURNS: Final = ("Bonjour, ma chasse d'eau fuit.", "Paul Girard.", "8 rue de France à Nice.",
@@ -61,7 +61,7 @@ END_OF_TURN: Final[tuple[tuple[dict[str, object], str, str], ...]] = (
 """The end of a turn as it was (a fixed pause), a shorter fixed pause, and with the sound model too,
 each against the product on the same calls (issue 22)."""
 CORPUS: Final = ("seed.yaml", "plombier.yaml")
-"""The scenarios the concurrent calls play (tests/scenarios, the bench's dialplan: plombier)."""
+"""The scenarios the concurrent calls play (tests/data/scenarios, the bench's dialplan: plombier)."""
 QUICK_TURNS: Final = 3
 SWEEP: Final = (2, 4, 8, 12, 16)
 PROFILED_LEVEL: Final = 8
@@ -78,7 +78,7 @@ def corpus(quick: bool) -> tuple[tuple[str, ...], ...]:
 
     out = []
     for name in CORPUS:
-        for sc in yaml.safe_load_all((REPO / "tests" / "scenarios" / name).read_text(encoding="utf-8")):
+        for sc in yaml.safe_load_all((REPO / "tests" / "data" / "scenarios" / name).read_text(encoding="utf-8")):
             turns = tuple(t for t in sc.get("turns", ()) if t.strip())
             if sc.get("dialplan") == "plombier" and turns and sc.get("caller_id", "anonymous") != "anonymous":
                 out.append(turns[:QUICK_TURNS] if quick else turns)
@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench: run as root (tcpdump captures the loopback)", file=sys.stderr)
         return 2
-    from agent.dev import dev_asterisk, setup_logging
-    from agent.devphone import speech_files
+    from agent.admin import setup_logging
+    from agent.devtools.run import dev_asterisk
+    from agent.devtools.speech import speech_files
 
     setup_logging("warning")
     started = time.monotonic()

@@ -236,7 +236,7 @@ def _call_specs(phase: Phase, wavs: dict[str, Path], first_number: int) -> list[
 
 
 def start_phones(ast: Any, specs: list[dict[str, Any]], folder: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
-    from agent.telephony.devasterisk import SOFTPHONE_USER
+    from agent.devtools.asterisk import SOFTPHONE_USER
 
     workers = []
     for k in range(0, len(specs), CALLS_PER_PHONE_PROCESS):

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.devphone import CLOCK_RATE_HZ, SPEECH_RMS, PhoneCall, Phones
+from agent.devtools.phones import PhoneCall, Phones
+from agent.devtools.speech import CLOCK_RATE_HZ, SPEECH_RMS
 
 CHECK_EVERY_S = 0.1
 """How often a caller looks at what its phone heard (the recording's new bytes)."""

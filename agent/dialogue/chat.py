@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from num2words import num2words
 
+from agent.dialogue.dialplan import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.policy import Conversation
-from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.text import phone_number
 from agent.yamlnode import ConfigError
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agent.dialogue.booking import free_slots, say_slot
 from agent.dialogue.context import Context
 from agent.dialogue.heard import Heard
 from agent.dialogue.phrases import (
@@ -22,6 +21,7 @@ from agent.dialogue.phrases import (
     SMS_CONFIRMATION,
     URGENT_LEAD,
 )
+from agent.dialogue.slots import free_slots, say_slot
 from agent.dialogue.state import Action, Ask, Severity
 
 

@@ -56,7 +56,7 @@ def answers(expect: Expect, text: str, now: datetime) -> bool:
         return (h.yes is True and len(text.split()) <= BARE and not BUT & set(h.tokens)) or (
             h.yes is False and len(text.split()) <= BARE_NO)
     if kind is Ask.SLOT:
-        from agent.dialogue.booking import pick
+        from agent.dialogue.slots import pick
 
         return bool(expect.offered) and pick(text, expect.offered, now) is not None and len(h.tokens) <= 6
     if kind is Ask.FIELD and field == "name":

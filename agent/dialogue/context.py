@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from agent.dialogue.booking import Agenda, Slot, in_hours
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.heard import Expect, Heard
 from agent.dialogue.lead import Lead, Outcome, Pending, Upcoming
 from agent.dialogue.phrases import recap
 from agent.dialogue.places import Address
 from agent.dialogue.profiles import Trigger
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.slots import Agenda, Slot, in_hours
 from agent.dialogue.state import Action, Ask, Severity
 from agent.dialogue.times import When
 from agent.dialogue.urgency import Assessment, assess

@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Final
 
 from agent.dialogue import names
-from agent.dialogue.booking import Slot, pick
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.places import Address, address
 from agent.dialogue.problem import describe, says_problem, says_problem_in
-from agent.dialogue.schema import Dialplan
 from agent.dialogue.scope import Scope, clauses, in_scope
 from agent.dialogue.severity import Reading
+from agent.dialogue.slots import Slot, pick
 from agent.dialogue.state import AboutBooking, Ask
 from agent.dialogue.text import fold, has_any, phone_number, stem, stems_of, words
 from agent.dialogue.times import When, when

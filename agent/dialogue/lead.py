@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.dialogue.booking import Slot
 from agent.dialogue.profiles import Trigger
+from agent.dialogue.slots import Slot
 from agent.dialogue.state import Action, Ask, Hazard
 
 

@@ -1,6 +1,6 @@
 """Every fixed sentence the receptionist says, in one place (caller-facing text is French).
 
-The live call renders each of these ahead of time (per dialplan, see session/prompts.py), so they
+The live call renders each of these ahead of time (per dialplan, see session/phrasebook.py), so they
 play with no synthesis delay; a reply is spoken sentence by sentence, and a sentence found here is
 never synthesised during the call.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 from agent.dialogue.state import Hazard
 
 if TYPE_CHECKING:
-    from agent.dialogue.schema import Dialplan
+    from agent.dialogue.dialplan import Dialplan
 
 GOODBYE: Final = "Merci, bonne journée, au revoir."
 STILL_THERE: Final = "Vous êtes toujours là ?"
@@ -160,7 +160,7 @@ def first_texts(plan: Dialplan) -> list[str]:
 
 def fixed_texts(plan: Dialplan) -> list[str]:
     """Every sentence this dialplan can make the receptionist say that holds no caller data: what
-    the live call renders ahead of time (agent/session/prompts.py)."""
+    the live call renders ahead of time (agent/session/phrasebook.py)."""
     texts = [plan.greeting, *(f.question for f in plan.fields), *(item.answer for item in plan.faq)]
     for trig in plan.triggers:
         texts += [t for t in (trig.advice, trig.check.question if trig.check else None) if t]

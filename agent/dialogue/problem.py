@@ -6,16 +6,25 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.names import introduced
 from agent.dialogue.places import address
 from agent.dialogue.profiles import shared_rules
-from agent.dialogue.schema import Dialplan
 from agent.dialogue.text import PHRASE_STOP, Phrase, phone_number, stems_of
 
-if TYPE_CHECKING:
-    from agent.dialogue.heard import Heard
+
+class Said(Protocol):
+    """What the problem is read from: an utterance as `heard.Heard` holds it."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def tokens(self) -> tuple[str, ...]: ...
+    @property
+    def stems(self) -> tuple[str, ...]: ...
+
 
 MAX_WORDS: Final = 18
 """A summary fits in the artisan's SMS and the whisper."""
@@ -51,7 +60,7 @@ def trade_words(plan: Dialplan) -> TradeWords:
     return _CACHE[key]
 
 
-def label(plan: Dialplan, h: Heard) -> str | None:
+def label(plan: Dialplan, h: Said) -> str | None:
     """The trade's typical problem named first in what was said."""
     best: tuple[int, str] | None = None
     for name, phrases in trade_words(plan).problems:
@@ -72,7 +81,7 @@ def says_problem_in(plan: Dialplan, stems: Sequence[str], folded: Sequence[str])
     return any(p.find(stems, folded) is not None for p in trade_words(plan).content)
 
 
-def summary(plan: Dialplan, h: Heard, *, asked: bool) -> str | None:
+def summary(plan: Dialplan, h: Said, *, asked: bool) -> str | None:
     """The caller's own words about the problem: the clauses that say what is wrong (greetings,
     names, addresses and numbers left out), or the whole answer when the problem was asked for."""
     clauses = [c for c in re.split(r"[,.;!?]\s+|[.;!?]$", h.text) if c.strip()]
@@ -113,7 +122,7 @@ def _from_problem_word(plan: Dialplan, text: str) -> str:
     return text
 
 
-def describe(plan: Dialplan, h: Heard, *, asked: bool) -> str | None:
+def describe(plan: Dialplan, h: Said, *, asked: bool) -> str | None:
     """The problem as stored: "label : the caller's words", or the words alone."""
     words_ = summary(plan, h, asked=asked)
     name = label(plan, h)

@@ -1,7 +1,7 @@
 """Trade profiles (agent/dialogue/profiles/<trade>.yaml) and the rules every trade shares
 (profiles/_shared.yaml): vocabulary, typical problems, emergency triggers, vulnerability and season.
 
-A dialplan names its trade; schema.py reads the dialplan and takes the trade's profile from here.
+A dialplan names its trade; dialplan.py reads the dialplan and takes the trade's profile from here.
 """
 
 from __future__ import annotations

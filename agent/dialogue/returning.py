@@ -10,12 +10,12 @@ The session carries both out in the store, the calendar and the SMS.
 
 from __future__ import annotations
 
-from agent.dialogue.booking import say_slot
 from agent.dialogue.closing import close
 from agent.dialogue.context import Context
 from agent.dialogue.heard import Heard
 from agent.dialogue.lead import Upcoming
 from agent.dialogue.phrases import GOODBYE, UPCOMING, UPCOMING_CANCELLED, UPCOMING_KEPT
+from agent.dialogue.slots import say_slot
 from agent.dialogue.state import AboutBooking, Action, Ask
 
 

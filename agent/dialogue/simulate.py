@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
+from agent.dialogue.dialplan import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.policy import Conversation
-from agent.dialogue.schema import TRADES, Dialplan, builtin_dialplan, load_dialplan
 from agent.dialogue.text import phone_number
 from agent.llm.base import Extractor
 from agent.yamlnode import ConfigError, Node

@@ -19,9 +19,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Final
 
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.heard import Heard
 from agent.dialogue.profiles import Trigger, shared_rules
-from agent.dialogue.schema import Dialplan
 from agent.dialogue.severity import Reading, SeverityModel
 from agent.dialogue.state import Hazard, Severity
 from agent.dialogue.text import Phrase

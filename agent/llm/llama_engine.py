@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, cast
 
-from agent.faults import FAULTS
+from agent import engine_hooks
 from agent.llm.base import DEFAULT_BUDGET_S, Extraction, LlmError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class LlamaExtractor:
     def _fill(self, prompt: str, fields: list[str], deadline: float) -> tuple[dict[str, str | None], bool]:
         from llama_cpp import StoppingCriteriaList
 
-        FAULTS.hit("llm")  # tests only (STANDARDISTE_FAULTS): a crash or a hang of llama.cpp's thread
+        engine_hooks.before_use("llm")  # tests only (STANDARDISTE_FAULTS): a crash or a hang of llama.cpp's thread
 
         def past_deadline(_ids: Any, _logits: Any) -> bool:
             return time.monotonic() > deadline

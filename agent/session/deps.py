@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.actions.agenda import Calendars
-from agent.actions.outbox import Outbox
+from agent.actions.delivery import Outbox
 from agent.asr.base import Transcriber
 from agent.audio.turn_model import TurnDecider
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.dialplan import Dialplan
 from agent.llm.base import Extractor
-from agent.session.prompts import PhraseBook
+from agent.session.phrasebook import PhraseBook
 from agent.session.timing import CallTiming
 from agent.store.db import Store
 

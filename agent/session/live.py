@@ -18,16 +18,16 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from agent.actions.agenda import CallAgenda
-from agent.actions.bookings import apply_booking
+from agent.actions.booking_outcome import apply_booking
 from agent.asr.base import AsrError, AsrSession
 from agent.audio.frames import AudioFrame
 from agent.audio.utterance import Utterance
 from agent.audio.vad import Paused
-from agent.dialogue.booking import Slot
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.lead import Upcoming
 from agent.dialogue.phrases import ACKNOWLEDGEMENTS
 from agent.dialogue.policy import Conversation
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.slots import Slot
 from agent.dialogue.state import Action, DialplanMode
 from agent.errors import StageError
 from agent.session.deps import SessionDeps

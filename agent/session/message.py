@@ -17,8 +17,8 @@ import numpy as np
 
 from agent.audio.vad import UtteranceEnded
 from agent.audio.wav import write_wav
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.phrases import ENGINE_FAILED, MESSAGE_MODE_GOODBYE, MESSAGE_MODE_PROMPT
-from agent.dialogue.schema import Dialplan
 from agent.files import write_private
 from agent.session.deps import SessionDeps
 from agent.store.schema import CallStage

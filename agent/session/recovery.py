@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from agent.actions.outbox import Outbox
-from agent.dialogue.schema import Dialplan
+from agent.actions.delivery import Outbox
+from agent.dialogue.dialplan import Dialplan
 from agent.store.db import Store
 from agent.store.rows import attach_recording, close_call, open_calls, set_status
 from agent.store.schema import LeadStatus

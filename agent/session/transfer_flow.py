@@ -9,16 +9,16 @@ import contextlib
 import logging
 
 from agent.actions import transfer as actions
+from agent.dialogue.dialplan import Dialplan
 from agent.dialogue.phrases import NOT_REACHED, TRANSFER_FAILED, whisper
 from agent.dialogue.policy import Conversation
-from agent.dialogue.schema import Dialplan
 from agent.dialogue.state import TransferMode
 from agent.session.deps import SessionDeps
 from agent.session.message import MessageTaker
-from agent.session.prompts import ringback
+from agent.session.phrasebook import ringback
 from agent.store.schema import CallStage, LeadStatus, Who
 from agent.telephony.call import Call
-from agent.tts.prompts import Prompt, render_prompt
+from agent.tts.prompt_files import Prompt, render_prompt
 
 log = logging.getLogger(__name__)
 

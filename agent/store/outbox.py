@@ -1,5 +1,5 @@
 """The SMS outbox: rows written in the caller's own transaction, then claimed and settled by the
-sender (agent/actions/outbox.py). Functions of a connection, so a write can enqueue inside the
+sender (agent/actions/delivery.py). Functions of a connection, so a write can enqueue inside the
 transaction of the event that causes it (store.run / Store.end_call)."""
 
 from __future__ import annotations

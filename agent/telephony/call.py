@@ -35,6 +35,18 @@ MAX_UTTERANCE_S: Final = 120.0
 """Longest a caller may talk in one go before `listen` gives up waiting for the end, seconds."""
 
 
+
+async def to_dialplan(ari: AriClient, channel_id: str, context: str = FALLBACK_CONTEXT, *,
+                      label: str | None = FALLBACK_LABEL, extension: str = "s") -> None:
+    """ARI continue: the channel leaves Stasis for the dialplan (by default the voice message of
+    asterisk-conf/extensions.conf); a channel already gone is not an error."""
+    params = {"context": context, "extension": extension}
+    if label:
+        params["label"] = label
+    else:
+        params["priority"] = "1"
+    await ari.request("POST", f"/channels/{channel_id}/continue", missing_ok=True, params=params)
+
 class CallOutcome(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
@@ -226,18 +238,13 @@ class Call:
         """Send the caller on to the dialplan (ARI continue); our media leaves the call first, and the
         call is ours no more: the StasisEnd that follows is expected, the channel is not hung up."""
         await self._release_media()
-        params = {"context": context, "extension": extension}
-        if label:
-            params["label"] = label
-        else:
-            params["priority"] = "1"
         self._leaving = True
         # The channel may come back at once (a blind transfer to an unreachable target fails in
         # milliseconds), and its new StasisStart can arrive before the answer to `continue`: it must
         # already be nobody's, so that the controller starts a new call for it.
         self._owned.discard(self.channel_id)
         self._unregister(self.channel_id, self)
-        await self.ari.request("POST", f"/channels/{self.channel_id}/continue", missing_ok=True, params=params)
+        await to_dialplan(self.ari, self.channel_id, context, label=label, extension=extension)
         self.outcome = CallOutcome.HANDED_OFF
         self._gone.set()
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from agent.telephony.ari import AriClient, AriError, AriUnavailable
-from agent.telephony.call import FALLBACK_CONTEXT, FALLBACK_LABEL, Call, CallInfo, CallOutcome, Script
+from agent.telephony.call import Call, CallInfo, CallOutcome, Script, to_dialplan
 from agent.telephony.events import Channel, ChannelGone, Connected, Event, StasisStart
 from agent.telephony.media import MediaSettings
 
@@ -152,8 +152,7 @@ class Controller:
         log.warning("call %s: %d conversations going on (call.max_concurrent): handed to the voice message",
                     info.channel_id[-10:], len(self._live))
         try:
-            await self.ari.request("POST", f"/channels/{info.channel_id}/continue", missing_ok=True, params={
-                "context": FALLBACK_CONTEXT, "extension": "s", "label": FALLBACK_LABEL})
+            await to_dialplan(self.ari, info.channel_id)
             outcome = CallOutcome.OVER_CAPACITY
         except AriError as exc:
             log.warning("call %s: could not hand it to the voice message: %s", info.channel_id[-10:], exc)
@@ -171,8 +170,7 @@ class Controller:
             if channel_id in self._owners:
                 continue  # its StasisStart came after all: a live call of ours
             try:
-                await self.ari.request("POST", f"/channels/{channel_id}/continue", missing_ok=True, params={
-                    "context": FALLBACK_CONTEXT, "extension": "s", "label": FALLBACK_LABEL})
+                await to_dialplan(self.ari, channel_id)
                 handed += 1
             except AriError as exc:
                 log.warning("could not hand a left-behind caller to the voice message: %s", exc)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.faults import FAULTS
+from agent import engine_hooks
 from agent.tts.base import TtsError
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class PiperEngine:
         log.info("TTS voice %s (%d Hz) loaded in %.2f s", self.name, self.rate, self.load_seconds)
 
     def synthesize_sentences(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
-        FAULTS.hit("tts")  # tests only (STANDARDISTE_FAULTS): a crash or a hang of the voice
+        engine_hooks.before_use("tts")  # tests only (STANDARDISTE_FAULTS): a crash or a hang of the voice
         with self._lock:
             for chunk in self._voice.synthesize(text):
                 yield chunk.audio_int16_array.astype(np.int16), int(chunk.sample_rate)

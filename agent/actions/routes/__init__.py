@@ -27,7 +27,7 @@ from agent.actions.routes.base import (
     Via,
     is_endpoint,
 )
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.dialplan import Dialplan
 
 REGISTRY: Final[dict[str, RouteType[Any]]] = {t.name: t for t in (sip.TYPE, http.TYPE, spool.TYPE, email.TYPE)}
 ROUTE_NAMES: Final = (NO_ROUTE, *REGISTRY)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Generic, Protocol, TypeVar
 
-from agent.dialogue.schema import Dialplan
+from agent.dialogue.dialplan import Dialplan
 from agent.yamlnode import Node
 
 NO_ROUTE: Final = "none"
