@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 export STANDARDISTE_CACHE ?= /var/cache/standardiste
+TEST_WORKERS ?= 4
 
 .PHONY: run demo test test-fast soak understanding train check lint typecheck asterisk deps venv models bench bench-engines clean install screenshots
 
@@ -22,15 +23,16 @@ screenshots: deps venv
 demo: deps venv asterisk
 	$(BIN)/standardiste demo --run-dir .run
 
-# Three tests at a time (pytest-xdist, an idle worker takes work from a busy one: each test has its own
-# Asterisk, controller and phones, and a live call mostly waits on the clock), then the tests that hold
-# time limits alone (marked `solo`); both parts always run, and either fails the target.
+# TEST_WORKERS tests at a time (pytest-xdist, an idle worker takes work from a busy one: each test has
+# its own Asterisk, controller and phones, and a live call mostly waits on the clock: four keep two cores
+# busy), then the tests that hold time limits alone (marked `solo`); both parts always run, and either
+# fails the target.
 # The first part's failures are printed again at the very end, where a CI log's tail shows them.
 test: deps venv asterisk
 	@mkdir -p .run
-	$(BIN)/pytest -n 3 --dist worksteal -m "not solo" $(PYTEST_ARGS) 2>&1 | tee .run/test-parallel.log; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not solo" $(PYTEST_ARGS) 2>&1 | tee .run/test-parallel.log; \
 	a=$${PIPESTATUS[0]}; $(BIN)/pytest -m solo $(PYTEST_ARGS); b=$$?; \
-	if [ $$a != 0 ]; then echo "== the first part (pytest -n 3) failed:"; \
+	if [ $$a != 0 ]; then echo "== the first part (pytest -n $(TEST_WORKERS)) failed:"; \
 	grep -E '^(FAILED|ERROR) |^=+ .*(failed|error).* in ' .run/test-parallel.log; fi; exit $$(( a || b ))
 
 # The quick subset for iteration: tests/unit/ (no Asterisk, no phones).

@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.asterisk)
         if item.module.__name__.endswith(SOLO_MODULES):
             item.add_marker(pytest.mark.solo)
-    # Real calls first (the soak's first of all): run three at a time, the long ones are spread over
+    # Real calls first (the soak's first of all): run four at a time, the long ones are spread over
     # the workers and the thousand short ones fill the gaps at the end, rather than one long call last.
     items.sort(key=lambda it: (it.get_closest_marker("asterisk") is None, not it.module.__name__.endswith("test_soak")))
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from agent.devtools.asterisk import ARI_USER, DevAsterisk
 from tests.live import CALLER_NUMBER, heard_speech_between, leftovers, scripted
@@ -69,7 +68,6 @@ def _http_refused(ast: DevAsterisk) -> bool:
     return False
 
 
-@pytest.mark.solo
 def test_a_caller_is_answered_while_others_hold_every_http_session(asterisk: DevAsterisk, controller_factory,
                                                                    phones, softphone, tmp_path: Path) -> None:
     ctl = controller_factory(asterisk, scripted_asr=scripted(tmp_path, ["Bonjour."])).start()

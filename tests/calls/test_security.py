@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.devtools.asterisk import DevAsterisk
 from agent.web.auth import set_password
+from tests.conftest import REPO
 from tests.sockets import Sock, listening
 
 RESOLVER_SOCKETS = 2
@@ -101,7 +102,7 @@ def test_asterisks_log_files_hold_no_caller_name_or_number(asterisk: DevAsterisk
     for path in logs:
         text = path.read_text(errors="replace")
         assert CALLER_NUMBER not in text and CALLER_NAME not in text and "645781290" not in text, path
-    shipped = (Path(__file__).parents[1] / "asterisk-conf" / "logger.conf").read_text()
+    shipped = (REPO / "asterisk-conf" / "logger.conf").read_text()
     assert [ln.split("=>")[1].strip() for ln in shipped.splitlines() if "=>" in ln and not ln.startswith(";")] == [
         "warning,error", "warning,error"]
 
