@@ -153,10 +153,10 @@ class Outbox:
         """To run inside the call's closing write (Store.end_call)."""
         def write(conn: sqlite3.Connection) -> None:
             if not self.enabled:
-                _note(conn, call_id, "sms", "not sent", "no SMS route configured")
+                record_action(conn, call_id, "sms", "not sent", "no SMS route configured")
                 return
             for kind in sms_rules.after_call(conn, plan, call_id, self.via(plan)):
-                _note(conn, call_id, "sms", "queued", kind)
+                record_action(conn, call_id, "sms", "queued", kind)
         return write
 
     def booking(self, plan: Dialplan, call_id: int, start: datetime, end: datetime) -> Callable[
@@ -164,7 +164,7 @@ class Outbox:
         """To run inside the booking's write (Store.hold_slot): the event for the calendar, queued."""
         def write(conn: sqlite3.Connection) -> None:
             if self.calendar and sms_rules.event(conn, plan, call_id, start, end):
-                _note(conn, call_id, "calendar", "queued", "event")
+                record_action(conn, call_id, "calendar", "queued", "event")
         return write
 
     def moved(self, plan: Dialplan, booked_by: int, call_id: int, start: datetime, end: datetime) -> Callable[
@@ -173,9 +173,9 @@ class Outbox:
         def write(conn: sqlite3.Connection) -> None:
             if self.calendar and sms_rules.event(conn, plan, booked_by, start, end,
                                                  key=f"{booked_by}:event:moved:{call_id}"):
-                _note(conn, call_id, "calendar", "queued", "event moved")
+                record_action(conn, call_id, "calendar", "queued", "event moved")
             for kind in sms_rules.moved(conn, plan, booked_by, call_id, self.via(plan)):
-                _note(conn, call_id, "sms", "queued", kind)
+                record_action(conn, call_id, "sms", "queued", kind)
         return write
 
     def cancelled(self, plan: Dialplan, booked_by: int, call_id: int) -> Callable[[sqlite3.Connection], None]:
@@ -185,24 +185,20 @@ class Outbox:
                 uid = sms_rules.event_uid(conn, plan, booked_by)
                 if enqueue(conn, key=f"{booked_by}:event:cancelled", call_id=call_id, kind=MessageKind.EVENT_CANCELLED,
                            route=CALENDAR_ROUTE, recipient=uid, body=json.dumps({"delete": uid})):
-                    _note(conn, call_id, "calendar", "queued", "event removed")
+                    record_action(conn, call_id, "calendar", "queued", "event removed")
             for kind in sms_rules.cancelled(conn, plan, booked_by, call_id, self.via(plan)):
-                _note(conn, call_id, "sms", "queued", kind)
+                record_action(conn, call_id, "sms", "queued", kind)
         return write
 
     def unreached(self, store: Store, plan: Dialplan, call_id: int) -> None:
         """A critical call the artisan did not answer: "URGENT non joint", queued now."""
         def write(conn: sqlite3.Connection) -> None:
             if not self.enabled:
-                _note(conn, call_id, "sms", "not sent", "no SMS route configured")
+                record_action(conn, call_id, "sms", "not sent", "no SMS route configured")
             elif sms_rules.unreached(conn, plan, call_id, self.via(plan)):
-                _note(conn, call_id, "sms", "queued", "artisan_unreached")
+                record_action(conn, call_id, "sms", "queued", "artisan_unreached")
         store.submit(write).add_done_callback(lambda _f: self.poke())
 
     def poke(self) -> None:
         if self.sender is not None:
             self.sender.poke_threadsafe()
-
-
-def _note(conn: sqlite3.Connection, call_id: int, kind: str, result: str, reason: str) -> None:
-    record_action(conn, call_id, kind, result, reason)
