@@ -62,6 +62,9 @@ class Service:
     """One line saying which recogniser answers (or that calls are voice messages), for the log."""
     sender: Sender | None = None
     """Delivers the SMS outbox; None when no route is configured."""
+    warming: threading.Thread | None = None
+    """Renders Asterisk's fallback prompt, loads the understanding's tables, then every fixed
+    sentence, while the service already takes calls."""
 
 
 def sms_route(config: Config, ari: AriClient) -> Route | None:
@@ -100,20 +103,29 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
 def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None) -> Service:
     from agent.engines import french_asr, load_asr, load_tts, production_llm
 
+    plans = config.dialplans.all()
     tts, note = load_tts(config.paths.models)
     log.info("%s", note)
     book = PhraseBook(tts, config.paths.cache, config.media.rate)
-    for plan in config.dialplans.all():
+    for plan in plans:
         book.prepare(phrases.first_texts(plan))  # the rest in the background, below
-        warm_up(plan)  # the communes, the lemmas and the severity model load here, not on the first caller
-    log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
-             default_model().trained_on)
-    # What Asterisk plays by itself when the controller is down: before calls are taken (the safety
-    # net must be there from the first call; instant once rendered, it is kept with the prompts).
-    render_fallback(config, book)
-    # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
-    # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
-    book.prepare_in_background([t for plan in config.dialplans.all() for t in phrases.fixed_texts(plan)])
+
+    def first() -> None:
+        # Ready within 3 s of a cold start (issue 22): what no call needs in its first seconds is done
+        # in the background, at once and at normal priority: the prompt Asterisk plays by itself when
+        # the controller is down (rendered once and kept with the prompts; `render-prompts` makes
+        # it at install) and the understanding's tables (the communes, the lemmas, the severity
+        # model: 1.7 s here), which a call first needs after its greeting (5 s). Then every other
+        # fixed sentence, at nice 10 (a sentence not rendered yet is synthesised when said).
+        render_fallback(config, book)
+        for plan in plans:
+            warm_up(plan)
+        log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
+                 default_model().trained_on)
+        gc.collect()  # the tables just loaded are frozen too (below)
+        gc.freeze()
+
+    warming = book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)], first=first)
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
@@ -152,14 +164,14 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
                        outbox=Outbox(route.name if route is not None else NO_ROUTE, sender,
                                      calendar=calendar is not None, settings=config.sms.settings),
                        calendars=Calendars(calendar), turns=turns)
-    plans = {plan.file: plan for plan in config.dialplans.all()}
-    close_interrupted(store, deps.outbox, plans.get)
+    by_file = {plan.file: plan for plan in plans}
+    close_interrupted(store, deps.outbox, by_file.get)
     sessions = Sessions(deps)
     controller = Controller(ari, config.media, sessions, max_calls=config.max_calls or default_max_calls(),
                             over_capacity=sessions.over_capacity)
     log.info("calls: %d conversation(s) at once (call.max_concurrent); a caller beyond them leaves a voice message",
              controller.max_calls)
-    return Service(config, deps, controller, ari, mode, sender)
+    return Service(config, deps, controller, ari, mode, sender, warming)
 
 
 def _turn_decider(config: Config) -> TurnDecider | None:

@@ -1,8 +1,9 @@
 """`ScriptedTranscriber`: a stand-in recogniser that returns known text, for tests and the demo.
 
 No French speech model can be installed on machines without internet; the live-call tests and
-`make demo` then give the recogniser the caller's known words: the k-th utterance of a call yields
-the k-th text. Everything around it (VAD, the dialogue, TTS, Asterisk) is real. It is never used by
+`make demo` then give the recogniser the caller's known words: the k-th turn of a call yields
+the k-th text (a turn cut at one of the text's marked pauses "|" yields what was said before it,
+and the next utterance the rest). Everything around it (VAD, the dialogue, TTS, Asterisk) is real. It is never used by
 `standardiste run` unless `--scripted-asr FILE` is given, and says so in the log.
 
 FILE (YAML or JSON)::
@@ -110,10 +111,21 @@ class ScriptedTranscriber:
 
 
 class ScriptedSession:
+    """One call's recogniser. The k-th text is what the caller says in their k-th turn; when a turn
+    is ended at one of its marked pauses (an early end of turn, or a VAD that takes the pause for the
+    end), the utterance's result is the stretches said so far, and the rest of the text is the next
+    utterance's: the words follow the audio wherever the utterances are cut, as a real recogniser's
+    would."""
+
     def __init__(self, engine: ScriptedTranscriber, texts: Sequence[str], timed: AsrSession | None = None) -> None:
         self.engine = engine
         self.texts = texts
         self.count = 0
+        """Utterances finished (the fault knob counts these)."""
+        self.entry = 0
+        """The text the caller is saying."""
+        self.offset = 0
+        """Its stretches already heard in earlier utterances (ended at a marked pause)."""
         self.frames = 0
         self.timed = timed
         self._restart()
@@ -126,6 +138,11 @@ class ScriptedSession:
         self._silent_ms = 0
         self._partial = ""
 
+    def _stretches(self) -> list[str]:
+        """The stretches of the current text not yet heard in an earlier utterance."""
+        text = self.texts[self.entry] if self.entry < len(self.texts) else ""
+        return [s.strip() for s in text.split(PAUSE)][self.offset:]
+
     async def feed(self, frame: AudioFrame) -> Transcript | None:
         self.frames += 1
         if self.timed is not None:
@@ -137,8 +154,7 @@ class ScriptedSession:
             self._voiced_ms += FRAME_MS
         else:
             self._silent_ms += FRAME_MS
-        text = self.texts[self.count] if self.count < len(self.texts) else ""
-        stretches = [s.strip() for s in text.split(PAUSE)]
+        stretches = self._stretches()
         done, current = stretches[:self._stretch], stretches[self._stretch] if self._stretch < len(stretches) else ""
         shown = " ".join([*done, revealed(current, self._voiced_ms // CHAR_MS)]).strip()
         if shown == self._partial:
@@ -152,6 +168,8 @@ class ScriptedSession:
             await self.timed.discard()
 
     async def finish(self) -> Transcript:
+        stretches = self._stretches()
+        heard = self._stretch + (1 if self._voiced_ms else 0)
         self._restart()
         self.count += 1
         if self.timed is not None:
@@ -162,6 +180,8 @@ class ScriptedSession:
             if self.engine.crash:
                 raise RuntimeError(f"scripted crash at utterance {self.count} (fault knob)")
             raise AsrError(f"scripted failure at utterance {self.count} (fault knob)")
-        texts = self.texts
-        text = texts[self.count - 1] if self.count <= len(texts) else ""
-        return Transcript(said(text), final=True, confidence=1.0)
+        if 0 < heard < len(stretches):
+            self.offset += heard  # ended at a marked pause: the rest is said in the next utterance
+            return Transcript(said(" ".join(stretches[:heard])), final=True, confidence=1.0)
+        self.entry, self.offset = self.entry + 1, 0
+        return Transcript(said(" ".join(stretches)), final=True, confidence=1.0)

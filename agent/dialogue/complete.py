@@ -52,9 +52,11 @@ def answers(expect: Expect, text: str, now: datetime) -> bool:
     if kind is Ask.RECAP and (h.phone is not None or (h.address is not None and h.address.city is not None)):
         return True  # a correction given whole: "non, rappelez-moi au 06 45 12 34 56"
     if kind in YES_NO:
-        # "oui c'est bien ça" is done; after "non" a correction usually follows ("non, c'est le...").
+        # "oui c'est bien ça" is done. To the recap, a "non" is followed by the correction ("Non, |
+        # rappelez-moi au..."): Silero hears the comma's pause as one (200 ms), and a turn ended there
+        # had the caller talked over; a bare "non" alone waits the hangover, then what is wrong is asked.
         return (h.yes is True and len(text.split()) <= BARE and not BUT & set(h.tokens)) or (
-            h.yes is False and len(text.split()) <= BARE_NO)
+            h.yes is False and len(text.split()) <= BARE_NO and kind is not Ask.RECAP)
     if kind is Ask.SLOT:
         from agent.dialogue.slots import pick
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from agent.actions.agenda import CallAgenda
 from agent.actions.booking_outcome import apply_booking
 from agent.asr.base import AsrError, AsrSession
+from agent.audio.barge_in import Heard, OurSpeech, heard_over
 from agent.audio.frames import AudioFrame
 from agent.audio.utterance import Utterance
 from agent.audio.vad import Paused
@@ -55,6 +56,8 @@ class LiveSession:
         self._acks = 0
         self._acked = False
         """An acknowledgement was played in the turn in progress."""
+        self._interrupted = False
+        """The caller barged in on an acknowledgement of the turn in progress."""
 
     # --- the script ------------------------------------------------------------------------------
     async def run(self, call: Call) -> None:
@@ -134,41 +137,38 @@ class LiveSession:
 
     async def _talk(self, call: Call, conv: Conversation, opening: str) -> None:
         """Say `opening`, then turn after turn until the conversation has decided."""
-        reply_at, played = time.monotonic(), True
-        await self._say(call, opening)
+        assert call.media is not None
+        join_s = call.media.settings.vad.hangover_ms / 1000
+        ours = await self._said(call, opening, ack_by=None)
         self.deps.store.set_stage(self.call_id, CallStage.LISTENING)
-        listen_since = time.monotonic()
         last: Utterance | None = None
         while not conv.done:
             await self._check_store(flush=True)
             utterance = await call.listen(self.deps.timing.first_turn_wait_s)
-            goes_on = utterance is not None and self._goes_on(call, last, utterance, reply_at, played)
-            if utterance is not None and not goes_on and utterance.ended.ended_at < listen_since \
-                    and utterance.started_at >= reply_at:
+            heard = Heard.TURN
+            if utterance is not None:
+                early = last.ended.ended_at if last is not None and last.ended.early else None
+                heard = heard_over(utterance.started_at, utterance.ended.ended_at, early, ours, join_s)
+            if heard is Heard.ECHO:
                 call.trace.mark("echo_ignored")
                 continue  # begun and ended while we spoke, without interrupting: the line's echo
-            if goes_on:
+            if heard is Heard.CONTINUES:
                 call.trace.mark("turn_goes_on")
-            self._acked = False
-            reply = await self._turn(call, conv, utterance, goes_on)
+            self._acked, self._interrupted = False, False
+            reply = await self._turn(call, conv, utterance, heard is Heard.CONTINUES)
             last = utterance
             await self._check_store(flush=False)
             ack_by = None
             if utterance is not None and not self._acked and self.deps.timing.pipeline is Pipeline.STREAMING:
                 ack_by = utterance.ended.decided_at + self.deps.timing.ack_after_s
-            reply_at = time.monotonic()
-            played = await self._say(call, reply, ack_by=ack_by)
-            listen_since = 0.0 if not played else time.monotonic()
+            ours = await self._said(call, reply, ack_by=ack_by)
 
-    @staticmethod
-    def _goes_on(call: Call, last: Utterance | None, utterance: Utterance, reply_at: float, played: bool) -> bool:
-        """Whether `utterance` is the rest of `last`, a turn ended early in a pause: it started within
-        the hangover of last's end (the fixed pause would have made them one utterance), and before
-        our reply could be heard or by interrupting it (so never the line's echo of the reply)."""
-        if last is None or not last.ended.early or call.media is None:
-            return False
-        gap = utterance.started_at - last.ended.ended_at
-        return gap <= call.media.settings.vad.hangover_ms / 1000 and (utterance.started_at < reply_at or not played)
+    async def _said(self, call: Call, text: str, ack_by: float | None) -> OurSpeech:
+        """`_say`, and what the caller heard of it for the next utterance: when it began, when it
+        ended, and whether they interrupted it or the acknowledgement of this turn."""
+        began = time.monotonic()
+        played = await self._say(call, text, ack_by=ack_by) and not self._interrupted
+        return OurSpeech(began, time.monotonic() if played else None, not played)
 
     async def _act(self, call: Call, conv: Conversation, taker: MessageTaker) -> str:
         """Carry out what the conversation decided; what to say next if it goes on, else ""."""
@@ -239,7 +239,8 @@ class LiveSession:
         ack = ACKNOWLEDGEMENTS[self._acks % len(ACKNOWLEDGEMENTS)]
         self._acks += 1
         self._acked = True
-        await call.say(self.deps.book.fixed(ack))  # rendered before calls (phrases.first_texts)
+        if not await call.say(self.deps.book.fixed(ack)):  # rendered before calls (phrases.first_texts)
+            self._interrupted = True
 
     async def _understand(self, call: Call, conv: Conversation, utterance: Utterance, goes_on: bool) -> str:
         text = await self._final_text(utterance)

@@ -96,9 +96,11 @@ class TurnEnd:
         self.cost_ms.append((time.monotonic() - started) * 1000)
         if how is None:
             self.counts["wait"] += 1
+            self.mark("turn_wait")
         elif self.end(paused):
             self.counts[how] += 1
             self.mark(f"turn_end_{how}")
             self._early = (paused.at, expect, text)
         else:
             self.counts["late"] += 1
+            self.mark("turn_late")

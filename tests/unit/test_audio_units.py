@@ -287,3 +287,25 @@ def test_barge_in_needs_voiced_frames_louder_than_our_echo_after_the_guard() -> 
     assert not rule.heard(3000, True, 10.3)  # once
     rule.speaking(None)
     assert not rule.heard(3000, True, 11.0) and not rule.heard(3000, True, 11.02)
+
+
+def test_what_is_heard_around_our_speech_is_a_turn_the_rest_of_the_last_or_our_echo() -> None:
+    from agent.audio.barge_in import Heard, OurSpeech, heard_over
+
+    join = 0.7
+    # "Jean" ended early at 10.0; we began speaking at 10.1.
+    played = OurSpeech(10.1, 12.0, interrupted=False)
+    cut = OurSpeech(10.1, None, interrupted=True)
+    # "Martin" before anything of ours could be heard: the rest of "Jean".
+    assert heard_over(10.05, 10.5, 10.0, played, join) is Heard.CONTINUES
+    # "Martin" over our speech, interrupting it (the reply, or only the "D'accord." before it).
+    assert heard_over(10.5, 10.9, 10.0, cut, join) is Heard.CONTINUES
+    # The same sound over our speech, not interrupting it, ended before we did: our echo.
+    assert heard_over(10.5, 10.9, 10.0, played, join) is Heard.ECHO
+    # Past the hangover after an early end, or after a turn ended by the hangover: a turn of its own.
+    assert heard_over(10.8, 11.5, 10.0, cut, join) is Heard.TURN
+    assert heard_over(10.05, 10.5, None, played, join) is Heard.TURN
+    # Begun while we spoke, but still going on after we ended: the caller, not the echo.
+    assert heard_over(11.5, 12.4, None, played, join) is Heard.TURN
+    # Begun after we ended: a turn.
+    assert heard_over(12.5, 13.0, 10.0, played, join) is Heard.TURN
