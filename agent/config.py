@@ -41,6 +41,7 @@ from agent.dialogue.dialplan import TRADES, Dialplan, builtin_dialplan, load_dia
 from agent.passwords import weakness
 from agent.session.timing import (
     ACK_AFTER_S,
+    ACK_EARLY,
     ENGINE_TIMEOUT_S,
     FIRST_TURN_WAIT_S,
     NEXT_TURN_WAIT_S,
@@ -278,6 +279,7 @@ def parse_config(data: object, file: str) -> Config:
         first_turn_wait_s=call.number("first_turn_wait_seconds", FIRST_TURN_WAIT_S, lo=1.0, hi=60.0),
         next_turn_wait_s=call.number("next_turn_wait_seconds", NEXT_TURN_WAIT_S, lo=0.5, hi=30.0),
         ack_after_s=call.integer("ack_after_ms", int(ACK_AFTER_S * 1000), lo=100, hi=3000) / 1000,
+        ack_early=call.flag("ack_early", ACK_EARLY),
         pipeline=Pipeline(call.choice("pipeline", Pipeline.STREAMING.value, tuple(p.value for p in Pipeline))),
         recogniser_setup=RecogniserSetup(call.choice("recogniser_setup", RecogniserSetup.BACKGROUND.value,
                                                      tuple(r.value for r in RecogniserSetup))),

@@ -51,8 +51,13 @@ def dialplan_file(tmp: Path, **changes: Any) -> Path:
 
 
 def scripted(tmp: Path, turns: tuple[str, ...] | list[str], **knobs: Any) -> Path:
+    """The scripted recogniser's file: what the caller says, turn by turn, and how long each stretch
+    of it is voiced as the phones say it (its words show in step with that audio)."""
+    from agent.devtools.speech import voiced_ms
+
     path = tmp / "scripted-asr.json"
-    path.write_text(json.dumps({"utterances": list(turns), **knobs}, ensure_ascii=False))
+    path.write_text(json.dumps({"utterances": list(turns), "voiced_ms": voiced_ms(turns), **knobs},
+                               ensure_ascii=False))
     return path
 
 

@@ -13,6 +13,7 @@ FILE (YAML or JSON)::
     fail_at: 3        # optional fault knob: the 3rd utterance raises AsrError
     fail_with: crash  # with fail_at: raise a RuntimeError instead (an engine bug, not a reported failure)
     delay_ms: 0       # optional fault knob: each final result comes this much later
+    voiced_ms: {"Jean | Martin.": [260, 400]}   # optional: each stretch's voiced duration as said (CHAR_MS)
     timed_with_vosk: true   # optional (`make bench`): the audio also goes through the real Vosk
                             # stand-in model, and each text is returned once Vosk has finished with
                             # the same utterance, so the recogniser's cost is counted, never zero
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -36,10 +37,15 @@ PAUSE: Final = "|"
 leave a silence there (devtools/speech.py PAUSE_MS), and the recogniser never prints it."""
 CHAR_MS: Final = 35
 """The scripted recogniser shows its text as partial results in step with the caller's audio, as a
-streaming recogniser does: within a stretch of speech between two marked pauses, one character per
-35 ms of voiced audio (the test phones' espeak-ng French voice says a character in 32-43 ms), whole
-words only and never past the stretch; a stretch is complete once a marked pause is heard
-(MARKED_PAUSE_MS of silence). The final result is the whole text."""
+streaming recogniser does: within a stretch of speech between two marked pauses, whole words only
+and never past the stretch, one character per 35 ms of voiced audio (the test phones' espeak-ng
+French voice: 26-75 ms a character, median 44) unless the script gives each stretch's voiced
+duration (`voiced_ms`, as the phones say it): then its characters are spread over that duration,
+and its last word shows once HEARD of it has been heard. A stretch is complete once a marked pause
+is heard (MARKED_PAUSE_MS of silence). The final result is the whole text."""
+HEARD: Final = 0.9
+"""Of a stretch's voiced duration heard at the receptionist, the share after which all its words
+show: a frame or two at each edge of a word can fall under the VAD's level on the line."""
 MARKED_PAUSE_MS: Final = 400
 """Silence taken as a marked pause (the phones' are 500 ms; a comma's is shorter)."""
 
@@ -76,6 +82,8 @@ class ScriptedTranscriber:
     """A real recogniser fed the same audio in the same process; its result is waited for, then dropped."""
     crash: bool = False
     """With fail_at: raise a RuntimeError, as an engine with a bug would (fault knob)."""
+    voiced_ms: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """For a text, the voiced duration of each of its stretches as the caller says it, ms."""
 
     def session(self, rate: int, phrases: list[str] | None = None) -> ScriptedSession:
         self.sessions += 1
@@ -100,8 +108,13 @@ class ScriptedTranscriber:
         delay = node.integer("delay_ms", 0, lo=0, hi=60000)
         timed = node.flag("timed_with_vosk", False)
         crash = node.choice("fail_with", "error", ("error", "crash")) == "crash"
+        voiced = node.raw("voiced_ms", {})
+        if not isinstance(voiced, dict) or not all(isinstance(k, str) and isinstance(v, list) and all(
+                isinstance(ms, int) and ms >= 0 for ms in v) for k, v in voiced.items()):
+            raise node.error("voiced_ms", "for a text, the voiced ms of each of its stretches", voiced)
         node.close()
-        made = cls(tuple(raw), fail_at, delay / 1000, crash=crash, calls=tuple(tuple(c) for c in calls or ()))
+        made = cls(tuple(raw), fail_at, delay / 1000, crash=crash, calls=tuple(tuple(c) for c in calls or ()),
+                   voiced_ms={k: tuple(v) for k, v in voiced.items()})
         if timed:
             if timer is None:
                 raise node.error("timed_with_vosk", "false here: no real recogniser to time the script with", True)
@@ -156,11 +169,20 @@ class ScriptedSession:
             self._silent_ms += FRAME_MS
         stretches = self._stretches()
         done, current = stretches[:self._stretch], stretches[self._stretch] if self._stretch < len(stretches) else ""
-        shown = " ".join([*done, revealed(current, self._voiced_ms // CHAR_MS)]).strip()
+        shown = " ".join([*done, revealed(current, self._chars(current))]).strip()
         if shown == self._partial:
             return None
         self._partial = shown
         return Transcript(said(shown), final=False)
+
+    def _chars(self, current: str) -> int:
+        """The characters of the current stretch its voiced audio so far has had time to say."""
+        text = self.texts[self.entry] if self.entry < len(self.texts) else ""
+        durations = self.engine.voiced_ms.get(text, ())
+        k = self.offset + self._stretch
+        if k < len(durations) and durations[k] and current:
+            return int(self._voiced_ms / (durations[k] * HEARD) * len(current))
+        return self._voiced_ms // CHAR_MS
 
     async def discard(self) -> None:
         self._restart()

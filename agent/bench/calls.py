@@ -28,6 +28,7 @@ from agent.bench.stats import (
     turns,
 )
 from agent.bench.wire import WireCall, sip_calls
+from agent.devtools.speech import voiced_ms
 from agent.store.db import connect
 from agent.store.rows import traces
 
@@ -191,7 +192,9 @@ def run_phase(ast: Any, phase: Phase, wavs: dict[str, Path], work: Path, first_n
                                    **phase.call)
     scripted = folder / "caller-words.json"
     words = [list(phase.scripts[i % len(phase.scripts)]) for i in range(phase.calls)] + [[]] * phase.burst
-    scripted.write_text(json.dumps({"calls": words, "timed_with_vosk": True}, ensure_ascii=False))
+    said = [t for script in phase.scripts for t in script]
+    scripted.write_text(json.dumps({"calls": words, "timed_with_vosk": True, "voiced_ms": voiced_ms(said)},
+                                   ensure_ascii=False))
     started = time.monotonic()
     receptionist = Receptionist(config, scripted, folder / "receptionist.log")
     capture = None

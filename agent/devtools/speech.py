@@ -49,6 +49,16 @@ PAUSE_MS: Final = 500
 700 ms hangover, longer than the 200 ms at which the end of a turn is decided."""
 
 
+def voiced_ms(texts: list[str] | tuple[str, ...]) -> dict[str, list[int]]:
+    """For each text, the voiced audio of each of its stretches (between its `|` pauses) as the
+    phones say it, ms: frames loud enough for the receptionist's VAD. Given to the scripted
+    recogniser (`voiced_ms`), it shows each word once that much of its stretch has been heard."""
+    from agent.audio.vad import DEFAULT_MIN_RMS
+
+    return {text: [int((frame_rms(french_speech(piece.strip())) >= DEFAULT_MIN_RMS).sum()) * 20
+                   for piece in text.split(PAUSE) if piece.strip()] for text in dict.fromkeys(texts) if text.strip()}
+
+
 def speech_files(folder: Path, texts: list[str] | tuple[str, ...]) -> list[Path]:
     """A caller's turns as French speech, one WAV each (8 kHz) with a 100 ms lead-in; a `|` in a text
     is a PAUSE_MS pause."""

@@ -259,16 +259,24 @@ class LiveSession:
         self.deps.store.add_turn(self.call_id, Who.AGENT, text)
         frames: AsyncIterator[AudioFrame] = self._frames(call, text)
         if ack_by is not None:
-            frames = await self._covered(call, frames, ack_by)
+            frames = await self._covered(call, frames, ack_by, text)
         played = await call.say(frames)
         if not played:
             self.deps.store.mark_last_agent_turn_interrupted(self.call_id)
         return played
 
-    async def _covered(self, call: Call, frames: AsyncIterator[AudioFrame], ack_by: float) -> AsyncIterator[AudioFrame]:
-        """`frames`, after an acknowledgement if their first one is not ready by `ack_by`."""
+    async def _covered(self, call: Call, frames: AsyncIterator[AudioFrame], ack_by: float,
+                       text: str) -> AsyncIterator[AudioFrame]:
+        """`frames` (of `text`), after an acknowledgement if their first one is not ready by `ack_by`;
+        at once if the voice's pace says it will not be (`call.ack_early`): no silence is waited out
+        that is known to end in "D'accord." anyway."""
         first = asyncio.ensure_future(anext(frames, None))
-        done, _ = await asyncio.wait({first}, timeout=max(0.0, ack_by - time.monotonic()))
+        budget = ack_by - time.monotonic()
+        expected = self.deps.book.first_audio_s(text) if self.deps.timing.ack_early else None
+        if expected is not None and expected > budget:
+            call.trace.mark("ack_early")
+            budget = 0.0
+        done, _ = await asyncio.wait({first}, timeout=max(0.0, budget))
         if not done:
             await self._acknowledge(call)
         head = await first

@@ -25,7 +25,7 @@ import numpy as np
 from agent.audio.frames import AudioFrame, samples_per_frame, split_frames
 from agent.dialogue import phrases
 from agent.dialogue.dialplan import Dialplan
-from agent.tts.base import Synthesizer, render, sentences, stream_frames
+from agent.tts.base import Synthesizer, render, sentences, speech_chunks, stream_frames
 from agent.tts.prompt_files import load_frames, render_beep, render_prompt, to_rate
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ class PhraseBook:
         self._frames: dict[str, list[AudioFrame]] = {}
         self.beep = load_frames(render_beep(cache_dir), rate)
         self._gap = [AudioFrame.silence(rate)] * (SENTENCE_GAP_MS // 20)
+        self._s_per_char: float | None = None
+        """The voice's measured pace to first audio, seconds per character of the first piece (an
+        average of the last syntheses); None until it has synthesised something."""
 
     def prepare(self, texts: Iterable[str]) -> int:
         """Render (or load from the disk cache) every sentence of `texts`; blocking, for start-up."""
@@ -58,12 +61,30 @@ class PhraseBook:
         for text in texts:
             for sentence in sentences(text):
                 if sentence not in self._frames:
-                    self._frames[sentence] = load_frames(render_prompt(sentence, self.cache_dir, engine=self.engine),
-                                                         self.rate)
+                    began = time.monotonic()
+                    prompt = render_prompt(sentence, self.cache_dir, engine=self.engine)
+                    if not prompt.cached:
+                        self._paced(time.monotonic() - began, len(sentence))
+                    self._frames[sentence] = load_frames(prompt, self.rate)
                     count += 1
         log.info("phrases ready: %d sentence(s) with %s in %.1f s", count, self.engine.name,
                  time.monotonic() - started)
         return count
+
+    def first_audio_s(self, text: str) -> float | None:
+        """How long `text` will take to its first audio, predicted: 0 when its first sentence is
+        held, else its first piece at the voice's measured pace; None while the pace is unknown."""
+        said = sentences(text)
+        if not said or said[0] in self._frames:
+            return 0.0
+        if self._s_per_char is None:
+            return None
+        return len(speech_chunks(said[0])[0][0]) * self._s_per_char
+
+    def _paced(self, seconds: float, chars: int) -> None:
+        if chars:
+            pace = seconds / chars
+            self._s_per_char = pace if self._s_per_char is None else (self._s_per_char + pace) / 2
 
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
@@ -145,7 +166,11 @@ class PhraseBook:
         if not first:
             for frame in self._gap:
                 yield frame
-        async for frame in stream_frames(self.engine, " ".join(texts), self.rate):
+        text, began, timed = " ".join(texts), time.monotonic(), False
+        async for frame in stream_frames(self.engine, text, self.rate):
+            if not timed:
+                self._paced(time.monotonic() - began, len(speech_chunks(text)[0][0]))
+                timed = True
             yield frame
 
 

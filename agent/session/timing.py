@@ -15,6 +15,11 @@ ACK_AFTER_S: Final = 0.3
 a short pre-rendered acknowledgement plays ("D'accord."), seconds. After the VAD's 0.7 s of silence
 that ends the utterance, the caller hears something within about a second (`make bench` measures
 it against the former 0.7 s in the same run)."""
+ACK_EARLY: Final = True
+"""When the reply's first audio is predicted later than the dead-air budget (its first sentence is
+not pre-rendered and the voice's measured pace says its first piece will take longer), the
+acknowledgement plays at once instead of after the budget's silence: the caller hears "D'accord."
+right after they stop, not 300 ms later, and the reply follows it as before."""
 ENGINE_TIMEOUT_S: Final = 2.0
 """An engine that has not answered this long is taken as hung: the recogniser's final text after the
 end of an utterance, or the next audio of a reply being synthesised. The call turns into a voice
@@ -49,6 +54,7 @@ class CallTiming:
     first_turn_wait_s: float = FIRST_TURN_WAIT_S
     next_turn_wait_s: float = NEXT_TURN_WAIT_S
     ack_after_s: float = ACK_AFTER_S
+    ack_early: bool = ACK_EARLY
     max_message_s: float = MAX_MESSAGE_S
     pipeline: Pipeline = Pipeline.STREAMING
     recogniser_setup: RecogniserSetup = RecogniserSetup.BACKGROUND

@@ -33,6 +33,8 @@ class Prompt:
     path: Path
     """The WAV file (8 kHz, 16-bit, mono)."""
     duration_s: float
+    cached: bool = False
+    """Reused as it was rendered before (same text and voice), not synthesised now."""
 
     @property
     def media_uri(self) -> str:
@@ -58,7 +60,7 @@ def render_prompt(text: str, out_dir: Path, name: str | None = None,
     stamp = out_dir / f".{stem}.sha"
     if path.exists() and stamp.exists() and stamp.read_text() == digest:
         with wave.open(str(path), "rb") as w:
-            return Prompt(path, w.getnframes() / w.getframerate())
+            return Prompt(path, w.getnframes() / w.getframerate(), cached=True)
     samples, rate = render(engine, text)
     samples = to_rate(samples, rate)
     write_wav(path, samples, PROMPT_RATE_HZ, mode=PROMPT_MODE)

@@ -281,3 +281,36 @@ def test_the_pieces_stream_in_order_with_a_pause_between_them() -> None:
     # comma's, 80 ms).
     assert len(runs) == 3 and runs[1] < runs[0] and runs[1] < runs[2], runs
     assert all(abs(run * 20 - ms) <= 40 for run, ms in zip(runs, (120, 80, 120), strict=True)), runs
+
+
+class PacedSynthesizer(RecordingSynthesizer):
+    """Fake voice that takes 4 ms a character before its audio (the pace is what this test checks)."""
+
+    name = "fake-paced"
+
+    def synthesize_sentences(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        time.sleep(0.004 * len(text))
+        yield from super().synthesize_sentences(text)
+
+
+def test_the_book_predicts_a_replys_first_audio_from_the_voices_measured_pace(tmp_path: Path) -> None:
+    """What `call.ack_early` decides on: a held sentence is ready at once; one to synthesise takes its
+    first piece's length at the pace the voice was measured at (unknown before it has spoken)."""
+    from agent.session.phrasebook import PhraseBook
+
+    book = PhraseBook(PacedSynthesizer(), tmp_path, 8000)
+    assert book.first_audio_s("Je récapitule : Jean Martin.") is None  # nothing measured yet
+    book.prepare(["Quel est votre nom ?"])  # rendered now: timed
+    assert book.first_audio_s("Quel est votre nom ?") == 0.0
+    pace = book.first_audio_s(RECAP)
+    assert pace is not None and 0.004 * len("Je récapitule :") <= pace < 0.02 * len("Je récapitule :")
+
+    async def speak() -> int:
+        return sum([1 async for _ in book.speak("Merci beaucoup, monsieur. À bientôt.")])
+
+    assert asyncio.run(speak()) > 0  # synthesised on a call: timed again
+    again = book.first_audio_s(RECAP)
+    assert again is not None and 0.004 * len("Je récapitule :") <= again < 0.02 * len("Je récapitule :")
+    warm = PhraseBook(PacedSynthesizer(), tmp_path, 8000)
+    warm.prepare(["Quel est votre nom ?"])  # from the disk cache: no pace learnt from it
+    assert warm.first_audio_s(RECAP) is None

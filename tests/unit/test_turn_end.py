@@ -105,6 +105,23 @@ def test_the_scripted_recogniser_shows_its_words_in_step_with_the_voice() -> Non
     assert asyncio.run(session.finish()).text == text
 
 
+def test_given_each_stretchs_duration_the_scripted_recogniser_shows_the_last_word_by_its_end() -> None:
+    """With the voiced duration of each stretch as the phones say it (`voiced_ms`), the words are
+    spread over that audio: the whole stretch shows by its end, as a streaming recogniser's partial
+    does at the pause after it (at 35 ms a character, a fast "Oui c'est ça." still lacked "ça." 200 ms
+    after it: the turn waited the hangover), and no word shows before half of it has been heard."""
+    from agent.devtools.speech import voiced_ms
+
+    for text in ("Oui c'est ça.", "trente-quatre,", "Bonjour, j'ai un robinet qui goutte dans la salle de bain."):
+        durations = {k: tuple(v) for k, v in voiced_ms([text]).items()}
+        session = ScriptedTranscriber((text,), voiced_ms=durations).session(RATE)
+        frames = [AudioFrame(f.samples, RATE, 0.0) for f in split_frames(speech(text), RATE)]
+        seen = [(i, t.text) for i, f in enumerate(frames) if (t := asyncio.run(session.feed(f))) is not None]
+        assert seen[-1][1] == text, (text, seen[-1])
+        halfway = [shown for i, shown in seen if i < len(frames) // 2]
+        assert not halfway or len(halfway[-1]) <= 0.75 * len(text), (text, halfway[-1])
+
+
 needs_model = pytest.mark.skipif(not (MODELS / "smart-turn-v3.2-cpu.onnx").exists(),
                                  reason="scripts/install-turn-model.sh not run (make venv runs it)")
 
