@@ -20,6 +20,13 @@ CHUNK: Final = 256
 CONTEXT: Final = 32
 """At 8 kHz (the model's sizes at 16 kHz are 512 and 64)."""
 THRESHOLD: Final = 0.5
+GOING_ON: Final = 0.4
+"""Inside an utterance, speech going on after a pause needs only this (Silero's own VADIterator ends
+speech below its threshold - 0.15, 0.35): a word's nasal onset ("mon" after "Bonjour, | euh, |")
+stayed at 0.45 for 160 ms, and counted as silence it stretched a 500 ms pause past the 700 ms
+hangover: the caller was cut. 0.4 is the lowest that still sees every marked pause of
+scripts/compare_vad.py's utterances in street, car and wind noise as the turn detector runs them
+(0.35 lost 2 of 10 in street noise)."""
 
 
 @cache
@@ -40,12 +47,17 @@ class SileroVoice:
         self._state = np.zeros((2, 1, 128), np.float32)
         self._context = np.zeros((1, CONTEXT), np.float32)
         self._pending = np.zeros(0, np.float32)
-        self._voiced = False
+        self._p = 0.0
         self.threshold = threshold
         self._lock = threading.Lock()
 
-    def voiced(self, samples: np.ndarray) -> bool:
-        """Feed one frame's int16 samples; whether the last complete chunk is speech."""
+    def voiced(self, samples: np.ndarray, threshold: float | None = None) -> bool:
+        """Feed one frame's int16 samples; whether the last complete chunk is speech (its probability
+        at least `threshold`, by default the one this voice was made with)."""
+        return self.probability(samples) >= (self.threshold if threshold is None else threshold)
+
+    def probability(self, samples: np.ndarray) -> float:
+        """Feed one frame's int16 samples; the speech probability of the last complete chunk."""
         with self._lock:
             self._pending = np.concatenate([self._pending, samples.astype(np.float32) / 32768.0])
             while len(self._pending) >= CHUNK:
@@ -53,5 +65,5 @@ class SileroVoice:
                 self._pending = self._pending[CHUNK:]
                 out, self._state = self._session.run(None, {"input": chunk, "state": self._state, "sr": self._rate})
                 self._context = chunk[:, -CONTEXT:]
-                self._voiced = float(np.asarray(out).ravel()[0]) >= self.threshold
-            return self._voiced
+                self._p = float(np.asarray(out).ravel()[0])
+            return self._p

@@ -304,6 +304,25 @@ def test_silero_counts_the_onset_it_hears_late_so_a_short_name_can_end_a_turn() 
         assert any(abs(p.at - jean_end) < 0.1 for p in pauses[VadEngine.SILERO]), (shift, pauses)
 
 
+@needs_model
+def test_silero_hears_speech_going_on_after_a_pause_at_a_lower_threshold() -> None:
+    """"Bonjour, | euh, | mon évier est bouché" over G.711, the end of the turn left to the 700 ms
+    hangover: one utterance. Silero gave the nasal onset of "mon" 0.45 for 160 ms; at its start
+    threshold (0.5) that was silence, the 500 ms pause became 700 ms and the caller was cut."""
+    from agent.audio import g711
+    from agent.audio.vad import TurnDetector, UtteranceEnded, VadEngine, VadSettings
+    from agent.devtools.speech import french_speech
+
+    gap = np.zeros(RATE // 2, np.int16)
+    said = np.concatenate([np.zeros(RATE // 10, np.int16), french_speech("Bonjour,"), gap, french_speech("euh,"), gap,
+                           french_speech("mon évier est bouché"), np.zeros(RATE, np.int16)])
+    line = g711.ulaw_decode(g711.ulaw_encode(said))
+    det = TurnDetector(VadSettings(engine=VadEngine.SILERO, pause_ms=0, silero_model=MODELS / "silero_vad.onnx"), RATE)
+    ends = [e for i, f in enumerate(split_frames(line, RATE)) for e in det.push(AudioFrame(f.samples, RATE, i * 0.02))
+            if isinstance(e, UtteranceEnded)]
+    assert len(ends) == 1, [(e.started_at, e.ended_at) for e in ends]
+
+
 def test_silero_without_its_model_is_a_config_error(tmp_path: Path) -> None:
     from agent.config import parse_config
     from agent.yamlnode import ConfigError
