@@ -203,11 +203,12 @@ def _parse_media(media: Node) -> MediaSettings:
     )
     if vad_cfg.start_frames > vad_cfg.start_window:
         raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
-    # Silero when its model is installed (auto), by the figures of scripts/compare_vad.py: in street,
-    # car and wind noise webrtcvad takes the silence for speech and never sees a pause. (What it once
-    # seemed to lose, a short "Jean" before a pause, was its 40-80 ms late onset making the word too
-    # short to decide on: the onset is now counted, audio/vad.py TurnDetector._onset.)
-    engine = vad.choice("engine", "auto", ("auto", *(e.value for e in VadEngine)))
+    # webrtcvad by default. Silero is better in noise (scripts/compare_vad.py: in street, car and wind
+    # noise webrtcvad takes the silence for speech and never sees a pause), and what it lost before
+    # is understood and mended (its late onset, audio/vad.py TurnDetector._onset; a nasal onset after
+    # a pause, silero.GOING_ON); but in make bench of 2026-12-06 22:39 it still lost a short answer
+    # in 2 of 4 calls of the pause set (the receptionist waited 5.5-6.8 s), which webrtcvad did not.
+    engine = vad.choice("engine", VadEngine.WEBRTC.value, ("auto", *(e.value for e in VadEngine)))
     vad_cfg = replace(vad_cfg, engine=VadEngine.SILERO if engine == "auto" else VadEngine(engine))
     auto = engine == "auto"
     if vad_cfg.pause_ms >= vad_cfg.hangover_ms:
