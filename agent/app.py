@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -63,8 +64,7 @@ class Service:
     sender: Sender | None = None
     """Delivers the SMS outbox; None when no route is configured."""
     warming: threading.Thread | None = None
-    """Renders Asterisk's fallback prompt, loads the understanding's tables, then every fixed
-    sentence, while the service already takes calls."""
+    """Renders every fixed sentence while the service already takes calls."""
 
 
 def sms_route(config: Config, ari: AriClient) -> Route | None:
@@ -104,28 +104,33 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     from agent.engines import french_asr, load_asr, load_tts, production_llm
 
     plans = config.dialplans.all()
-    tts, note = load_tts(config.paths.models)
-    log.info("%s", note)
-    book = PhraseBook(tts, config.paths.cache, config.media.rate)
-    for plan in plans:
-        book.prepare(phrases.first_texts(plan))  # the rest in the background, below
-
-    def first() -> None:
-        # Ready within 3 s of a cold start (issue 22): what no call needs in its first seconds is done
-        # in the background, at once and at normal priority: the prompt Asterisk plays by itself when
-        # the controller is down (rendered once and kept with the prompts; `render-prompts` makes
-        # it at install) and the understanding's tables (the communes, the lemmas, the severity
-        # model: 1.7 s here), which a call first needs after its greeting (5 s). Then every other
-        # fixed sentence, at nice 10 (a sentence not rendered yet is synthesised when said).
-        render_fallback(config, book)
+    # Ready sooner at start (issue 22): the understanding's tables (the communes, the lemmas, the
+    # severity model: 1.7 s here) load on a second thread while the voice loads and renders what a
+    # call's first seconds say (cold build 4.9 -> 4.1 s; they share the GIL). Both before calls are
+    # taken: loaded in the background with the fallback prompt, CI51 (four test streams on two
+    # cores) had three calls' voices time out (TtsError: voice messages) and four dialplan voice
+    # messages without their prompt.
+    def understand() -> None:
         for plan in plans:
             warm_up(plan)
-        log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
-                 default_model().trained_on)
-        gc.collect()  # the tables just loaded are frozen too (below)
-        gc.freeze()
 
-    warming = book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)], first=first)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up") as pool:
+        understood = pool.submit(understand)
+        tts, note = load_tts(config.paths.models)
+        log.info("%s", note)
+        book = PhraseBook(tts, config.paths.cache, config.media.rate)
+        for plan in plans:
+            book.prepare(phrases.first_texts(plan))  # the rest in the background, below
+        # What Asterisk plays by itself when the controller is down: before calls are taken (the
+        # safety net must be there from the first call: the dialplan's voice message, a caller over
+        # capacity; rendered once, it is kept with the prompts).
+        render_fallback(config, book)
+        understood.result()
+    log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
+             default_model().trained_on)
+    # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
+    # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
+    warming = book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)])
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Final
 
@@ -89,16 +89,11 @@ class PhraseBook:
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
 
-    def prepare_in_background(self, texts: list[str], first: Callable[[], None] | None = None) -> threading.Thread:
+    def prepare_in_background(self, texts: list[str]) -> threading.Thread:
         """`prepare(texts)` in a daemon thread at a lower priority (nice 10): what a call may say
-        later than its first seconds; `first` runs in it before, at normal priority. Returns the thread."""
+        later than its first seconds. Returns the thread."""
 
         def run() -> None:
-            if first is not None:
-                try:
-                    first()
-                except Exception:
-                    log.exception("the work done after start failed")
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
             except (OSError, AttributeError):
