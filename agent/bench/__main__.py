@@ -96,9 +96,9 @@ def phases(quick: bool) -> list[Phase]:
     for vad, name, change in END_OF_TURN:
         out += [Phase(f"1-call-{name}", 1, one, vad=vad, against="1-call", change=change),
                 Phase(f"pauses-{name}", 2, paused, vad=vad, against="pauses", change=change + ", pause set")]
-    out.append(Phase("1-call-ack-at-budget", 1, one, call={"ack_early": False}, against="1-call",
-                     change="the acknowledgement only after the dead-air budget (now at once when the reply is "
-                            "predicted slower)"))
+    out.append(Phase("1-call-ack-early", 1, one, call={"ack_early": True}, against="1-call",
+                     change="the acknowledgement at once when the reply is predicted slower than the dead-air "
+                            "budget (now after the budget)"))
     if not quick:  # each measured change against its former behaviour, in the same run
         out += [Phase("1-call-ack-700ms", 1, one, call={"ack_after_ms": 700}, against="1-call",
                       change="dead-air budget 700 ms (now 300 ms)"),

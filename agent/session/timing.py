@@ -15,11 +15,13 @@ ACK_AFTER_S: Final = 0.3
 a short pre-rendered acknowledgement plays ("D'accord."), seconds. After the VAD's 0.7 s of silence
 that ends the utterance, the caller hears something within about a second (`make bench` measures
 it against the former 0.7 s in the same run)."""
-ACK_EARLY: Final = True
+ACK_EARLY: Final = False
 """When the reply's first audio is predicted later than the dead-air budget (its first sentence is
 not pre-rendered and the voice's measured pace says its first piece will take longer), the
 acknowledgement plays at once instead of after the budget's silence: the caller hears "D'accord."
-right after they stop, not 300 ms later, and the reply follows it as before."""
+right after they stop, not 300 ms later, and the reply follows it as before. Off by default: `make
+bench` measured no difference on its calls (their replies start with a short piece), and it is not
+what a loaded CI run was checked with."""
 ENGINE_TIMEOUT_S: Final = 2.0
 """An engine that has not answered this long is taken as hung: the recogniser's final text after the
 end of an utterance, or the next audio of a reply being synthesised. The call turns into a voice
