@@ -62,8 +62,6 @@ class Service:
     """One line saying which recogniser answers (or that calls are voice messages), for the log."""
     sender: Sender | None = None
     """Delivers the SMS outbox; None when no route is configured."""
-    warming: threading.Thread | None = None
-    """Renders every fixed sentence while the service already takes calls."""
 
 
 def sms_route(config: Config, ari: AriClient) -> Route | None:
@@ -121,7 +119,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
              default_model().trained_on)
     # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
     # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
-    warming = book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)])
+    book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)])
     # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
@@ -167,7 +165,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
                             over_capacity=sessions.over_capacity)
     log.info("calls: %d conversation(s) at once (call.max_concurrent); a caller beyond them leaves a voice message",
              controller.max_calls)
-    return Service(config, deps, controller, ari, mode, sender, warming)
+    return Service(config, deps, controller, ari, mode, sender)
 
 
 def _turn_decider(config: Config) -> TurnDecider | None:

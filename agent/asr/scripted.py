@@ -151,10 +151,13 @@ class ScriptedSession:
         self._silent_ms = 0
         self._partial = ""
 
+    def _text(self) -> str:
+        """What the caller is saying (with its pause marks)."""
+        return self.texts[self.entry] if self.entry < len(self.texts) else ""
+
     def _stretches(self) -> list[str]:
         """The stretches of the current text not yet heard in an earlier utterance."""
-        text = self.texts[self.entry] if self.entry < len(self.texts) else ""
-        return [s.strip() for s in text.split(PAUSE)][self.offset:]
+        return [s.strip() for s in self._text().split(PAUSE)][self.offset:]
 
     async def feed(self, frame: AudioFrame) -> Transcript | None:
         self.frames += 1
@@ -177,8 +180,7 @@ class ScriptedSession:
 
     def _chars(self, current: str) -> int:
         """The characters of the current stretch its voiced audio so far has had time to say."""
-        text = self.texts[self.entry] if self.entry < len(self.texts) else ""
-        durations = self.engine.voiced_ms.get(text, ())
+        durations = self.engine.voiced_ms.get(self._text(), ())
         k = self.offset + self._stretch
         if k < len(durations) and durations[k] and current:
             return int(self._voiced_ms / (durations[k] * HEARD) * len(current))
