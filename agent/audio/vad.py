@@ -16,6 +16,7 @@ from typing import Final
 import webrtcvad
 
 from agent.audio.frames import FRAME_MS, AudioFrame
+from agent.audio.silero import GOING_ON, THRESHOLD
 
 DEFAULT_AGGRESSIVENESS: Final = 2
 DEFAULT_START_FRAMES: Final = 3
@@ -151,8 +152,6 @@ class TurnDetector:
             return self._last[1]
         loud = frame.rms() >= self.settings.min_rms
         if self._silero is not None:
-            from agent.audio.silero import GOING_ON, THRESHOLD
-
             voiced = self._silero.voiced(frame.samples, GOING_ON if self._in_speech else THRESHOLD) and loud
         else:
             voiced = loud and bool(self._vad.is_speech(frame.pcm(), frame.rate))
