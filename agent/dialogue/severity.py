@@ -8,9 +8,12 @@ for the urgency (critical, urgent, normal, none) and one for the hazard of criti
 chosen by measurement across writers (README "Understanding"). The rules stay beside it
 (urgency.py) for what they do well: explicit, editable triggers.
 
-At run time only numpy and scikit-learn's analyzers are used: the artefact holds plain data
-(vocabularies, idf weights, coefficients), not a pickle, so it loads on any scikit-learn version
-and reads the same on the box as where it was trained. One reading costs about 0.4 ms.
+At run time only numpy is used: the artefact holds plain data (vocabularies, idf weights,
+coefficients), not a pickle, so it loads on any scikit-learn version and reads the same on the box
+as where it was trained. One reading costs about 0.4 ms. The two analyzers (`_analyzer`) are
+scikit-learn's, restated: importing scikit-learn took 1.05 s of every start (issue 22, ready in 3 s)
+for 20 lines of tokenising; tests/unit/test_crosswriter.py checks them against scikit-learn's own
+on every text of the corpus.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,7 +75,7 @@ class _Features:
     """One TF-IDF vectoriser's transform, from its vocabulary and idf (what scikit-learn computes)."""
 
     def __init__(self, params: dict[str, Any], vocabulary: Sequence[str], idf: Sequence[float]) -> None:
-        self.analyze: Callable[[str], list[str]] = _vectorizer(params).build_analyzer()
+        self.analyze: Callable[[str], list[str]] = _analyzer(params)
         self.index = {term: i for i, term in enumerate(vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float64)
 
@@ -84,6 +89,42 @@ class _Features:
         values = np.array([1.0 + math.log(n) for n in counts.values()]) * self.idf[at]
         norm = float(np.linalg.norm(values))
         return at, (values / norm if norm else values)
+
+
+_WORD: Final = re.compile(r"(?u)\b\w\w+\b")
+_SPACES: Final = re.compile(r"\s\s+")
+
+
+def _analyzer(params: dict[str, Any]) -> Callable[[str], list[str]]:
+    """scikit-learn's `TfidfVectorizer(**params).build_analyzer()` for the two VECTORIZERS (lowercase,
+    unicode accents stripped, then char_wb or word n-grams with the default token pattern)."""
+    if not (params.get("lowercase") and params.get("strip_accents") == "unicode"
+            and params.get("analyzer") in ("char_wb", "word")):
+        raise ValueError(f"unsupported vectorizer parameters: {params}")
+    low, high = params["ngram_range"]
+
+    def preprocess(text: str) -> str:
+        text = text.lower()
+        if not text.isascii():
+            text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        return text
+
+    def char_wb(text: str) -> list[str]:
+        out = []
+        for word in _SPACES.sub(" ", preprocess(text)).split():
+            w = f" {word} "
+            for n in range(low, high + 1):
+                out += [w[i:i + n] for i in range(max(1, len(w) - n + 1))]
+                if len(w) <= n:  # a short word counted once
+                    break
+        return out
+
+    def words(text: str) -> list[str]:
+        tokens = _WORD.findall(preprocess(text))
+        return [" ".join(tokens[i:i + n]) for n in range(low, min(high, len(tokens)) + 1)
+                for i in range(len(tokens) - n + 1)]
+
+    return char_wb if params["analyzer"] == "char_wb" else words
 
 
 def _vectorizer(params: dict[str, Any]) -> Any:
