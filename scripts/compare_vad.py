@@ -2,7 +2,9 @@
 models/smart-turn/silero_vad.onnx) on the same French utterances with mid-sentence pauses, clean
 and with street, car and wind noise made by sox, at 8 kHz as the line gives them.
 
-Truth: a 20 ms frame is speech when the clean utterance is (RMS > 300 before noise). Printed per
+Each engine is run as the product runs it (audio/vad.py TurnDetector: the energy floor, Silero's two
+thresholds and state). Truth: a 20 ms frame is speech when the clean utterance is (RMS > 300 before
+noise). Printed per
 condition: speech frames found, silent frames taken as speech (the pauses the end of a turn needs),
 pauses of 500 ms seen as at least 200 ms of silence, and the cost of a frame.
 
@@ -16,6 +18,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.audio.vad import DEFAULT_AGGRESSIVENESS, DEFAULT_MIN_RMS  # noqa: E402
+from agent.audio.frames import AudioFrame  # noqa: E402
+from agent.audio.vad import TurnDetector, VadEngine, VadSettings  # noqa: E402
 from tests.signals import FRAME, RATE, speech  # noqa: E402 (espeak-ng French, trimmed, at 8 kHz)
 from tests.signals import frame_rms as _rms  # noqa: E402
 
@@ -76,43 +80,23 @@ def mixed(clean: np.ndarray, kind: str | None, folder: Path) -> np.ndarray:
     return np.clip(clean + gain * n, -32768, 32767).astype(np.int16)
 
 
-def webrtc_frames(x: np.ndarray) -> tuple[np.ndarray, float]:
-    import webrtcvad
+def detector_frames(engine: str) -> Callable[[np.ndarray], tuple[np.ndarray, float]]:
+    """Each 20 ms frame as the product's turn detector judges it (`TurnDetector.is_voiced`): the energy
+    floor and the engine, Silero with its two thresholds (start, going on) and its state cleared in
+    the quiet, as on a call."""
 
-    vad = webrtcvad.Vad(DEFAULT_AGGRESSIVENESS)
-    n = len(x) // FRAME
-    out = np.zeros(n, bool)
-    started = time.perf_counter()
-    for i in range(n):
-        f = x[i * FRAME:(i + 1) * FRAME]
-        rms = float(np.sqrt((f.astype(np.float64) ** 2).mean()))
-        out[i] = rms >= DEFAULT_MIN_RMS and vad.is_speech(f.astype("<i2").tobytes(), RATE)
-    return out, (time.perf_counter() - started) * 1000 / n
+    def frames(x: np.ndarray) -> tuple[np.ndarray, float]:
+        det = TurnDetector(VadSettings(engine=VadEngine(engine), silero_model=SILERO), RATE)
+        n = len(x) // FRAME
+        out = np.zeros(n, bool)
+        started = time.perf_counter()
+        for i in range(n):
+            frame = AudioFrame(x[i * FRAME:(i + 1) * FRAME], RATE, i * FRAME / RATE)
+            det.push(frame)
+            out[i] = det.is_voiced(frame)
+        return out, (time.perf_counter() - started) * 1000 / n
 
-
-def silero_frames(x: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, float]:
-    """Silero v5 at 8 kHz: 256-sample chunks with 32 samples of context and its recurrent state; each
-    20 ms frame takes the chunk its middle falls in."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(SILERO), sess_options=options, providers=["CPUExecutionProvider"])
-    state = np.zeros((2, 1, 128), np.float32)
-    context = np.zeros((1, 32), np.float32)
-    audio = x.astype(np.float32) / 32768.0
-    chunks = len(audio) // 256
-    probs = np.zeros(chunks)
-    started = time.perf_counter()
-    for c in range(chunks):
-        chunk = np.concatenate([context, audio[c * 256:(c + 1) * 256][np.newaxis]], axis=1)
-        out, state = session.run(None, {"input": chunk, "state": state, "sr": np.array(RATE, np.int64)})
-        probs[c] = float(out[0][0])
-        context = chunk[:, -32:]
-    cost = (time.perf_counter() - started) * 1000 / max(1, len(audio) // FRAME)
-    n = len(x) // FRAME
-    centre = (np.arange(n) * FRAME + FRAME // 2) // 256
-    return probs[np.minimum(centre, chunks - 1)] >= threshold, cost
+    return frames
 
 
 def score(found: np.ndarray, truth: np.ndarray, pauses: list[tuple[int, int]]) -> tuple[int, int, int, int, int]:
@@ -138,7 +122,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in (None, *NOISES):
             label = "clean" if kind is None else f"{kind} {NOISES[kind][1]} dB"
-            for name, detect in (("webrtcvad", webrtc_frames), ("silero", silero_frames)):
+            for name, detect in (("webrtcvad", detector_frames("webrtc")), ("silero", detector_frames("silero"))):
                 totals = np.zeros(5, int)
                 costs = []
                 for signal, pauses in clean:

@@ -18,10 +18,12 @@ when the label is critical), with where-to-come answered first when it was asked
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -212,7 +214,40 @@ class CrossWriter:
     misses: list[str]
 
 
+@dataclass
+class Fold:
+    """One writer left out: trained on the others, its openings played."""
+
+    writer: str
+    rules: dict[str, Tally]
+    model: dict[str, Tally]
+    lines: list[str]
+    misses: list[str]
+
+
+def _fold(items: Sequence[Item], test: str, verbose: bool, with_rules: bool) -> Fold:
+    started = time.monotonic()
+    reader = SeverityModel(train([it for it in items if it.writer != test], f"all but {test}"))
+    held = [it for it in items if it.writer == test]
+    fold = Fold(test, {f: Tally() for f in FORMS}, {f: Tally() for f in FORMS}, [], [])
+    for form in FORMS:
+        t_rules, t_model = fold.rules[form], fold.model[form]
+        for it in held:
+            if with_rules:
+                t_rules.add(it, play(it, form, None))
+            r = play(it, form, reader)
+            t_model.add(it, r)
+            if verbose and ((it.urgency == "critical") != (r.after is Severity.CRITICAL)):
+                fold.misses.append(f"{test} {form} {it.urgency}->{r.at_once}/{r.after} asked={r.asked}: {it.text}")
+        if with_rules:
+            fold.lines.append(f"{test + ' ' + form + ', rules':34} {t_rules.row()}")
+        fold.lines.append(f"{test + ' ' + form + ', rules + model':34} {t_model.row()}")
+    fold.lines.append(f"  ({test}: trained and played in {time.monotonic() - started:.0f} s)")
+    return fold
+
+
 def cross_writer(writers: Sequence[str] | None = None, verbose: bool = False, with_rules: bool = True) -> CrossWriter:
+    """The folds run in one process per core (each is independent; two minutes on one core)."""
     items = corpus_items() + project_items()
     names = list(dict.fromkeys(it.writer for it in items)) if writers is None else list(writers)
     rules = {f: Tally() for f in FORMS}
@@ -221,28 +256,18 @@ def cross_writer(writers: Sequence[str] | None = None, verbose: bool = False, wi
     outside_model = {f: Tally() for f in FORMS}
     lines = [HEADER]
     misses: list[str] = []
-    for test in names:
-        started = time.monotonic()
-        reader = SeverityModel(train([it for it in items if it.writer != test], f"all but {test}"))
-        held = [it for it in items if it.writer == test]
+    with ProcessPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1),
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        folds = list(pool.map(_fold, [items] * len(names), names, [verbose] * len(names), [with_rules] * len(names)))
+    for fold in folds:
         for form in FORMS:
-            t_rules, t_model = Tally(), Tally()
-            for it in held:
-                if with_rules:
-                    t_rules.add(it, play(it, form, None))
-                r = play(it, form, reader)
-                t_model.add(it, r)
-                if verbose and ((it.urgency == "critical") != (r.after is Severity.CRITICAL)):
-                    misses.append(f"{test} {form} {it.urgency}->{r.at_once}/{r.after} asked={r.asked}: {it.text}")
-            rules[form] += t_rules
-            model[form] += t_model
-            if test != PROJECT:
-                outside_rules[form] += t_rules
-                outside_model[form] += t_model
-            if with_rules:
-                lines.append(f"{test + ' ' + form + ', rules':34} {t_rules.row()}")
-            lines.append(f"{test + ' ' + form + ', rules + model':34} {t_model.row()}")
-        lines.append(f"  ({test}: trained and played in {time.monotonic() - started:.0f} s)")
+            rules[form] += fold.rules[form]
+            model[form] += fold.model[form]
+            if fold.writer != PROJECT:
+                outside_rules[form] += fold.rules[form]
+                outside_model[form] += fold.model[form]
+        lines += fold.lines
+        misses += fold.misses
     for form in FORMS:
         if with_rules:
             lines.append(f"{'4 outside writers ' + form + ', rules':34} {outside_rules[form].row()}")

@@ -27,6 +27,15 @@ stayed at 0.45 for 160 ms, and counted as silence it stretched a 500 ms pause pa
 hangover: the caller was cut. 0.4 is the lowest that still sees every marked pause of
 scripts/compare_vad.py's utterances in street, car and wind noise as the turn detector runs them
 (0.35 lost 2 of 10 in street noise)."""
+RESET_EVERY_S: Final = 2.0
+RESET_BELOW: Final = 0.1
+RESET_AFTER_LOW: Final = 5
+"""The recurrent state is cleared every RESET_EVERY_S of audio, once the caller is quiet and the last
+RESET_AFTER_LOW chunks (160 ms) scored under RESET_BELOW: pipecat's policy and figures
+(pipecat/audio/vad/silero.py, 1.14). At 8 kHz a long silence drives the state where the model
+under-reports the speech that follows: 40 s into a bench call a 180 ms "oui" scored 0.01-0.41 until
+its last 40 ms (0.82-0.91 on a fresh state), never started an utterance, and the caller's answer was
+lost."""
 
 
 @cache
@@ -48,15 +57,18 @@ class SileroVoice:
         self._context = np.zeros((1, CONTEXT), np.float32)
         self._pending = np.zeros(0, np.float32)
         self._p = 0.0
+        self._chunks = 0
+        self._low = 0
         self.threshold = threshold
         self._lock = threading.Lock()
 
-    def voiced(self, samples: np.ndarray, threshold: float | None = None) -> bool:
+    def voiced(self, samples: np.ndarray, threshold: float | None = None, quiet: bool = False) -> bool:
         """Feed one frame's int16 samples; whether the last complete chunk is speech (its probability
-        at least `threshold`, by default the one this voice was made with)."""
-        return self.probability(samples) >= (self.threshold if threshold is None else threshold)
+        at least `threshold`, by default the one this voice was made with). `quiet`: the caller is
+        not speaking (no utterance in progress): the state may be cleared (RESET_EVERY_S)."""
+        return self.probability(samples, quiet) >= (self.threshold if threshold is None else threshold)
 
-    def probability(self, samples: np.ndarray) -> float:
+    def probability(self, samples: np.ndarray, quiet: bool = False) -> float:
         """Feed one frame's int16 samples; the speech probability of the last complete chunk."""
         with self._lock:
             self._pending = np.concatenate([self._pending, samples.astype(np.float32) / 32768.0])
@@ -66,4 +78,10 @@ class SileroVoice:
                 out, self._state = self._session.run(None, {"input": chunk, "state": self._state, "sr": self._rate})
                 self._context = chunk[:, -CONTEXT:]
                 self._p = float(np.asarray(out).ravel()[0])
+                self._chunks += 1
+                self._low = self._low + 1 if self._p < RESET_BELOW else 0
+                if quiet and self._low >= RESET_AFTER_LOW and self._chunks * CHUNK >= RESET_EVERY_S * 8000:
+                    self._state = np.zeros_like(self._state)
+                    self._context = np.zeros_like(self._context)
+                    self._chunks = 0
             return self._p

@@ -152,7 +152,8 @@ class TurnDetector:
             return self._last[1]
         loud = frame.rms() >= self.settings.min_rms
         if self._silero is not None:
-            voiced = self._silero.voiced(frame.samples, GOING_ON if self._in_speech else THRESHOLD) and loud
+            voiced = self._silero.voiced(frame.samples, GOING_ON if self._in_speech else THRESHOLD,
+                                         quiet=not self._in_speech) and loud
         else:
             voiced = loud and bool(self._vad.is_speech(frame.pcm(), frame.rate))
         self._last = (frame, voiced)

@@ -41,7 +41,7 @@ def _say(conv: Conversation, *turns: str) -> list[str]:
     return [asyncio.run(conv.turn(t)) for t in turns]
 
 
-@pytest.mark.solo  # two minutes of one core training and playing: not beside the live calls' clocks
+@pytest.mark.solo  # a minute of both cores training and playing (a fold per core): not beside the live calls
 @pytest.mark.timeout(1200)
 def test_across_writers_the_receptionist_catches_emergencies_and_few_others() -> None:
     """Every writer scored by a model that never read it, typed and as the recogniser prints."""

@@ -323,6 +323,43 @@ def test_silero_hears_speech_going_on_after_a_pause_at_a_lower_threshold() -> No
     assert len(ends) == 1, [(e.started_at, e.ended_at) for e in ends]
 
 
+@needs_model
+@pytest.mark.parametrize("reset", [True, False], ids=["state-cleared", "never-cleared"])
+def test_silero_hears_every_answer_of_a_long_call_from_its_first_sound(reset: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call's caller side over G.711: answers long and short, seconds of silence between them
+    while the receptionist speaks. Silero's recurrent state, never cleared, drifted over such a
+    call until a 180 ms "oui" 40 s in scored under 0.5 to its last 40 ms: no utterance, the answer
+    lost (bench, pause set). Cleared in the quiet (silero.RESET_EVERY_S), every answer starts within
+    60 ms of its first sound and none is discarded; never cleared, that fails (the control)."""
+    from agent.audio import g711, silero
+    from agent.audio.vad import SpeechDiscarded, SpeechStarted, TurnDetector, VadEngine, VadSettings
+    from agent.devtools.speech import french_speech
+
+    if not reset:
+        monkeypatch.setattr(silero, "RESET_EVERY_S", 1e9)
+    answers = ["Bonjour, mon évier est bouché depuis ce matin.", "Jean Martin.",
+               "C'est au douze avenue Jean Médecin, à Nice.", "Oui", "Le premier.", "Non.", "Oui.", "Jean.",
+               "Oui.", "Non.", "Oui.", "Paul."]
+    parts, onsets, at = [], [], 0
+    for k, text in enumerate(answers):
+        said = french_speech(text)
+        quiet = np.zeros(RATE * (5 + k * 7919 % 5), np.int16)  # the receptionist's reply: 5-9 s
+        onsets.append((at + len(quiet)) / RATE)
+        parts += [quiet, said]
+        at += len(quiet) + len(said)
+    line = g711.ulaw_decode(g711.ulaw_encode(np.concatenate([*parts, np.zeros(RATE * 2, np.int16)])))
+    det = TurnDetector(VadSettings(engine=VadEngine.SILERO, silero_model=MODELS / "silero_vad.onnx"), RATE)
+    events = [e for i, f in enumerate(split_frames(line, RATE))
+              for e in det.push(AudioFrame(f.samples, RATE, i * 0.02))]
+    starts = [e.at for e in events if isinstance(e, SpeechStarted)]
+    late = {text: round(min((s - a for s in starts if s >= a - 0.05), default=99.0), 2)
+            for text, a in zip(answers, onsets, strict=True)}
+    lost = [e.started_at for e in events if isinstance(e, SpeechDiscarded)]
+    heard_well = all(d <= 0.06 for d in late.values()) and not lost
+    assert heard_well is reset, (late, lost)
+
+
 def test_silero_without_its_model_is_a_config_error(tmp_path: Path) -> None:
     from agent.config import parse_config
     from agent.yamlnode import ConfigError
