@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import webrtcvad
 
 from agent.audio.frames import FRAME_MS, AudioFrame
@@ -43,6 +44,17 @@ word without it hears another word (measured on the Vosk stand-in: the first wor
 20 frame alignments without it, 0 of 40 with 100-300 ms), ms."""
 SILERO_ONSET_MS: Final = 100
 """At most this much of loud audio before Silero's first "speech" is the word's onset, ms."""
+SILERO_HOLD_MS: Final = 240
+"""In a pause, frames louder than the line's noise that Silero has not (yet) called speech are neither
+speech nor silence for up to this long. Counted as silence, its lag on a word's onset (200 ms on the
+nasal "m" of "mon", a few seconds into a call) made a 500 ms pause last past the 700 ms hangover:
+"Bonjour, | euh, | mon évier..." was cut before "mon". Louder for longer, they were not speech:
+counted as silence then, the end comes that much later, once."""
+HOLD_OVER_FLOOR: Final = 2.0
+NOISE_WINDOW: Final = 100
+"""A frame held is at least HOLD_OVER_FLOOR times the line's noise floor (the 20th percentile of the
+last NOISE_WINDOW frames' RMS, 2 s): in steady street or car noise nothing is held, and the end of
+a turn is not delayed."""
 DEFAULT_MIN_RMS: Final = 200.0
 """Frames quieter than this (int16 RMS; about -44 dBFS) are never speech: line hiss, comfort noise."""
 
@@ -144,13 +156,18 @@ class TurnDetector:
         self._silent_ms = 0
         self._paused = False
         self._run = 0
+        self._held = 0
+        self._loud_ms = 0
+        self._levels: deque[float] = deque(maxlen=NOISE_WINDOW)
 
     def is_voiced(self, frame: AudioFrame) -> bool:
         """Asked once or twice a frame (barge-in, then the turn): answered once (Silero's state must
         see every frame once, in order)."""
         if frame is self._last[0]:
             return self._last[1]
-        loud = frame.rms() >= self.settings.min_rms
+        rms = frame.rms()
+        loud = rms >= self.settings.min_rms
+        self._levels.append(rms)
         if self._silero is not None:
             voiced = self._silero.voiced(frame.samples, GOING_ON if self._in_speech else THRESHOLD,
                                          quiet=not self._in_speech) and loud
@@ -193,7 +210,7 @@ class TurnDetector:
                 self._started_at = self._frames[0].timestamp
                 self._last_voiced_end = frame.timestamp + frame.duration_s
                 self._in_speech = True
-                self._silent_ms = 0
+                self._silent_ms = self._held = self._loud_ms = 0
                 self._paused = False
                 self._window.clear()
                 events.append(SpeechStarted(self._started_at))
@@ -209,12 +226,18 @@ class TurnDetector:
             self._window.clear()
             return events
         self._run = self._run + 1 if voiced else 0
+        self._loud_ms = self._loud_ms + FRAME_MS if self._silero is not None and self._above_noise(frame) else 0
         if voiced and (self._silent_ms == 0 or self._run >= self.settings.resume_frames):
             self._silent_ms = 0
+            self._held = 0
             self._paused = False
             self._last_voiced_end = frame.timestamp + frame.duration_s
             return events
-        self._silent_ms += FRAME_MS
+        if self._silero is not None and self._silent_ms and 0 < self._loud_ms <= SILERO_HOLD_MS:
+            self._held += FRAME_MS  # perhaps a word Silero has not called speech yet
+            return events
+        self._silent_ms += FRAME_MS + self._held
+        self._held = 0
         if self._silent_ms >= self.settings.hangover_ms:
             events.append(self._end(frame.timestamp + frame.duration_s))
         elif (not self._paused and 0 < self.settings.pause_ms <= self._silent_ms
@@ -223,6 +246,12 @@ class TurnDetector:
             events.append(Paused(self._started_at, self._last_voiced_end,
                                  tuple(self._frames[:len(self._frames) - self._silent_ms // FRAME_MS])))
         return events
+
+    def _above_noise(self, frame: AudioFrame) -> bool:
+        rms = frame.rms()
+        if rms < self.settings.min_rms:
+            return False
+        return rms >= HOLD_OVER_FLOOR * float(np.percentile(self._levels, 20)) if self._levels else True
 
     def _onset(self, before: list[AudioFrame]) -> int:
         """How many of the loud frames just before the first voiced one belong to the utterance:
@@ -243,7 +272,7 @@ class TurnDetector:
     def end_now(self, started_at: float, at: float) -> UtteranceEnded | None:
         """End the utterance started at `started_at` now, at monotonic `at` (its end was decided in a
         pause); None if the caller spoke again since (even a frame), or it has already ended."""
-        if not self._in_speech or self._started_at != started_at or not self._paused or self._run:
+        if not self._in_speech or self._started_at != started_at or not self._paused or self._run or self._held:
             return None
         event = self._end(at, early=True)
         return event if isinstance(event, UtteranceEnded) else None

@@ -65,6 +65,13 @@ class Phase:
     """What the compared phase reverts, for the report ("recogniser made on the event loop")."""
 
 
+CUT_MARGIN_S: Final = 0.1
+"""An end of utterance this close to the end of the phone's turn is its end, not a cut (the trace is
+put on the capture's clock by the answer: a few ms)."""
+HEARD_WITHIN_S: Final = 1.5
+"""A turn's end of utterance comes at most the hangover (0.7 s) and the frames' way after its end."""
+
+
 @dataclass
 class CallFigures:
     number: str
@@ -82,8 +89,13 @@ class CallFigures:
     """Acknowledgements ("D'accord.") played because a reply was not ready within the budget."""
     turns_planned: int = 0
     utterances: int = 0
-    """Utterances the receptionist heard (their ends): more than the turns said is a caller cut
-    mid-sentence (the continuation became an utterance of its own)."""
+    """Utterances the receptionist heard (their ends)."""
+    cut_offs: int = 0
+    """Ends of utterances decided while the phone was still saying its turn (it had more to say after
+    a pause): a caller cut mid-sentence, whether or not the rest was then joined to the turn."""
+    turns_unheard: int = 0
+    """Turns the phone said with no end of utterance from their start to HEARD_WITHIN_S after their
+    end: the receptionist never took them (a short answer the VAD missed, or taken for echo)."""
     ends_decided: int = 0
     """Utterances ended in a pause by the decision (words or sound) rather than the hangover."""
 
@@ -309,6 +321,10 @@ def _figures(phoned: dict[str, Any], wire: WireCall | None, marks: list[tuple[st
         if answered is not None:
             shift = wire.ok_at - answered  # the trace onto the capture's clock
             on_wire = [(name, t + shift) for name, t in marks]
+            out.cut_offs = sum(1 for name, t in on_wire if name == "end_of_utterance"
+                               and any(start < t < end - CUT_MARGIN_S for start, end in spoken))
+            ends = [t for name, t in on_wire if name == "end_of_utterance"]
+            out.turns_unheard = sum(not any(start < t <= end + HEARD_WITHIN_S for t in ends) for start, end in spoken)
             out.stages_ms = [{k: v * 1000 for k, v in stage_breakdown(on_wire, t.speech_end, t.reply_at).items()}
                              for t in said]
     return out

@@ -49,7 +49,8 @@ def phase_figures(r: PhaseResult) -> dict[str, Any]:
         "acknowledgements": sum(c.acks for c in main),
         "pauses_said": sum(t.count("|") for c in range(r.phase.calls)
                            for t in r.phase.scripts[c % len(r.phase.scripts)]),
-        "cut_offs": sum(max(0, c.utterances - c.turns_planned) for c in main),
+        "cut_offs": sum(c.cut_offs for c in main),
+        "turns_unheard": sum(c.turns_unheard for c in main),
         "ends_decided": sum(c.ends_decided for c in main),
         "call_settings": r.phase.call, "asr_settings": r.phase.asr, "vad_settings": r.phase.vad,
         "against": r.phase.against, "change": r.phase.change,
@@ -126,7 +127,7 @@ def goals_table(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames", "acks", "cut-offs")
+COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames", "acks", "cut-offs", "turns unheard")
 
 
 def _compared(p: dict[str, Any], label: str) -> Any:
@@ -134,8 +135,8 @@ def _compared(p: dict[str, Any], label: str) -> Any:
         return (p["burst_answer_ms"] if p["burst_calls"] else p["answer_ms"])["p95"]
     if label.startswith("turn"):
         return p["turn_ms"][label.split()[1]]
-    if label == "cut-offs":
-        return p.get("cut_offs")  # (results written before issue 22 have none)
+    if label in ("cut-offs", "turns unheard"):
+        return p.get(label.replace("-", "_").replace(" ", "_"))  # (results written before issue 22 have none)
     return p["late_frames"] if label == "late frames" else p["acknowledgements"]
 
 

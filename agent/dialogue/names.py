@@ -33,7 +33,12 @@ NOT_NAME: Final = frozenset({"non", "la", "le", "les", "un", "une", "de", "du", 
                              # number words: a street number follows the name ("bruno carre vingt deux allee")
                              "zero", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
                              "onze", "douze", "treize", "quatorze", "quinze", "seize", "vingt", "trente", "quarante",
-                             "cinquante", "soixante", "cent", "mille", "et"})
+                             "cinquante", "soixante", "cent", "mille", "et",
+                             # prepositions and adverbs of time, a closed class: the rest of a sentence
+                             # cut at a pause is said after the name was asked ("depuis ce matin")
+                             "depuis", "pendant", "avant", "apres", "vers", "sous", "entre", "contre", "par",
+                             "derriere", "durant", "jusqu", "jusque", "hier", "aujourd", "maintenant", "deja",
+                             "encore", "matin", "soir"})
 PARTICLES: Final = frozenset({"de", "du", "des", "le", "la", "d", "van", "von", "da", "di", "el", "ben", "ait"})
 RELATION: Final = re.compile(r"\b(?:je suis |c est )?(?:sa|son|la|le|leur|mon|ma) (?:fille|fils|femme|mari|voisine?|"
                              r"mere|pere|soeur|frere|amie?|gardienne?|locataire|proprietaire|belle fille|gendre|"

@@ -305,7 +305,8 @@ def test_silero_counts_the_onset_it_hears_late_so_a_short_name_can_end_a_turn() 
 
 
 @needs_model
-def test_silero_hears_speech_going_on_after_a_pause_at_a_lower_threshold() -> None:
+@pytest.mark.parametrize("lead_s", [0.1, 1.0, 5.0, 9.0])
+def test_silero_hears_speech_going_on_after_a_pause_at_a_lower_threshold(lead_s: float) -> None:
     """"Bonjour, | euh, | mon évier est bouché" over G.711, the end of the turn left to the 700 ms
     hangover: one utterance. Silero gave the nasal onset of "mon" 0.45 for 160 ms; at its start
     threshold (0.5) that was silence, the 500 ms pause became 700 ms and the caller was cut."""
@@ -314,7 +315,7 @@ def test_silero_hears_speech_going_on_after_a_pause_at_a_lower_threshold() -> No
     from agent.devtools.speech import french_speech
 
     gap = np.zeros(RATE // 2, np.int16)
-    said = np.concatenate([np.zeros(RATE // 10, np.int16), french_speech("Bonjour,"), gap, french_speech("euh,"), gap,
+    said = np.concatenate([np.zeros(int(RATE * lead_s), np.int16), french_speech("Bonjour,"), gap, french_speech("euh,"), gap,
                            french_speech("mon évier est bouché"), np.zeros(RATE, np.int16)])
     line = g711.ulaw_decode(g711.ulaw_encode(said))
     det = TurnDetector(VadSettings(engine=VadEngine.SILERO, pause_ms=0, silero_model=MODELS / "silero_vad.onnx"), RATE)
