@@ -203,12 +203,12 @@ def _parse_media(media: Node) -> MediaSettings:
     )
     if vad_cfg.start_frames > vad_cfg.start_window:
         raise vad.error("start_frames", f"at most start_window ({vad_cfg.start_window})", vad_cfg.start_frames)
-    # webrtcvad by default. Silero is better in noise (scripts/compare_vad.py: in street, car and wind
-    # noise webrtcvad takes the silence for speech and never sees a pause), and what it lost before
-    # is understood and mended (its late onset, audio/vad.py TurnDetector._onset; a nasal onset after
-    # a pause, silero.GOING_ON); but in make bench of 2026-12-06 22:39 it still lost a short answer
-    # in 2 of 4 calls of the pause set (the receptionist waited 5.5-6.8 s), which webrtcvad did not.
-    engine = vad.choice("engine", VadEngine.WEBRTC.value, ("auto", *(e.value for e in VadEngine)))
+    # Silero when its model is installed (auto, the default), by the figures: in street, car and wind
+    # noise webrtcvad takes the silence for speech and sees 1-7 of 10 pauses, Silero 9-10
+    # (scripts/compare_vad.py); what it lost before is understood and mended (its late onset,
+    # TurnDetector._onset; a nasal onset after a pause, silero.GOING_ON and vad.SILERO_HOLD_MS; its
+    # state drifting over a call until a short "oui" was not heard, silero.RESET_EVERY_S).
+    engine = vad.choice("engine", "auto", ("auto", *(e.value for e in VadEngine)))
     vad_cfg = replace(vad_cfg, engine=VadEngine.SILERO if engine == "auto" else VadEngine(engine))
     auto = engine == "auto"
     if vad_cfg.pause_ms >= vad_cfg.hangover_ms:

@@ -57,10 +57,10 @@ END_OF_TURN: Final[tuple[tuple[dict[str, object], str, str], ...]] = (
     ({"pause_ms": 0, "hangover_ms": 300}, "fixed-300",
      "end of turn: 300 ms of silence (now a decision at 200 ms, else 700 ms)"),
     ({"turn_model": "true"}, "sound", "end of turn: the words or Smart Turn's sound (now the words alone)"),
-    ({"engine": "silero"}, "silero", "voice activity: Silero VAD (now webrtcvad, README \"Performance\")"),
+    ({"engine": "webrtc"}, "webrtcvad", "voice activity: webrtcvad (now Silero VAD)"),
 )
 """The end of a turn as it was (a fixed pause), a shorter fixed pause, with the sound model too, and
-with Silero VAD instead of webrtcvad, each against the product on the same calls (issue 22)."""
+with webrtcvad instead of Silero VAD, each against the product on the same calls (issue 22)."""
 CORPUS: Final = ("seed.yaml", "plombier.yaml")
 """The scenarios the concurrent calls play (tests/data/scenarios, the bench's dialplan: plombier)."""
 QUICK_TURNS: Final = 3

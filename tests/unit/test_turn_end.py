@@ -315,8 +315,8 @@ def test_silero_hears_speech_going_on_after_a_pause_at_a_lower_threshold(lead_s:
     from agent.devtools.speech import french_speech
 
     gap = np.zeros(RATE // 2, np.int16)
-    said = np.concatenate([np.zeros(int(RATE * lead_s), np.int16), french_speech("Bonjour,"), gap, french_speech("euh,"), gap,
-                           french_speech("mon évier est bouché"), np.zeros(RATE, np.int16)])
+    said = np.concatenate([np.zeros(int(RATE * lead_s), np.int16), french_speech("Bonjour,"), gap,
+                           french_speech("euh,"), gap, french_speech("mon évier est bouché"), np.zeros(RATE, np.int16)])
     line = g711.ulaw_decode(g711.ulaw_encode(said))
     det = TurnDetector(VadSettings(engine=VadEngine.SILERO, pause_ms=0, silero_model=MODELS / "silero_vad.onnx"), RATE)
     ends = [e for i, f in enumerate(split_frames(line, RATE)) for e in det.push(AudioFrame(f.samples, RATE, i * 0.02))
@@ -384,7 +384,9 @@ def test_auto_takes_silero_when_its_model_is_installed(tmp_path: Path) -> None:
     secret.chmod(0o600)
     base = {"ari": {"password_file": str(secret)}, "dialplans": {"default": "plombier"}}
     default = parse_config({**base, "paths": {"models": str(MODELS.parent)}}, "standardiste.yaml")
-    assert default.media.vad.engine is VadEngine.WEBRTC  # the default, for now (README "Performance")
+    assert default.media.vad.engine is VadEngine.SILERO  # auto is the default
+    webrtc = parse_config({**base, "media": {"vad": {"engine": "webrtc"}}}, "standardiste.yaml")
+    assert webrtc.media.vad.engine is VadEngine.WEBRTC
     base = {**base, "media": {"vad": {"engine": "auto"}}}
     installed = parse_config({**base, "paths": {"models": str(MODELS.parent)}}, "standardiste.yaml")
     assert installed.media.vad.engine is VadEngine.SILERO and installed.media.vad.silero_model is not None
