@@ -133,6 +133,11 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
     # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
     # the collector no longer walks them.
+    vad = config.media.vad
+    if vad.engine is VadEngine.SILERO and vad.silero_model is not None:
+        from agent.audio.silero import preload
+
+        preload(vad.silero_model)  # 170 ms, not on the event loop at the first call
     gc.collect()
     gc.freeze()
     if transcriber is not None:
