@@ -133,10 +133,10 @@ COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames",
 def _compared(p: dict[str, Any], label: str) -> Any:
     if label == "answer p95 ms":  # a burst phase: its new calls' answers
         return (p["burst_answer_ms"] if p["burst_calls"] else p["answer_ms"])["p95"]
-    if label.startswith("turn"):
-        return p["turn_ms"][label.split()[1]]
     if label in ("cut-offs", "turns unheard"):
         return p.get(label.replace("-", "_").replace(" ", "_"))  # (results written before issue 22 have none)
+    if label.startswith("turn"):
+        return p["turn_ms"][label.split()[1]]
     return p["late_frames"] if label == "late frames" else p["acknowledgements"]
 
 

@@ -191,3 +191,17 @@ def test_the_hot_path_sums_py_spy_stacks_by_their_innermost_frame(tmp_path: Path
     assert hot is not None and hot["samples"] == 100
     assert hot["top"][0] == ("select (selectors.py:1)", 0.6)
     assert hot["top"][1][0].startswith("AcceptWaveform") and "vosk_engine.py" in hot["top"][1][0]
+
+
+def test_a_cut_off_is_an_end_decided_while_the_phone_still_says_its_turn_and_a_turn_never_ended_is_unheard() -> None:
+    from agent.bench.calls import _figures
+    from agent.bench.wire import WireCall
+
+    wire = WireCall("c1", invite_at=99.9, ok_at=100.0)
+    phoned = {"number": "+33600000000", "confirmed": True, "turns_planned": 3,
+              "spoken": [[5.0, 7.0], [15.0, 15.5], [25.0, 25.4]]}  # the phone's clock: offset 100 s
+    marks = [("answered", 0.0), ("end_of_utterance", 5.8),  # "Jean | Martin": ended at the pause
+             ("end_of_utterance", 7.6), ("end_of_utterance", 15.95),  # the rest, then the next turn
+             ("end_of_utterance", 6.95)]  # within CUT_MARGIN_S of the turn's end: its end, not a cut
+    out = _figures(phoned, wire, marks, offset=100.0, burst=False)
+    assert (out.cut_offs, out.turns_unheard, out.utterances) == (1, 1, 4)  # the third turn was never taken
