@@ -256,9 +256,13 @@ def cross_writer(writers: Sequence[str] | None = None, verbose: bool = False, wi
     outside_model = {f: Tally() for f in FORMS}
     lines = [HEADER]
     misses: list[str] = []
+    size = {n: sum(it.writer == n for it in items) for n in names}
     with ProcessPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1),
                              mp_context=multiprocessing.get_context("fork")) as pool:
-        folds = list(pool.map(_fold, [items] * len(names), names, [verbose] * len(names), [with_rules] * len(names)))
+        # The largest fold first (the project's 309 openings, twice an outside writer's): the others
+        # fill the other core meanwhile.
+        futures = {n: pool.submit(_fold, items, n, verbose, with_rules) for n in sorted(names, key=lambda n: -size[n])}
+        folds = [futures[n].result() for n in names]
     for fold in folds:
         for form in FORMS:
             rules[form] += fold.rules[form]

@@ -117,7 +117,8 @@ class LiveSession:
                 opening = await self._act(call, conv, taker)
         except StageError as exc:
             call.trace.mark("engine_failed")
-            log.warning("call %s: %s failed (%s): taking a voice message", call.tag, exc.stage, type(exc).__name__)
+            log.warning("call %s: %s %s (%s): taking a voice message", call.tag, exc.stage,
+                        "timed out" if exc.timed_out else "failed", type(exc).__name__)
             store.add_action(self.call_id, "engine", exc.stage, "failed", type(exc).__name__)
             conv.finish()
             self._save_outcome(conv)
@@ -301,7 +302,7 @@ class LiveSession:
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise TtsError(f"no audio from the voice within {limit:.1f} s") from None
+                raise TtsError(f"no audio from the voice within {limit:.1f} s", timed_out=True) from None
             if first:
                 call.trace.mark("tts_first_audio")
                 first = False
@@ -357,7 +358,7 @@ class LiveSession:
         try:
             return await asyncio.wait_for(asyncio.shield(utterance.text), limit)
         except TimeoutError:
-            raise AsrError(f"no transcript within {limit:.1f} s of the end of the utterance") from None
+            raise AsrError(f"no transcript within {limit:.1f} s of the end of the utterance", timed_out=True) from None
 
 
 def _nothing(_conn: object) -> None:
