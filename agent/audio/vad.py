@@ -1,8 +1,9 @@
 """Turn-taking on the caller's audio: start of speech, end of utterance, barge-in.
 
-webrtcvad decides voiced / unvoiced for each 20 ms frame; an energy floor keeps steady line noise
-out; a start needs several voiced frames in a short window, so a click (one or two frames) never
-starts a turn; the end of an utterance is a run of unvoiced frames as long as the hangover.
+Silero VAD (the product's default, `media.vad.engine: auto`) or webrtcvad decides voiced / unvoiced
+for each 20 ms frame; an energy floor keeps steady line noise out; a start needs several voiced
+frames in a short window, so a click (one or two frames) never starts a turn; the end of an
+utterance is a run of unvoiced frames as long as the hangover (or a decision in a pause, `Paused`).
 """
 
 from __future__ import annotations
