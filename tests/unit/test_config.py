@@ -216,11 +216,11 @@ def test_hostile_files_get_a_clear_error_fast(tmp_path: Path, secret: Path, kind
     import time
 
     path, expected = _hostile(tmp_path, secret, kind)
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: a file that blows the parser up, whatever else runs
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert expected in str(err.value)
-    assert len(str(err.value)) < 400 and time.monotonic() - started < 2.0
+    assert len(str(err.value)) < 400 and time.process_time() - started < 2.0
 
 
 def test_check_config_never_shows_a_traceback_on_hostile_files(tmp_path: Path, secret: Path) -> None:
