@@ -129,15 +129,15 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
     # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
     # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
     book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)])
-    # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
-    # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
-    # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
-    # the collector no longer walks them.
     vad = config.media.vad
     if vad.engine is VadEngine.SILERO and vad.silero_model is not None:
         from agent.audio.silero import preload
 
         preload(vad.silero_model)  # 170 ms, not on the event loop at the first call
+    # The tables just loaded (communes, lemmas, phrases, models) are a hundred thousand objects that
+    # live as long as the process: a full garbage collection over them took 90 ms here, long enough to
+    # delay the 20 ms RTP frames of every call in progress (the phones' jitter buffers shift). Frozen,
+    # the collector no longer walks them.
     gc.collect()
     gc.freeze()
     if transcriber is not None:

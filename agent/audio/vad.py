@@ -147,6 +147,8 @@ class TurnDetector:
                 raise ValueError("the Silero VAD needs its model file (silero_model)")
             self._silero = SileroVoice(settings.silero_model, rate)
         self._last: tuple[AudioFrame | None, bool] = (None, False)
+        self._rms = 0.0
+        """The RMS of the last frame judged (is_voiced)."""
         self._window: deque[tuple[bool, AudioFrame]] = deque(maxlen=settings.start_window)
         self._before: deque[AudioFrame] = deque(maxlen=settings.pre_roll_ms // FRAME_MS + settings.start_window)
         self._lead_in: list[AudioFrame] = []
@@ -166,7 +168,7 @@ class TurnDetector:
         see every frame once, in order)."""
         if frame is self._last[0]:
             return self._last[1]
-        rms = frame.rms()
+        rms = self._rms = frame.rms()
         loud = rms >= self.settings.min_rms
         self._levels.append(rms)
         if self._silero is not None:
@@ -227,7 +229,7 @@ class TurnDetector:
             self._window.clear()
             return events
         self._run = self._run + 1 if voiced else 0
-        self._loud_ms = self._loud_ms + FRAME_MS if self._silero is not None and self._above_noise(frame) else 0
+        self._loud_ms = self._loud_ms + FRAME_MS if self._silero is not None and self._above_noise() else 0
         if voiced and (self._silent_ms == 0 or self._run >= self.settings.resume_frames):
             self._silent_ms = 0
             self._held = 0
@@ -248,8 +250,9 @@ class TurnDetector:
                                  tuple(self._frames[:len(self._frames) - self._silent_ms // FRAME_MS])))
         return events
 
-    def _above_noise(self, frame: AudioFrame) -> bool:
-        rms = frame.rms()
+    def _above_noise(self) -> bool:
+        """The frame just judged is loud and at least HOLD_OVER_FLOOR times the line's noise floor."""
+        rms = self._rms
         if rms < self.settings.min_rms:
             return False
         return rms >= HOLD_OVER_FLOOR * float(np.percentile(self._levels, 20)) if self._levels else True
