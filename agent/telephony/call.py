@@ -297,6 +297,10 @@ class Call:
                 await self._unless_gone(self.media.start())
                 self.trace.mark("media_ready")
             except AriError as exc:
+                # A caller who hangs up during set-up makes it fail ("Channel not found" on
+                # addChannel) before their hang-up event arrives: ask Asterisk before blaming media.
+                if await self._caller_left():
+                    raise CallerGone from exc
                 # No media, no conversation: the dialplan still takes a voice message.
                 log.error("call %s: media set-up failed (%s); handing over to the voice message", self.tag, exc)
                 await self.hand_off()
@@ -342,6 +346,16 @@ class Call:
                 self._gone.set()
                 raise CallerGone from exc
             raise
+
+    async def _caller_left(self) -> bool:
+        """Whether the caller's channel is gone, asking Asterisk if its events have not said so yet."""
+        try:
+            await self._op("GET", f"/channels/{self.channel_id}")
+        except CallerGone:
+            return True
+        except AriError:
+            return False
+        return False
 
     async def _release_media(self) -> None:
         if self.media is not None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agent.telephony.ari import AriError
+from agent.telephony.call import Call, CallInfo, CallOutcome
 from agent.telephony.media import JOIN_RETRY_BUDGET_S, CallMedia, CallTrace, MediaSettings
 
 
@@ -71,3 +72,44 @@ def test_a_media_channel_that_never_enters_fails_after_the_budget() -> None:
             await media.close()
     with pytest.raises(AriError, match="422"):
         asyncio.run(asyncio.wait_for(go(), 3 * JOIN_RETRY_BUDGET_S + 1))
+
+
+class CallerLeavesAri(ScriptedAri):
+    """The bridge join fails with 400 "Channel not found", as when the caller hangs up during media
+    set-up and Asterisk answers before their hang-up event reaches us; `caller_there` is what a
+    GET of the caller's channel finds."""
+
+    def __init__(self, caller_there: bool) -> None:
+        super().__init__(not_in_stasis=0)
+        self.caller_there = caller_there
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        if path.endswith("/addChannel"):
+            self.calls.append((method, path))
+            raise AriError("POST addChannel: HTTP 400 Channel not found", status=400)
+        if (method, path) == ("GET", "/channels/caller.1") and not self.caller_there:
+            self.calls.append((method, path))
+            raise AriError("GET /channels/caller.1: HTTP 404 Channel not found", status=404)
+        return await super().request(method, path, params=params, **kw)
+
+
+@pytest.mark.parametrize(("caller_there", "outcome"), [(False, CallOutcome.CALLER_HUNG_UP),
+                                                       (True, CallOutcome.MEDIA_FAILED)])
+def test_a_caller_who_leaves_during_media_set_up_is_a_hang_up_not_a_media_failure(
+        caller_there: bool, outcome: CallOutcome) -> None:
+    async def go() -> tuple[Call, list[tuple[str, str]]]:
+        ari = CallerLeavesAri(caller_there)
+        call = Call(ari, CallInfo("caller.1", "", answered=True), media=MediaSettings(),  # type: ignore[arg-type]
+                    script=lambda _c: asyncio.sleep(0), register=lambda *_: None, unregister=lambda *_: None)
+        run = asyncio.create_task(call.run())
+        await asyncio.sleep(0)  # the call answered (already up) and made its media: first step
+        assert call.media is not None
+        call.media.in_stasis.set()
+        await asyncio.wait_for(run, 3)
+        return call, ari.calls
+
+    call, calls = asyncio.run(go())
+    assert call.outcome is outcome
+    assert ("GET", "/channels/caller.1") in calls
+    # Only a caller still there is sent on to the dialplan's voice message.
+    assert (("POST", "/channels/caller.1/continue") in calls) is caller_there
