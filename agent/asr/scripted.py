@@ -191,6 +191,10 @@ class ScriptedSession:
         if self.timed is not None:
             await self.timed.discard()
 
+    def close(self) -> None:
+        if self.timed is not None:
+            self.timed.close()
+
     async def finish(self) -> Transcript:
         stretches = self._stretches()
         heard = self._stretch + (1 if self._voiced_ms else 0)

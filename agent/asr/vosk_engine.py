@@ -1,4 +1,12 @@
-"""Vosk (Kaldi) speech recognition: one model per process, one KaldiRecognizer per call."""
+"""Vosk (Kaldi) speech recognition: one model per process, one KaldiRecognizer per call at a time.
+
+Recognisers are kept between calls. A small Vosk model decodes through a lookahead composition of
+its graphs (HCLr.fst with Gr.fst) that each recogniser builds lazily, arc by arc, as audio explores
+it: a new recogniser decodes 3-5 times slower than one that has already heard a few utterances
+(measured with the packaged model: the first 3.4 s utterance of a call 1.5-1.8 s of CPU instead of
+0.2-0.5 s, its final result 120-180 ms instead of 30-60 ms), and takes ~100 ms to make. What a
+recogniser keeps is that cache only: Vosk rebuilds its decoder and features after every final
+result, so nothing of a caller's speech reaches the next call."""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import soxr
@@ -24,6 +32,10 @@ from agent.audio.frames import AudioFrame
 log = logging.getLogger(__name__)
 
 UNKNOWN_WORD = "[unk]"
+IDLE_RECOGNISERS: Final = 4
+"""Recognisers kept for the next calls at most (each holds its graph cache, tens of MB)."""
+WARM_SPEECH_S: Final = 20.0
+"""Speech a recogniser is warmed on at start, at most: 2-3 s of one core each (packaged model)."""
 T = TypeVar("T")
 
 
@@ -63,7 +75,12 @@ class VoskEngine:
         self.language = language
         self.rate = model_rate(model_dir)
         self.name = f"vosk:{name or model_dir.name}"
-        self.pool = self._pool(AsrSettings())
+        self.settings = AsrSettings()
+        self.pool = self._pool(self.settings)
+        self._idle: list[Any] = []
+        """Recognisers of ended calls (no phrase list), warm, each used by one session at a time."""
+        self._idle_lock = threading.Lock()
+        self.recognisers_made = 0
         log.info("ASR model %s (%s, %d Hz) loaded in %.2f s", self.name, language, self.rate,
                  self.load_seconds)
 
@@ -77,10 +94,71 @@ class VoskEngine:
     def configure(self, settings: AsrSettings) -> None:
         """Use the service config's recognition threads (before the first call)."""
         old, self.pool = self.pool, self._pool(settings)
+        self.settings = settings
         old.shutdown(wait=False)
 
     def session(self, rate: int, phrases: list[str] | None = None) -> VoskSession:
         return VoskSession(self, rate, phrases)
+
+    def recogniser(self, phrases: list[str] | None) -> Any:
+        """A recogniser for one session: a kept one if there is one (no phrase list), else a new one."""
+        if not phrases:
+            with self._idle_lock:
+                if self._idle:
+                    return self._idle.pop()
+        return self._new(phrases)
+
+    def _new(self, phrases: list[str] | None) -> Any:
+        import vosk
+
+        args: list[object] = [self._model, float(self.rate)]
+        if phrases:
+            # ensure_ascii=False: escaped non-ASCII words are silently dropped by Vosk.
+            args.append(json.dumps([*phrases, UNKNOWN_WORD], ensure_ascii=False))
+        rec = vosk.KaldiRecognizer(*args)
+        rec.SetWords(True)
+        self.recognisers_made += 1
+        return rec
+
+    def keep(self, rec: Any) -> None:
+        """Take back a (phrase-less) recogniser whose session ended on a final result, for a next
+        call. After FinalResult Vosk has dropped the decoder and features; the next audio makes new
+        ones (a Reset mid-utterance would keep the features, and the speaker adaptation, instead)."""
+        with self._idle_lock:
+            if len(self._idle) < IDLE_RECOGNISERS:
+                self._idle.append(rec)
+
+    def warm_up(self, speech: list[np.ndarray], rate: int) -> int:
+        """Make `settings.warm` recognisers, run each over `speech` (utterances at `rate` Hz: the
+        receptionist's own prompts) and keep them for the first calls. Blocking: run in a background
+        thread, at the recognition threads' priority. Returns how many were kept."""
+        _lower_priority(self.settings.nice)
+        started = time.monotonic()
+        kept = 0
+        kept_s = 0.0
+        taken = []
+        for x in speech:
+            if kept_s >= WARM_SPEECH_S:
+                break
+            taken.append(x)
+            kept_s += len(x) / rate
+        pcms = [(soxr.resample(x, rate, self.rate) if rate != self.rate else x).astype("<i2").tobytes()
+                for x in taken]
+        for _ in range(min(self.settings.warm, IDLE_RECOGNISERS)):
+            rec = self._new(None)
+            for pcm in pcms:
+                rec.AcceptWaveform(pcm)
+                rec.FinalResult()
+            self.keep(rec)
+            kept += 1
+        log.info("ASR: %d recogniser(s) warmed on %.0f s of the prompts in %.1f s", kept, kept_s,
+                 time.monotonic() - started)
+        return kept
+
+    @property
+    def idle_recognisers(self) -> int:
+        with self._idle_lock:
+            return len(self._idle)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on a recognition thread; whatever Kaldi raises (bare exceptions) comes back as
@@ -97,16 +175,18 @@ class VoskSession:
     """Feeds 20 ms frames; recognition runs in a worker thread, never on the event loop."""
 
     def __init__(self, engine: VoskEngine, rate: int, phrases: list[str] | None) -> None:
-        import vosk
-
         self.engine = engine
         self.rate = rate
-        args: list[object] = [engine._model, float(engine.rate)]
-        if phrases:
-            # ensure_ascii=False: escaped non-ASCII words are silently dropped by Vosk.
-            args.append(json.dumps([*phrases, UNKNOWN_WORD], ensure_ascii=False))
-        self._rec = vosk.KaldiRecognizer(*args)
-        self._rec.SetWords(True)
+        self._pooled = not phrases
+        self._rec = engine.recogniser(phrases)
+        self._busy = threading.Lock()
+        """Held by the recognition thread working on `_rec`: a step whose caller was cancelled (the
+        call ended) still runs to its end before the recogniser is kept."""
+        self._closed = False
+        self._clean = True
+        """False once a step failed or was cut off: such a recogniser is not kept."""
+        self._mid_utterance = False
+        """Audio fed since the last final result: such a recogniser is not kept either."""
         # One resampler per call, at the edge, when the model wants another rate than the line.
         self._resampler = soxr.ResampleStream(rate, engine.rate, 1, dtype="int16") if rate != engine.rate else None
         self._last_partial = ""
@@ -121,6 +201,7 @@ class VoskSession:
         return samples.astype("<i2").tobytes()
 
     def _accept(self, pcm: bytes) -> Transcript | None:
+        self._mid_utterance = True
         if self._rec.AcceptWaveform(pcm):
             result = json.loads(self._rec.Result())
             self._last_partial = ""
@@ -134,11 +215,31 @@ class VoskSession:
             return Transcript(partial, final=False)
         return None
 
+    def _locked(self, fn: Callable[[], T]) -> Callable[[], T]:
+        def step() -> T:
+            with self._busy:
+                if self._closed:
+                    raise AsrError("the recogniser's session has ended")
+                try:
+                    return fn()
+                except BaseException:
+                    self._clean = False
+                    raise
+        return step
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        try:
+            return await self.engine.run(self._locked(fn))
+        except asyncio.CancelledError:
+            self._clean = False  # cut off (a hang the call timed out on, or the call's end mid-step)
+            raise
+
     async def feed(self, frame: AudioFrame) -> Transcript | None:
         if frame.rate != self.rate:
             raise AsrError(f"frame at {frame.rate} Hz fed to a {self.rate} Hz session")
         async with self._lock:
-            return await self.engine.run(self._accept, self._pcm(frame.samples))
+            pcm = self._pcm(frame.samples)
+            return await self._run(lambda: self._accept(pcm))
 
     async def finish(self) -> Transcript:
         async with self._lock:
@@ -152,11 +253,13 @@ class VoskSession:
                 engine_hooks.before_use("asr")  # the tests: a crash or a hang, in Kaldi's thread
                 if tail and self._rec.AcceptWaveform(tail):
                     self._segments.append(_final(json.loads(self._rec.Result())))
-                return _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
+                text = _joined([*self._segments, _final(json.loads(self._rec.FinalResult()))])
+                self._mid_utterance = False
+                return text
 
             self._last_partial = ""
             try:
-                return await self.engine.run(final)
+                return await self._run(final)
             finally:
                 self._segments = []
 
@@ -166,7 +269,22 @@ class VoskSession:
             self._segments = []
             if self._resampler is not None:
                 self._resampler.clear()
-            await self.engine.run(self._rec.Reset)
+            await self._run(self._rec.Reset)
+
+    def close(self) -> None:
+        """The call is over: once any step still running ends, the recogniser is kept for a next
+        call (unless a step failed, hung or was cut off mid-utterance, or it has a phrase list)."""
+        def release() -> None:
+            with self._busy:
+                if self._closed:
+                    return
+                self._closed = True
+                if self._pooled and self._clean and not self._mid_utterance:
+                    self.engine.keep(self._rec)
+        try:
+            self.engine.pool.submit(release)
+        except RuntimeError:  # the pool is shut down (service stopping): nothing to keep
+            pass
 
 
 def _joined(parts: list[Transcript]) -> Transcript:

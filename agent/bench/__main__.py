@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"turn p50 {_ms(figs['turn_ms']['p50'])} p95 {_ms(figs['turn_ms']['p95'])}, answer p95 "
                   f"{_ms((figs['burst_answer_ms'] if phase.burst else figs['answer_ms'])['p95'])}, "
                   f"late frames {figs['late_frames']}, CPU {figs['receptionist_cpu_percent_of_one_core']} % "
-                  f"({r.wall_s:.0f} s)", flush=True)
+                  f"({r.wall_s:.0f} s)" + (f"; after a voice message's part, {_ms(figs['message_end_ms']['max'])} "
+                                          "(waits for more by design, not a turn)" if figs["message_end_ms"]["n"]
+                                          else ""), flush=True)
     finally:
         ast.stop()
     from agent.bench.report import build_summary

@@ -98,6 +98,9 @@ class CallFigures:
     end: the receptionist never took them (a short answer the VAD missed, or taken for echo)."""
     ends_decided: int = 0
     """Utterances ended in a pause by the decision (words or sound) rather than the hangover."""
+    message_end_ms: list[float] = field(default_factory=list)
+    """Turns that were part of a voice message (message mode), kept out of `turn_ms`: after each,
+    the receptionist waits `next_turn_wait_seconds` for more of the message by design."""
 
 
 @dataclass
@@ -325,6 +328,11 @@ def _figures(phoned: dict[str, Any], wire: WireCall | None, marks: list[tuple[st
                                and any(start < t < end - CUT_MARGIN_S for start, end in spoken))
             ends = [t for name, t in on_wire if name == "end_of_utterance"]
             out.turns_unheard = sum(not any(start < t <= end + HEARD_WITHIN_S for t in ends) for start, end in spoken)
+            parts = [t for name, t in on_wire if name == "voice_message_part"]
+            message = [t for t in said if any(t.speech_end < p < (t.reply_at or float("inf")) for p in parts)]
+            said = [t for t in said if t not in message]
+            out.turn_ms = [t.latency_s * 1000 for t in said if t.latency_s is not None]
+            out.message_end_ms = [t.latency_s * 1000 for t in message if t.latency_s is not None]
             out.stages_ms = [{k: v * 1000 for k, v in stage_breakdown(on_wire, t.speech_end, t.reply_at).items()}
                              for t in said]
     return out

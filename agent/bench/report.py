@@ -45,6 +45,7 @@ def phase_figures(r: PhaseResult) -> dict[str, Any]:
         "burst_answer_ms": summary([c.answer_ms for c in burst if c.answer_ms is not None]),
         "invite_to_200_ms": summary([c.invite_to_ok_ms for c in r.calls if c.invite_to_ok_ms is not None]),
         "turn_ms": summary(turn_ms),
+        "message_end_ms": summary([t for c in main for t in c.message_end_ms]),
         "turns_unanswered": sum(c.unanswered_turns for c in main),
         "acknowledgements": sum(c.acks for c in main),
         "pauses_said": sum(t.count("|") for c in range(r.phase.calls)

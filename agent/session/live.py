@@ -125,6 +125,7 @@ class LiveSession:
             await taker.run(call, intro=taker.engine_failed_text())
         finally:
             feeder.cancel()
+            asr.add_done_callback(_close_recogniser)
             for decision in self._decisions:
                 decision.cancel()
             if call.media is not None:
@@ -363,6 +364,12 @@ class LiveSession:
 
 def _nothing(_conn: object) -> None:
     """A write that writes nothing: done once every write queued before it is."""
+
+
+def _close_recogniser(made: asyncio.Future[AsrSession]) -> None:
+    """The call's recogniser session is over (the engine may keep its recogniser for a next call)."""
+    if not made.cancelled() and made.exception() is None:
+        made.result().close()
 
 
 def _as_asr_error(exc: Exception) -> StageError:

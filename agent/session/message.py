@@ -58,6 +58,7 @@ class MessageTaker:
             if heard is None:
                 break
             call.trace.mark("end_of_utterance", heard.ended.decided_at)
+            call.trace.mark("voice_message_part", heard.ended.decided_at)  # make bench: not a conversation turn
             utterances.append(heard.ended)
             self.recording = self._save(call, utterances)
             if self.call_id:  # 0: the store could not even open the call

@@ -107,6 +107,11 @@ class PhraseBook:
         thread.start()
         return thread
 
+    def rendered_speech(self, texts: list[str]) -> list[np.ndarray]:
+        """The samples of each sentence of `texts` already in the book (for warming the recogniser)."""
+        said = [self._frames.get(s) for t in texts for s in sentences(t)]
+        return [np.concatenate([f.samples for f in frames]) for frames in said if frames]
+
     def fixed(self, text: str) -> list[AudioFrame]:
         """A text whose sentences are all in the book, as frames (KeyError otherwise: a bug)."""
         out: list[AudioFrame] = []

@@ -205,3 +205,26 @@ def test_a_cut_off_is_an_end_decided_while_the_phone_still_says_its_turn_and_a_t
              ("end_of_utterance", 6.95)]  # within CUT_MARGIN_S of the turn's end: its end, not a cut
     out = _figures(phoned, wire, marks, offset=100.0, burst=False)
     assert (out.cut_offs, out.turns_unheard, out.utterances) == (1, 1, 4)  # the third turn was never taken
+
+
+def test_a_voice_message_part_is_timed_apart_from_the_conversation_turns() -> None:
+    """Message mode waits `next_turn_wait_seconds` after each part of a voice message for more of
+    it, by design: that wait is reported as `message_end_ms`, not as a turn."""
+    from agent.bench.calls import _figures
+    from agent.bench.wire import WireCall
+
+    def packets(start: float, end: float) -> list[tuple[float, bool]]:
+        return [(start + i * 0.02, True) for i in range(int((end - start) / 0.02) + 1)]
+
+    wire = WireCall("c1", invite_at=99.9, ok_at=100.0)
+    wire.said = packets(105.0, 107.0) + packets(115.0, 116.0)
+    wire.heard = packets(107.8, 109.0) + packets(119.0, 120.0)  # a reply, then the goodbye
+    phoned = {"number": "+33600000000", "confirmed": True, "turns_planned": 2, "spoken": [[5.0, 7.0], [15.0, 16.0]]}
+    marks = [("answered", 0.0), ("end_of_utterance", 7.5), ("asr_final", 7.6),
+             ("end_of_utterance", 16.3), ("voice_message_part", 16.3)]
+    out = _figures(phoned, wire, marks, offset=100.0, burst=False)
+    assert [round(t) for t in out.turn_ms] == [800]
+    assert [round(t) for t in out.message_end_ms] == [3000]
+    assert len(out.stages_ms) == 1
+    no_trace = _figures(phoned, wire, None, offset=100.0, burst=False)
+    assert [round(t) for t in no_trace.turn_ms] == [800, 3000]  # without the receptionist's trace: all turns
