@@ -303,7 +303,8 @@ def parse_config(data: object, file: str) -> Config:
     asr = root.node("asr")
     asr_cfg = AsrSettings(threads=asr.integer("threads", AsrSettings.threads, lo=0, hi=64),
                           nice=asr.integer("nice", AsrSettings.nice, lo=0, hi=19),
-                          warm=asr.integer("warm", AsrSettings.warm, lo=0, hi=16))
+                          keep=asr.integer("keep", AsrSettings.keep, lo=0, hi=64),
+                          warm=asr.integer("warm", AsrSettings.warm, lo=0, hi=64))
     asr.close()
 
     log_level = root.choice("log_level", "info", ("debug", "info", "warning", "error"))

@@ -25,9 +25,13 @@ class AsrSettings:
     nice: int = ASR_NICE
     """Their priority (Linux nice, 0-19); 0 runs them at the event loop's priority (what make bench
     compares the default against)."""
+    keep: int = 4
+    """Recognisers kept between calls at most (agent/asr/vosk_engine.py: a new one decodes 3-5 times
+    slower; each kept one holds its graph cache, 50-90 MB with the packaged model); 0: a new
+    recogniser for every call (make bench's "before")."""
     warm: int = 2
     """Recognisers made and run over the receptionist's own prompts at start, in the background, so
-    that the first calls do not decode with a cold graph (agent/asr/vosk_engine.py); 0: none."""
+    that the first calls do not decode with a cold graph (at most `keep`); 0: none."""
 
 
 class AsrError(StageError):

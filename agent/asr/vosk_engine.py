@@ -32,8 +32,6 @@ from agent.audio.frames import AudioFrame
 log = logging.getLogger(__name__)
 
 UNKNOWN_WORD = "[unk]"
-IDLE_RECOGNISERS: Final = 4
-"""Recognisers kept for the next calls at most (each holds its graph cache, tens of MB)."""
 WARM_SPEECH_S: Final = 20.0
 """Speech a recogniser is warmed on at start, at most: 2-3 s of one core each (packaged model)."""
 T = TypeVar("T")
@@ -92,10 +90,12 @@ class VoskEngine:
                                   initializer=_lower_priority, initargs=(settings.nice,))
 
     def configure(self, settings: AsrSettings) -> None:
-        """Use the service config's recognition threads (before the first call)."""
+        """Use the service config's recognition threads and recogniser limits (before the first call)."""
         old, self.pool = self.pool, self._pool(settings)
         self.settings = settings
         old.shutdown(wait=False)
+        with self._idle_lock:
+            del self._idle[settings.keep:]
 
     def session(self, rate: int, phrases: list[str] | None = None) -> VoskSession:
         return VoskSession(self, rate, phrases)
@@ -125,7 +125,7 @@ class VoskEngine:
         call. After FinalResult Vosk has dropped the decoder and features; the next audio makes new
         ones (a Reset mid-utterance would keep the features, and the speaker adaptation, instead)."""
         with self._idle_lock:
-            if len(self._idle) < IDLE_RECOGNISERS:
+            if len(self._idle) < self.settings.keep:
                 self._idle.append(rec)
 
     def warm_up(self, speech: list[np.ndarray], rate: int) -> int:
@@ -144,7 +144,7 @@ class VoskEngine:
             kept_s += len(x) / rate
         pcms = [(soxr.resample(x, rate, self.rate) if rate != self.rate else x).astype("<i2").tobytes()
                 for x in taken]
-        for _ in range(min(self.settings.warm, IDLE_RECOGNISERS)):
+        for _ in range(min(self.settings.warm, self.settings.keep)):
             rec = self._new(None)
             for pcm in pcms:
                 rec.AcceptWaveform(pcm)

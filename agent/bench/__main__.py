@@ -61,6 +61,7 @@ END_OF_TURN: Final[tuple[tuple[dict[str, object], str, str], ...]] = (
 )
 """The end of a turn as it was (a fixed pause), a shorter fixed pause, with the sound model too, and
 with webrtcvad instead of Silero VAD, each against the product on the same calls (issue 22)."""
+COLD_ASR: Final = "a new recogniser for every call (now kept between calls, two warmed at start)"
 CORPUS: Final = ("seed.yaml", "plombier.yaml")
 """The scenarios the concurrent calls play (tests/data/scenarios, the bench's dialplan: plombier)."""
 QUICK_TURNS: Final = 3
@@ -96,6 +97,8 @@ def phases(quick: bool) -> list[Phase]:
     for vad, name, change in END_OF_TURN:
         out += [Phase(f"1-call-{name}", 1, one, vad=vad, against="1-call", change=change),
                 Phase(f"pauses-{name}", 2, paused, vad=vad, against="pauses", change=change + ", pause set")]
+    cold: dict[str, object] = {"keep": 0, "warm": 0}
+    out.append(Phase("1-call-asr-cold", 1, one, asr=cold, against="1-call", change=COLD_ASR))
     out.append(Phase("1-call-ack-early", 1, one, call={"ack_early": True}, against="1-call",
                      change="the acknowledgement at once when the reply is predicted slower than the dead-air "
                             "budget (now after the budget)"))
@@ -106,6 +109,7 @@ def phases(quick: bool) -> list[Phase]:
                       change="recogniser made on the event loop before the greeting (now in a worker thread)")]
     for n in (4,) if quick else SWEEP:
         out.append(Phase(f"{n}-calls", n, calls, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
+    out.append(Phase("4-calls-asr-cold", 4, calls, asr=cold, against="4-calls", change=COLD_ASR))
     if not quick:
         loaded = f"{BURST}-calls-plus-burst"
         out += [Phase(loaded, BURST, calls, burst=BURST),

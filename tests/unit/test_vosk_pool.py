@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from agent.asr.base import AsrError, AsrSettings
-from agent.asr.vosk_engine import IDLE_RECOGNISERS, VoskEngine, VoskSession
+from agent.asr.vosk_engine import VoskEngine, VoskSession
 from agent.audio.frames import split_frames
 from agent.devtools.faults import FAULTS
 from agent.engines import load_asr
@@ -102,8 +102,13 @@ def test_the_warm_up_keeps_the_configured_recognisers_for_the_first_calls(vosk: 
         while vosk.idle_recognisers < 3 and time.monotonic() < end:
             time.sleep(0.01)
         assert vosk.idle_recognisers == 3
-        vosk.configure(AsrSettings(warm=IDLE_RECOGNISERS + 3))
+        vosk.configure(AsrSettings(keep=3, warm=5))
         vosk._idle.clear()
-        assert vosk.warm_up(AUDIO[:1], 8000) == IDLE_RECOGNISERS  # never more than are kept
+        assert vosk.warm_up(AUDIO[:1], 8000) == 3  # never more than are kept
+        vosk.configure(AsrSettings(keep=0))
+        assert vosk.idle_recognisers == 0  # those kept beyond the new limit are let go
+        last = vosk.session(8000)
+        assert asyncio.run(_said(last, AUDIO[0]))
+        assert _idle_after_close(vosk, last) == 0  # keep: 0, a new recogniser for every call
     finally:
         vosk.configure(AsrSettings())
