@@ -151,7 +151,7 @@ class VoskEngine:
                 rec.FinalResult()
             self.keep(rec)
             kept += 1
-        log.info("ASR: %d recogniser(s) warmed on %.0f s of the prompts in %.1f s", kept, kept_s,
+        log.info("recognisers warmed for the first calls: %d, on %.0f s of the prompts, in %.1f s", kept, kept_s,
                  time.monotonic() - started)
         return kept
 
