@@ -29,7 +29,6 @@ from agent.audio.vad import VadEngine
 from agent.config import Config, default_max_calls
 from agent.dialogue import phrases
 from agent.dialogue.dialplan import Dialplan
-from agent.dialogue.phrases import FALLBACK
 from agent.dialogue.severity import ARTEFACT, default_model
 from agent.llm.base import Extractor
 from agent.notify import Notifier
@@ -41,7 +40,6 @@ from agent.store.db import Store
 from agent.store.queries import Retention, apply_retention
 from agent.telephony.ari import AriClient
 from agent.telephony.controller import Controller
-from agent.tts.prompt_files import render_beep, render_prompt
 
 log = logging.getLogger("standardiste")
 
@@ -68,12 +66,6 @@ class Service:
 def sms_route(config: Config, ari: AriClient) -> Route | None:
     kind = REGISTRY.get(config.sms.route)
     return kind.build(config.sms.settings, ari.request) if kind is not None else None
-
-
-def render_fallback(config: Config, book: PhraseBook) -> None:
-    """The prompts the dialplan plays by itself when the controller is down."""
-    render_prompt(FALLBACK, config.paths.prompts, name="fallback", engine=book.engine)
-    render_beep(config.paths.prompts)
 
 
 def warm_up(plan: Dialplan) -> None:
@@ -122,13 +114,14 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
         # What Asterisk plays by itself when the controller is down: before calls are taken (the
         # safety net must be there from the first call: the dialplan's voice message, a caller over
         # capacity; rendered once, it is kept with the prompts).
-        render_fallback(config, book)
+        fallback_later = book.render_fallback(config.paths.prompts, quick=True)
         understood.result()
     log.info("understanding: rules + learned severity layer (%s, trained on %s)", ARTEFACT.name,
              default_model().trained_on)
     # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
     # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
-    book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)])
+    book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)],
+                               then=(lambda: book.render_fallback(config.paths.prompts)) if fallback_later else None)
     vad = config.media.vad
     if vad.engine is VadEngine.SILERO and vad.silero_model is not None:
         from agent.audio.silero import preload

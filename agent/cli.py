@@ -132,7 +132,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_render_prompts(args: argparse.Namespace) -> int:
-    from agent.app import render_fallback
     from agent.config import load_config
     from agent.engines import load_tts
     from agent.session.phrasebook import PhraseBook
@@ -141,7 +140,7 @@ def cmd_render_prompts(args: argparse.Namespace) -> int:
     book = PhraseBook(load_tts(config.paths.models)[0], config.paths.cache, config.media.rate)
     for plan in config.dialplans.all():
         book.prepare_dialplan(plan)
-    render_fallback(config, book)
+    book.render_fallback(config.paths.prompts)
     print(f"prompts written to {config.paths.prompts}, phrases to {config.paths.cache}")
     return 0
 

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Final
 
@@ -26,7 +26,8 @@ from agent.audio.frames import AudioFrame, samples_per_frame, split_frames
 from agent.dialogue import phrases
 from agent.dialogue.dialplan import Dialplan
 from agent.tts.base import Synthesizer, render, sentences, speech_chunks, stream_frames
-from agent.tts.prompt_files import load_frames, render_beep, render_prompt, to_rate
+from agent.tts.espeak_engine import EspeakEngine
+from agent.tts.prompt_files import is_rendered, load_frames, render_beep, render_prompt, to_rate
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,21 @@ class PhraseBook:
     def prepare_dialplan(self, plan: Dialplan) -> int:
         return self.prepare(phrases.fixed_texts(plan))
 
-    def prepare_in_background(self, texts: list[str]) -> threading.Thread:
+    def render_fallback(self, prompts_dir: Path, *, quick: bool = False) -> bool:
+        """The prompts the dialplan plays by itself when the controller is down (asterisk-conf's
+        voice message). `quick` (at start): if this voice has not rendered it yet (a first start),
+        espeak-ng renders it now (tens of ms instead of the voice's 0.5 s before calls are taken), and
+        True says the voice should render it again later."""
+        render_beep(prompts_dir)
+        if quick and not is_rendered(phrases.FALLBACK, prompts_dir, name="fallback", engine=self.engine):
+            render_prompt(phrases.FALLBACK, prompts_dir, name="fallback", engine=EspeakEngine())
+            return True
+        render_prompt(phrases.FALLBACK, prompts_dir, name="fallback", engine=self.engine)
+        return False
+
+    def prepare_in_background(self, texts: list[str], then: Callable[[], object] | None = None) -> threading.Thread:
         """`prepare(texts)` in a daemon thread at a lower priority (nice 10): what a call may say
-        later than its first seconds. Returns the thread."""
+        later than its first seconds; then `then()`, in the same thread. Returns the thread."""
 
         def run() -> None:
             try:
@@ -100,6 +113,8 @@ class PhraseBook:
                 pass
             try:
                 self.prepare(texts)
+                if then is not None:
+                    then()
             except Exception:  # a sentence that cannot be rendered now is synthesised when said
                 log.exception("rendering the phrases in the background failed")
 

@@ -50,14 +50,24 @@ def to_rate(samples: np.ndarray, rate: int, target: int = PROMPT_RATE_HZ) -> np.
     return clipped
 
 
+def _files(text: str, out_dir: Path, name: str | None, engine: Synthesizer) -> tuple[Path, Path, str]:
+    """The WAV, its stamp (the digest of the voice and text it was rendered from) and that digest."""
+    digest = hashlib.sha256(f"{engine.name}|{text}".encode()).hexdigest()[:16]
+    stem = name or f"prompt-{digest}"
+    return out_dir / f"{stem}.wav", out_dir / f".{stem}.sha", digest
+
+
+def is_rendered(text: str, out_dir: Path, name: str | None = None, engine: Synthesizer | None = None) -> bool:
+    """Whether `render_prompt` would reuse a file (the same text, rendered by the same voice)."""
+    path, stamp, digest = _files(text, out_dir, name, engine or EspeakEngine())
+    return path.exists() and stamp.exists() and stamp.read_text() == digest
+
+
 def render_prompt(text: str, out_dir: Path, name: str | None = None,
                   engine: Synthesizer | None = None) -> Prompt:
     """Render `text` once into out_dir; reuse the file while text and voice are unchanged."""
     engine = engine or EspeakEngine()
-    digest = hashlib.sha256(f"{engine.name}|{text}".encode()).hexdigest()[:16]
-    stem = name or f"prompt-{digest}"
-    path = out_dir / f"{stem}.wav"
-    stamp = out_dir / f".{stem}.sha"
+    path, stamp, digest = _files(text, out_dir, name, engine)
     if path.exists() and stamp.exists() and stamp.read_text() == digest:
         with wave.open(str(path), "rb") as w:
             return Prompt(path, w.getnframes() / w.getframerate(), cached=True)

@@ -14,6 +14,8 @@ from agent.app import build
 from agent.config import load_config
 from agent.dialogue import phrases
 from agent.tts.base import sentences
+from agent.tts.espeak_engine import EspeakEngine
+from agent.tts.prompt_files import is_rendered
 
 ARI_SECRET = "s3cret-Horse-Battery-42"
 
@@ -52,6 +54,30 @@ def test_a_cold_start_renders_the_first_seconds_and_leaves_the_rest_to_the_backg
             return sum([1 async for _ in book.speak(missing)])
 
         assert asyncio.run(say()) > 10
-        assert (service.config.paths.prompts / "fallback.wav").exists()  # Asterisk's own: before any call
+        # Asterisk's own voice message prompt, before any call: on a first start, espeak-ng's at once;
+        # the voice renders it again in the background, after the phrases.
+        prompts = service.config.paths.prompts
+        assert (prompts / "fallback.wav").exists()
+        assert is_rendered(phrases.FALLBACK, prompts, name="fallback", engine=EspeakEngine())
     finally:
         service.deps.store.close()
+
+
+def test_the_fallback_prompt_is_quick_on_a_first_start_and_the_voice_s_once_rendered(tmp_path: Path) -> None:
+    from agent.engines import load_tts
+    from agent.session.phrasebook import PhraseBook
+
+    voice = load_tts(Path("/nonexistent-models-dir"))[0]
+    book = PhraseBook(voice, tmp_path / "cache", 8000)
+    prompts = tmp_path / "prompts"
+    started = time.monotonic()
+    assert book.render_fallback(prompts, quick=True) is True  # nothing rendered by this voice yet
+    quick_s = time.monotonic() - started
+    assert is_rendered(phrases.FALLBACK, prompts, name="fallback", engine=EspeakEngine())
+    started = time.monotonic()
+    assert book.render_fallback(prompts) is False  # what the background does next
+    voice_s = time.monotonic() - started
+    print(f"\nfallback prompt: espeak-ng {quick_s * 1000:.0f} ms, the voice {voice_s * 1000:.0f} ms")
+    assert is_rendered(phrases.FALLBACK, prompts, name="fallback", engine=voice)
+    assert book.render_fallback(prompts, quick=True) is False  # the next start keeps the voice's
+    assert is_rendered(phrases.FALLBACK, prompts, name="fallback", engine=voice)
