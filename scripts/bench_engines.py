@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from agent.tts.prompt_files import to_rate
 
 TTS_TEXT = ("Bonjour, vous êtes bien chez Plomberie Martin. Je suis l'assistant automatique de l'entreprise. "
             "Pouvez-vous me donner votre nom et votre adresse ?")
+KEPT_TEXTS = ["J'ai une fuite d'eau sous l'évier de la cuisine, ça coule partout depuis une heure.",
+              "Sophie Lambert.", "8 rue des Lilas à Cagnes-sur-Mer.", "Oui c'est ça."]
 LLM_TEXTS = ["Marie Dubois, 15 rue Victor Hugo à Nice.",
              "Bonjour, je suis Paul Girard, j'habite 8 place Bellecour à Lyon, j'ai une fuite sous l'évier.",
              "Oui c'est Madame Lefèvre, 3 allée des Tilleuls à Rennes, le tableau électrique a disjoncté."]
@@ -63,6 +66,85 @@ async def bench_asr(models: Path) -> None:
         f"({len(audio) / 8000:.1f} s of 8 kHz audio, fed as 20 ms frames)")
 
 
+async def bench_asr_kept(models: Path) -> None:
+    """The same French utterances (espeak-ng) through a new recogniser, then through it again once
+    kept (agent/asr/vosk_engine.py): CPU of the feeding and time of each final result."""
+    engine, _ = load_asr(models)
+    said = [to_rate(*synthesize_espeak(t, voice="fr"), 8000) for t in KEPT_TEXTS]
+
+    async def one_call() -> tuple[float, list[float]]:
+        session = engine.session(8000)
+        cpu, finals = 0.0, []
+        for audio in said:
+            began = time.thread_time() + time.process_time()
+            for frame in split_frames(audio, 8000):
+                await session.feed(frame)
+            cpu += time.thread_time() + time.process_time() - began
+            started = time.monotonic()
+            await session.finish()
+            finals.append(time.monotonic() - started)
+        session.close()
+        await asyncio.sleep(0.2)  # the release runs on a recognition thread
+        return cpu, finals
+
+    speech_s = sum(len(a) for a in said) / 8000
+    for label in ("new recogniser", "kept recogniser", "kept recogniser"):
+        began = time.process_time()
+        _, finals = await one_call()
+        cpu = time.process_time() - began
+        print(f"ASR   {label:16} {speech_s:4.1f} s of speech: {cpu:5.2f} s of CPU (RTF {cpu / speech_s:.2f}), "
+              f"final results {', '.join(f'{f * 1000:.0f}' for f in finals)} ms")
+
+
+def _neighbour(stop: threading.Event, done: list[int]) -> None:
+    """CPU work outside the GIL (numpy), counted in steps, until `stop`."""
+    a = np.random.default_rng(1).random((200, 200))
+    while not stop.is_set():
+        a @ a
+        done[0] += 1
+
+
+def bench_tts_neighbour(models: Path) -> None:
+    """Piper's sentences with a CPU-bound thread beside it (what the recogniser is during a call),
+    with onnxruntime's threads spinning (its default) and not (ours), and the work that thread got."""
+    import onnxruntime
+
+    engine = load_tts(models)[0]
+    piper = getattr(engine, "engines", [engine])[0]
+    voice = getattr(piper, "_voice", None)
+    if voice is None:
+        print("TTS   neighbour test: no Piper voice")
+        return
+    ours = voice.session
+    for label, spin in (("threads spinning (default)", "1"), ("threads not spinning (ours)", "0")):
+        options = onnxruntime.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        voice.session = onnxruntime.InferenceSession(ours._model_path, sess_options=options,
+                                                     providers=["CPUExecutionProvider"])
+        done = [0]
+        firsts = []
+        for contended in (False, True):
+            stop = threading.Event()
+            side = threading.Thread(target=_neighbour, args=(stop, done)) if contended else None
+            if side is not None:
+                side.start()
+            began = time.monotonic()
+            for text in KEPT_TEXTS * 3:
+                started = time.monotonic()
+                list(voice.synthesize(text))
+                firsts.append((contended, time.monotonic() - started))
+            stop.set()
+            if side is not None:
+                side.join()
+                rate = done[0] / (time.monotonic() - began)
+        alone = statistics.median(f for c, f in firsts if not c)
+        beside = statistics.median(f for c, f in firsts if c)
+        print(f"TTS   {label:27} a sentence p50 {alone * 1000:.0f} ms alone, {beside * 1000:.0f} ms beside a "
+              f"busy thread, which did {rate:.0f} steps/s meanwhile")
+    voice.session = ours
+
+
 async def bench_llm(models: Path) -> None:
     engine, _ = load_llm(models)
     times, first = [], []
@@ -82,6 +164,8 @@ def main() -> None:
     print(f"Speech engines on this machine (models: {args.models}; stand-ins when absent)")
     asyncio.run(bench_tts(args.models))
     asyncio.run(bench_asr(args.models))
+    asyncio.run(bench_asr_kept(args.models))
+    bench_tts_neighbour(args.models)
     try:
         asyncio.run(bench_llm(args.models))
     except ImportError as exc:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,16 +17,35 @@ from agent.tts.base import TtsError
 log = logging.getLogger(__name__)
 
 
+def _load(model_path: Path, config_path: Path | None) -> Any:
+    """`PiperVoice.load` (piper-tts 1.8.0, pinned) on the CPU, with an onnxruntime session whose
+    threads do not spin: by default its threads busy-wait after every operator, taking the cores from
+    the recogniser and the event loop during a synthesis. `make bench-engines`, two runs, a sentence
+    beside a busy thread: 156 / 180 ms spinning, 147 / 144 ms not, and the busy thread got 1.2-2.6
+    times as much done; alone, the same (63-75 vs 65-66 ms). tests/unit/test_engines.py checks it."""
+    import json
+
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    with open(config_path or f"{model_path}.json", encoding="utf-8") as f:
+        config = PiperConfig.from_dict(json.load(f))
+    session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session, config=config)
+
+
 class PiperEngine:
     def __init__(self, model_path: Path, config_path: Path | None = None, *,
                  espeak_voice: str | None = None) -> None:
         """`espeak_voice` overrides the voice's phonemizer language: a stand-in English voice
         given "fr" speaks French phonemes (accented)."""
-        from piper import PiperVoice
-
         started = time.monotonic()
         try:
-            voice = PiperVoice.load(model_path, config_path)
+            voice = _load(model_path, config_path)
         except Exception as exc:  # onnxruntime / json errors: a bad or missing voice file
             raise TtsError(f"cannot load the Piper voice {model_path}: {exc}") from exc
         if espeak_voice:

@@ -159,6 +159,14 @@ def test_piper_streams_french_as_8khz_frames(piper) -> None:  # type: ignore[no-
     assert stamps[0] < 0.5 * total, (stamps[0], total)
 
 
+def test_piper_s_onnxruntime_threads_do_not_spin(piper) -> None:  # type: ignore[no-untyped-def]
+    """A spinning thread pool busy-waits after each operator, taking the cores the recogniser and the
+    event loop need (figures: scripts/bench_engines.py)."""
+    options = piper.engines[0]._voice.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.inter_op_num_threads == 1
+
+
 class FailingSynthesizer:
     """Fake: a primary voice that breaks (a corrupt model, onnxruntime error)."""
 
