@@ -182,6 +182,7 @@ class VoskSession:
         self._busy = threading.Lock()
         """Held by the recognition thread working on `_rec`: a step whose caller was cancelled (the
         call ended) still runs to its end before the recogniser is kept."""
+        self._close_asked = False
         self._closed = False
         self._clean = True
         """False once a step failed or was cut off: such a recogniser is not kept."""
@@ -217,15 +218,32 @@ class VoskSession:
 
     def _locked(self, fn: Callable[[], T]) -> Callable[[], T]:
         def step() -> T:
-            with self._busy:
-                if self._closed:
-                    raise AsrError("the recogniser's session has ended")
-                try:
-                    return fn()
-                except BaseException:
-                    self._clean = False
-                    raise
+            try:
+                with self._busy:
+                    if self._closed:
+                        raise AsrError("the recogniser's session has ended")
+                    try:
+                        return fn()
+                    except BaseException:
+                        self._clean = False
+                        raise
+            finally:
+                self._release_if_asked()  # the call ended while this step ran
         return step
+
+    def _release_if_asked(self) -> None:
+        """Once the session is closed and no step runs, keep the recogniser (or not). Whoever finds
+        the lock taken leaves it to the holder, who tries again after letting go of it: a step that
+        hangs never holds up a recognition thread, nor the event loop, for the release."""
+        if not self._close_asked or not self._busy.acquire(blocking=False):
+            return
+        try:
+            if not self._closed:
+                self._closed = True
+                if self._pooled and self._clean and not self._mid_utterance:
+                    self.engine.keep(self._rec)
+        finally:
+            self._busy.release()
 
     async def _run(self, fn: Callable[[], T]) -> T:
         try:
@@ -272,19 +290,10 @@ class VoskSession:
             await self._run(self._rec.Reset)
 
     def close(self) -> None:
-        """The call is over: once any step still running ends, the recogniser is kept for a next
-        call (unless a step failed, hung or was cut off mid-utterance, or it has a phrase list)."""
-        def release() -> None:
-            with self._busy:
-                if self._closed:
-                    return
-                self._closed = True
-                if self._pooled and self._clean and not self._mid_utterance:
-                    self.engine.keep(self._rec)
-        try:
-            self.engine.pool.submit(release)
-        except RuntimeError:  # the pool is shut down (service stopping): nothing to keep
-            pass
+        """The call is over: once no step runs, the recogniser is kept for a next call (unless a step
+        failed, hung or was cut off mid-utterance, or it has a phrase list). Never blocks."""
+        self._close_asked = True
+        self._release_if_asked()
 
 
 def _joined(parts: list[Transcript]) -> Transcript:

@@ -112,3 +112,32 @@ def test_the_warm_up_keeps_the_configured_recognisers_for_the_first_calls(vosk: 
         assert _idle_after_close(vosk, last) == 0  # keep: 0, a new recogniser for every call
     finally:
         vosk.configure(AsrSettings())
+
+
+def test_a_call_that_ends_during_a_hung_step_releases_without_waiting_and_drops_the_recogniser(
+        vosk: VoskEngine) -> None:
+    FAULTS.configure("asr=hang@1", hang_s=5.0)  # the final result hangs in Kaldi's thread
+
+    hung = vosk.session(8000)
+
+    async def go() -> tuple[float, int, str]:
+        for frame in split_frames(AUDIO[0], 8000):
+            await hung.feed(frame)
+        finishing = asyncio.ensure_future(hung.finish())
+        await asyncio.sleep(0.2)
+        finishing.cancel()  # the call ended while its recogniser hung
+        started = time.monotonic()
+        hung.close()
+        closed_in = time.monotonic() - started
+        # The other recognition thread still serves another call meanwhile.
+        other = vosk.session(8000)
+        text = await asyncio.wait_for(_said(other, AUDIO[1]), 4.0)
+        return closed_in, vosk.idle_recognisers, text
+
+    closed_in, idle, text = asyncio.run(go())
+    assert closed_in < 0.05 and idle == 0 and text and not hung._closed  # the step still hangs
+    end = time.monotonic() + 10
+    while not hung._closed and time.monotonic() < end:
+        time.sleep(0.05)
+    assert hung._closed, "the hung step's end did not release the session"
+    assert vosk.idle_recognisers == 0  # a recogniser that hung is not kept
