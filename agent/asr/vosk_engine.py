@@ -134,7 +134,6 @@ class VoskEngine:
         thread, at the recognition threads' priority. Returns how many were kept."""
         _lower_priority(self.settings.nice)
         started = time.monotonic()
-        kept = 0
         kept_s = 0.0
         taken = []
         for x in speech:
@@ -144,13 +143,13 @@ class VoskEngine:
             kept_s += len(x) / rate
         pcms = [(soxr.resample(x, rate, self.rate) if rate != self.rate else x).astype("<i2").tobytes()
                 for x in taken]
-        for _ in range(min(self.settings.warm, self.settings.keep)):
+        kept = min(self.settings.warm, self.settings.keep)
+        for _ in range(kept):
             rec = self._new(None)
             for pcm in pcms:
                 rec.AcceptWaveform(pcm)
                 rec.FinalResult()
             self.keep(rec)
-            kept += 1
         log.info("recognisers warmed for the first calls: %d, on %.0f s of the prompts, in %.1f s", kept, kept_s,
                  time.monotonic() - started)
         return kept
