@@ -1,10 +1,18 @@
 """Whether the words heard so far already answer the question pending: the dialogue's half of the
 end-of-turn decision (the other half is the sound of the utterance, audio/turn_model.py).
 
-A bare yes or no to a yes/no question, a name to "votre nom ?", a complete phone number, an
-address with its town, a slot's choice: the caller has said what was asked, and the reply can
-start after a short pause instead of the long one. Anything else (a problem being described, a
-name half said, "c'est au quinze rue...") is not complete: the long pause stands.
+A yes or no with its word after it ("oui merci", "non c'est tout"), a first name and surname to
+"votre nom ?", a complete phone number, an address with its town, a slot's choice: the caller has
+said what was asked, and the reply can start after a short pause instead of the long one. Anything
+else (a problem being described, a name half said, "c'est au quinze rue...") is not complete: the
+long pause stands.
+
+A lone word is half an answer. The outside callers (../shared/corpus, personas by other writers)
+never stop at a lone "oui" or "non": none of their 156 answers to yes/no questions (safety checks,
+the number's check, a slot offered), and 132 are "Oui," or "Non," then more ("Oui, le premier,
+ça me va.", "Non, personne n'est blessé."), a comma's pause after the first word; none of their 55
+answers to "votre nom ?" is a single word ("Lebrun. Gaston Lebrun.": the surname, then the whole).
+A lone "oui", "non" or "Jean" waits for the long pause; "Madame Vidal" does not.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from datetime import datetime
 from typing import Final
 
 from agent.dialogue.heard import Expect, hear
+from agent.dialogue.names import CIVILITIES
 from agent.dialogue.state import Ask
 
 YES_NO: Final = frozenset({Ask.RECAP, Ask.DANGER, Ask.CHECK, Ask.MORE})
@@ -27,6 +36,11 @@ HANGING: Final = frozenset({"et", "ou", "mais", "de", "du", "des", "le", "la", "
                             "sur", "rue", "avenue", "boulevard", "chemin", "c", "est", "je", "j", "euh", "donc",
                             "alors", "parce", "que", "qui", "avec", "pour", "mon", "ma", "mes", "un", "une"})
 """Last words that leave a sentence hanging: the caller is not done whatever was heard before."""
+
+
+def _lone(text: str) -> bool:
+    """One word said, perhaps repeated ("oui", "non, non", "d'accord"): the caller may go on."""
+    return len({w.strip(".,;:!?…").lower() for w in text.split()} - {""}) <= 1
 
 
 def checkable(expect: Expect) -> bool:
@@ -52,6 +66,8 @@ def answers(expect: Expect, text: str, now: datetime) -> bool:
     if kind is Ask.RECAP and (h.phone is not None or (h.address is not None and h.address.city is not None)):
         return True  # a correction given whole: "non, rappelez-moi au 06 45 12 34 56"
     if kind in YES_NO:
+        if _lone(text):
+            return False
         # "oui c'est bien ça" is done. To the recap, a "non" is followed by the correction ("Non, |
         # rappelez-moi au..."): Silero hears the comma's pause as one (200 ms), and a turn ended there
         # had the caller talked over; a bare "non" alone waits the hangover, then what is wrong is asked.
@@ -62,7 +78,8 @@ def answers(expect: Expect, text: str, now: datetime) -> bool:
 
         return bool(expect.offered) and pick(text, expect.offered, now) is not None and len(h.tokens) <= 6
     if kind is Ask.FIELD and field == "name":
-        return h.name is not None and h.address is None and len(h.tokens) <= 5
+        two_words = h.name is not None and (len(h.name.split()) >= 2 or bool(CIVILITIES & set(h.tokens)))
+        return two_words and h.address is None and len(h.tokens) <= 5
     if kind is Ask.FIELD and field == "phone":
         return h.phone is not None
     if (kind is Ask.FIELD and field == "address") or kind is Ask.NAME_ADDRESS or kind is Ask.CRITICAL:

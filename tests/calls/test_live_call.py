@@ -313,23 +313,23 @@ def test_the_real_vosk_recogniser_in_the_loop(asterisk, phones, softphone, tmp_p
         agent.stop()
 
 
-PAUSED_TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Jean | Martin.", "12 avenue Jean Médecin à Nice.",
+PAUSED_TURNS = ("Bonjour, mon évier est bouché depuis ce matin.", "Madame Vidal, | Jeanne Vidal.",
+                "12 avenue Jean Médecin à Nice.",
                 "Non, rappelez-moi au | zéro six, | quarante-cinq, | douze, | trente-quatre, | cinquante-six.",
                 "Oui c'est ça.", "Le premier.")
-"""A caller who pauses 500 ms (devtools/speech.py PAUSE_MS) between their first name and their surname, and
-after each pair of their number."""
+"""A caller who pauses 500 ms (devtools/speech.py PAUSE_MS) after "Madame Vidal," before saying the name
+whole, and after each pair of their number."""
 PAUSED_HEARD = 7
-"""The utterances the receptionist hears: "Jean" is a whole answer to "your name?", so the turn ends
-in the pause, and the surname that follows is another utterance, its continuation."""
+"""The utterances the receptionist hears: "Madame Vidal" is a whole answer to "your name?", so the turn
+ends in the pause, and the name that follows is another utterance, its continuation."""
 
 
 def test_a_complete_answer_is_replied_to_at_once_and_a_paused_number_is_not_cut(
         asterisk, live, phones, softphone, tmp_path: Path) -> None:
-    """Issue 22: the end of a turn decided after 200 ms of silence from the words heard: "Jean | Martin."
+    """Issue 22: the end of a turn decided after 200 ms of silence from the words heard: "Madame Vidal,"
     to "Votre nom ?" is answered within 400 ms of its end (the hangover alone took 700 ms before any
-    reply); "Jean" alone was taken as the answer, and "Martin", said over the reply, stops it and is
-    joined to it (the name is "Jean Martin"); a number dictated in pairs, with pauses longer than
-    that, is one utterance, never cut."""
+    reply); "Jeanne Vidal.", said over the reply, stops it and is joined to it (the name is "Jeanne
+    Vidal"); a number dictated in pairs, with pauses longer than that, is one utterance, never cut."""
     live(PAUSED_TURNS)  # the scripted recogniser follows the cuts (asr/scripted.py)
     call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
     assert phones.wait_until(lambda: call.confirmed, 10)
@@ -337,10 +337,10 @@ def test_a_complete_answer_is_replied_to_at_once_and_a_paused_number_is_not_cut(
     assert phones.wait_until(lambda: call.ended, CALL_TIMEOUT_S)
     latencies = turn_latencies(call, call.heard())
     print(f"\nturn latency at the phone (s): {[round(x, 2) for x in latencies]}")
-    assert len(latencies) >= 4 and latencies[1] <= 0.4, f"'Jean Martin.' answered {latencies[1]:.2f} s after its end"
+    assert len(latencies) >= 4 and latencies[1] <= 0.4, f"'Madame Vidal,' answered {latencies[1]:.2f} s after its end"
     assert latencies[3] > 0, "the reply to the number started before the caller had finished it"
     lead = wait_lead(db(tmp_path), lambda r: r["status"] == "booked", phones=phones)
-    assert lead["name"] == "Jean Martin" and lead["phone"] == "+33645123456"
+    assert lead["name"] == "Jeanne Vidal" and lead["phone"] == "+33645123456"
     assert phones.wait_until(lambda: bool(store_rows(db(tmp_path), "SELECT 1 FROM traces")), 10)
     trace = store_rows(db(tmp_path), "SELECT t.events FROM traces t")[0]["events"]
     ends = trace.count('"end_of_utterance"')
