@@ -39,6 +39,13 @@ class AudioFrame:
         return float(np.sqrt(np.mean(self.samples.astype(np.float64) ** 2)))
 
 
+LEAD_LEVEL: Final = 64
+"""A sample quieter than this (int16; about -54 dBFS) before a reply's first sound is the voice's
+lead-in silence, not speech: Piper starts each sentence with 20-60 ms of it."""
+LEAD_KEEP_MS: Final = 5
+"""Kept of the lead-in before the first sound: the onset's ramp."""
+
+
 def samples_per_frame(rate: int) -> int:
     return rate * FRAME_MS // 1000
 
@@ -53,3 +60,13 @@ def split_frames(samples: np.ndarray, rate: int) -> list[AudioFrame]:
             chunk = np.concatenate([chunk, np.zeros(n - len(chunk), dtype=np.int16)])
         out.append(AudioFrame(chunk.astype(np.int16), rate))
     return out
+
+
+def trim_lead(samples: np.ndarray, rate: int) -> np.ndarray:
+    """`samples` from LEAD_KEEP_MS before their first sound: the lead-in silence of a voice is dead air
+    the caller hears before every reply (20-60 ms a sentence). Empty if nothing is louder than
+    LEAD_LEVEL."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= LEAD_LEVEL)
+    if not len(loud):
+        return samples[len(samples):]
+    return samples[max(0, int(loud[0]) - rate * LEAD_KEEP_MS // 1000):]

@@ -13,7 +13,7 @@ from typing import Final, Protocol
 import numpy as np
 import soxr
 
-from agent.audio.frames import AudioFrame, samples_per_frame
+from agent.audio.frames import AudioFrame, samples_per_frame, trim_lead
 from agent.errors import StageError
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncItera
     n = samples_per_frame(rate)
     carry = np.zeros(0, dtype=np.int16)
     resampler: soxr.ResampleStream | None = None
+    leading = True
     try:
         while True:
             item = await queue.get()
@@ -103,6 +104,9 @@ async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncItera
                 if resampler is None:
                     resampler = soxr.ResampleStream(src_rate, rate, 1, dtype="int16")
                 samples = resampler.resample_chunk(samples)
+            if leading:  # the voice's lead-in silence is dead air before the reply's first sound
+                samples = trim_lead(samples, rate)
+                leading = not len(samples)
             carry = np.concatenate([carry, samples.astype(np.int16)])
             while len(carry) >= n:
                 yield AudioFrame(carry[:n].copy(), rate, time.monotonic())

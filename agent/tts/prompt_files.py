@@ -19,7 +19,7 @@ from typing import Final
 import numpy as np
 import soxr
 
-from agent.audio.frames import AudioFrame, split_frames
+from agent.audio.frames import AudioFrame, split_frames, trim_lead
 from agent.audio.wav import write_wav
 from agent.tts.base import Synthesizer, render
 from agent.tts.espeak_engine import EspeakEngine
@@ -79,11 +79,13 @@ def render_prompt(text: str, out_dir: Path, name: str | None = None,
 
 
 def load_frames(prompt: Prompt, rate: int) -> list[AudioFrame]:
-    """A prompt as 20 ms frames at the call's media rate (resampled once, here at the edge)."""
+    """A prompt as 20 ms frames at the call's media rate (resampled once, here at the edge), from
+    its first sound (the voice's lead-in silence left out)."""
     with wave.open(str(prompt.path), "rb") as w:
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         file_rate = w.getframerate()
-    return split_frames(to_rate(samples, file_rate, rate), rate)
+    samples = to_rate(samples, file_rate, rate)
+    return split_frames(trim_lead(samples, rate) if np.any(samples) else samples, rate)
 
 
 BEEP_HZ: Final = 1000.0

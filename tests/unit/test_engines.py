@@ -159,6 +159,29 @@ def test_piper_streams_french_as_8khz_frames(piper) -> None:  # type: ignore[no-
     assert stamps[0] < 0.5 * total, (stamps[0], total)
 
 
+def test_a_reply_starts_with_its_first_sound_not_the_voice_s_lead_in(piper, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Piper starts a sentence with 20-60 ms of silence: dead air the caller heard before every reply.
+    A reply streamed and a sentence from the book both start with sound in their first frame (5 ms
+    of the lead-in kept), and lose no more than the lead-in."""
+    from agent.audio.frames import LEAD_LEVEL
+    from agent.session.phrasebook import PhraseBook
+
+    text = "Quel est votre nom ?"
+    whole, rate = render(piper, text)
+    lead_s = int(np.flatnonzero(np.abs(whole.astype(np.int32)) >= LEAD_LEVEL)[0]) / rate
+    assert lead_s >= 0.01, "the voice has no lead-in to trim: this test shows nothing"
+
+    async def streamed() -> list[np.ndarray]:
+        return [frame.samples async for frame in stream_frames(piper, text, 8000)]
+
+    book = PhraseBook(piper, tmp_path, 8000)
+    book.prepare([text])
+    for frames in (asyncio.run(streamed()), [f.samples for f in book.fixed(text)]):
+        first = np.abs(frames[0].astype(np.int32))
+        assert first.max() >= LEAD_LEVEL and int(np.flatnonzero(first >= LEAD_LEVEL)[0]) <= 8000 * 0.006
+        assert abs(len(frames) * 0.02 - (len(whole) / rate - lead_s)) <= 0.06  # a frame, and resampling
+
+
 def test_piper_s_onnxruntime_threads_do_not_spin(piper) -> None:  # type: ignore[no-untyped-def]
     """A spinning thread pool busy-waits after each operator, taking the cores the recogniser and the
     event loop need (figures: scripts/bench_engines.py)."""
