@@ -160,11 +160,13 @@ def first_texts(plan: Dialplan) -> list[str]:
 
 def fixed_texts(plan: Dialplan) -> list[str]:
     """Every sentence this dialplan can make the receptionist say that holds no caller data: what
-    the live call renders ahead of time (agent/session/phrasebook.py)."""
+    the live call renders ahead of time (agent/session/phrasebook.py). The templates come whole:
+    their sentences without a field ("Je récapitule :", "C'est bien ça ?") are rendered, so that a
+    reply starting with one plays at once; a sentence with a field is synthesised when said."""
     texts = [plan.greeting, *(f.question for f in plan.fields), *(item.answer for item in plan.faq)]
     for trig in plan.triggers:
         texts += [t for t in (trig.advice, trig.check.question if trig.check else None) if t]
-    texts += [v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "{" not in v]
+    texts += [v for k, v in globals().items() if k.isupper() and isinstance(v, str)]
     texts += list(ACKNOWLEDGEMENTS) + list(CRITICAL_ASK.values())
     texts += [q.text for q in SAFETY_QUESTIONS.values()] + list(SAFETY_ADVICE.values())
     return texts

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -41,6 +42,10 @@ RINGBACK_HZ: Final = 440.0
 """The French ringback tone (440 Hz, 1.5 s on, 3.5 s off) the caller hears while the artisan rings."""
 
 
+FIELD: Final = re.compile(r"\{\w+\}")
+"""A template's field: its sentence holds caller data, synthesised when said."""
+
+
 class PhraseBook:
     """Rendered sentences (frames at the call's rate), shared by every call; one per process."""
 
@@ -56,12 +61,13 @@ class PhraseBook:
         average of the last syntheses); None until it has synthesised something."""
 
     def prepare(self, texts: Iterable[str]) -> int:
-        """Render (or load from the disk cache) every sentence of `texts`; blocking, for start-up."""
+        """Render (or load from the disk cache) every sentence of `texts` but a template's sentences
+        with a field ("{slot}"); blocking, for start-up."""
         started = time.monotonic()
         count = 0
         for text in texts:
             for sentence in sentences(text):
-                if sentence not in self._frames:
+                if sentence not in self._frames and not FIELD.search(sentence):
                     began = time.monotonic()
                     prompt = render_prompt(sentence, self.cache_dir, engine=self.engine)
                     if not prompt.cached:

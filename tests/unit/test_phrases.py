@@ -46,16 +46,15 @@ def _stray(plan: Dialplan, replies: list[str]) -> list[str]:
         said = sentences(reply)
         i = 0
         while i < len(said):
-            if said[i] in fixed:
-                i += 1
-                continue
+            # A template first: its sentences without a field ("Je récapitule :") are fixed too.
             span = next((j for j in range(min(len(said), i + 4), i, -1)
                          if any(t.fullmatch(" ".join(said[i:j])) for t in TEMPLATES)), None)
-            if span is None:
-                stray.append(said[i])
-                i += 1
-            else:
+            if span is not None:
                 i = span
+                continue
+            if said[i] not in fixed:
+                stray.append(said[i])
+            i += 1
     return stray
 
 
