@@ -7,6 +7,7 @@ is synthesised when said."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def test_a_cold_start_renders_the_first_seconds_and_leaves_the_rest_to_the_backg
         assert is_rendered(phrases.FALLBACK, prompts, name="fallback", engine=EspeakEngine())
     finally:
         service.deps.store.close()
+        # The background's threads run Piper and Vosk: left running at the interpreter's exit, their
+        # C++ code aborted the process (exit 134) when this file ran alone.
+        for thread in threading.enumerate():
+            if thread.name in ("phrases", "asr-warm-up"):
+                thread.join(120)
 
 
 def test_the_fallback_prompt_is_quick_on_a_first_start_and_the_voice_s_once_rendered(tmp_path: Path) -> None:
