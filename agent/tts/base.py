@@ -113,8 +113,11 @@ async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncItera
                 carry = carry[n:]
         if resampler is not None:
             carry = np.concatenate([carry, resampler.resample_chunk(np.zeros(0, np.int16), last=True)])
-        if len(carry):
-            yield AudioFrame(np.concatenate([carry, np.zeros(n - len(carry) % n, np.int16)])[:n], rate)
+        # The resampler's flush is its delay (55 ms from 22.05 kHz): every frame of it, not only the
+        # first (the end of each streamed reply was cut by up to 55 ms).
+        for start in range(0, len(carry), n):
+            tail = carry[start:start + n]
+            yield AudioFrame(np.concatenate([tail, np.zeros(n - len(tail), np.int16)]), rate)
     finally:
         cancelled.set()
         await asyncio.wait([worker], timeout=0)
