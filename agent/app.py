@@ -14,7 +14,7 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +26,7 @@ from agent.asr.base import Transcriber
 from agent.audio.turn_model import MODEL_DIR as TURN_MODEL_DIR
 from agent.audio.turn_model import TurnDecider, load_turn_model
 from agent.audio.vad import VadEngine
+from agent.background import Background
 from agent.config import Config, default_max_calls
 from agent.dialogue import phrases
 from agent.dialogue.dialplan import Dialplan
@@ -61,6 +62,8 @@ class Service:
     """One line saying which recogniser answers (or that calls are voice messages), for the log."""
     sender: Sender | None = None
     """Delivers the SMS outbox; None when no route is configured."""
+    background: Background = field(default_factory=Background)
+    """The phrases rendered and the recognisers warmed after the start: stopped with the service."""
 
 
 def sms_route(config: Config, ari: AriClient) -> Route | None:
@@ -83,14 +86,17 @@ def build(config: Config, *, scripted_asr: Path | None = None, transcriber: Tran
     `transcriber` replaces the installed recogniser (tests put a stand-in in the loop). The store is
     claimed first: a second controller on it stops before loading anything (StoreError)."""
     store = Store(config.paths.store, sole=True)
+    background = Background()
     try:
-        return _build(config, store, scripted_asr, transcriber)
+        return _build(config, store, scripted_asr, transcriber, background)
     except BaseException:
+        background.stop()
         store.close()
         raise
 
 
-def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None) -> Service:
+def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber: Transcriber | None,
+           background: Background) -> Service:
     from agent.engines import french_asr, load_asr, load_tts, production_llm, set_up_asr
 
     plans = config.dialplans.all()
@@ -120,7 +126,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
              default_model().trained_on)
     # Rendered while the service already takes calls (a sentence not yet rendered is synthesised
     # when said): on a cold cache, this took 28 s on a loaded machine before the first call.
-    book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)],
+    book.prepare_in_background([t for plan in plans for t in phrases.fixed_texts(plan)], background,
                                then=(lambda: book.render_fallback(config.paths.prompts)) if fallback_later else None)
     vad = config.media.vad
     if vad.engine is VadEngine.SILERO and vad.silero_model is not None:
@@ -146,7 +152,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
         mode = (f"ASR: {transcriber.name}: full conversation" if transcriber is not None else
                 "No French speech model installed (`make models`): every call is taken as a voice message")
     set_up_asr(transcriber, config.asr, config.media.rate,
-               lambda: book.rendered_speech([t for plan in plans for t in phrases.first_texts(plan)]))
+               lambda: book.rendered_speech([t for plan in plans for t in phrases.first_texts(plan)]), background)
     extractor = production_llm(config.paths.models) if transcriber is not None else None
     if transcriber is not None:
         log.info("LLM: %s", f"{extractor.name}: fills what the rules did not understand" if extractor is not None
@@ -173,7 +179,7 @@ def _build(config: Config, store: Store, scripted_asr: Path | None, transcriber:
                             over_capacity=sessions.over_capacity)
     log.info("calls: %d conversation(s) at once (call.max_concurrent); a caller beyond them leaves a voice message",
              controller.max_calls)
-    return Service(config, deps, controller, ari, mode, sender)
+    return Service(config, deps, controller, ari, mode, sender, background)
 
 
 def _turn_decider(config: Config) -> TurnDecider | None:
@@ -377,6 +383,7 @@ async def serve(service: Service, stop: asyncio.Event | None = None, *, handle_s
             await service.sender.close()
         service.deps.calendars.close()
         await service.ari.close()
+        await asyncio.to_thread(service.background.stop)
         await asyncio.to_thread(service.deps.store.close)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -13,6 +12,7 @@ from typing import Final
 import numpy as np
 
 from agent.asr.base import AsrSettings, Transcriber
+from agent.background import Background
 from agent.llm.base import Extractor
 from agent.models import installed, load_manifest
 from agent.tts.base import FallbackSynthesizer, Synthesizer
@@ -104,10 +104,11 @@ def load_llm(models_dir: Path) -> tuple[Extractor, str]:
 
 
 def set_up_asr(transcriber: Transcriber | None, settings: AsrSettings, rate: int,
-               speech: Callable[[], list[np.ndarray]]) -> None:
+               speech: Callable[[], list[np.ndarray]], background: Background) -> None:
     """The `asr:` settings go to the Vosk engine that runs (the product's, or the one the scripted
-    stand-in is timed with), and its first recognisers are warmed in the background on `speech()`
-    (the receptionist's own prompts at `rate` Hz), so that the first calls do not decode cold."""
+    stand-in is timed with), and its first recognisers are warmed in a `background` job on
+    `speech()` (the receptionist's own prompts at `rate` Hz), so that the first calls do not decode
+    cold."""
     from agent.asr.vosk_engine import VoskEngine
 
     for engine in (transcriber, getattr(transcriber, "timed_with", None)):
@@ -119,8 +120,8 @@ def set_up_asr(transcriber: Transcriber | None, settings: AsrSettings, rate: int
 
             def warm(engine: VoskEngine = engine, said: list[np.ndarray] = said) -> None:
                 try:
-                    engine.warm_up(said, rate)
+                    engine.warm_up(said, rate, background.stopping)
                 except Exception:  # a cold recogniser is slower, not wrong: the calls make their own
                     log.exception("warming the recognisers failed")
 
-            threading.Thread(target=warm, name="asr-warm-up", daemon=True).start()
+            background.start("asr-warm-up", warm)

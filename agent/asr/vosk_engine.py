@@ -128,10 +128,11 @@ class VoskEngine:
             if len(self._idle) < self.settings.keep:
                 self._idle.append(rec)
 
-    def warm_up(self, speech: list[np.ndarray], rate: int) -> int:
+    def warm_up(self, speech: list[np.ndarray], rate: int, stopping: threading.Event | None = None) -> int:
         """Make `settings.warm` recognisers, run each over `speech` (utterances at `rate` Hz: the
         receptionist's own prompts) and keep them for the first calls. Blocking: run in a background
-        thread, at the recognition threads' priority. Returns how many were kept."""
+        thread, at the recognition threads' priority; ends after the utterance in progress once
+        `stopping` is set. Returns how many were kept."""
         _lower_priority(self.settings.nice)
         started = time.monotonic()
         kept_s = 0.0
@@ -144,9 +145,11 @@ class VoskEngine:
         pcms = [(soxr.resample(x, rate, self.rate) if rate != self.rate else x).astype("<i2").tobytes()
                 for x in taken]
         kept = min(self.settings.warm, self.settings.keep)
-        for _ in range(kept):
+        for made in range(kept):
             rec = self._new(None)
             for pcm in pcms:
+                if stopping is not None and stopping.is_set():
+                    return made
                 rec.AcceptWaveform(pcm)
                 rec.FinalResult()
             self.keep(rec)

@@ -24,6 +24,7 @@ from typing import Final
 import numpy as np
 
 from agent.audio.frames import AudioFrame, samples_per_frame, split_frames
+from agent.background import Background
 from agent.dialogue import phrases
 from agent.dialogue.dialplan import Dialplan
 from agent.tts.base import Synthesizer, render, sentences, speech_chunks, stream_frames
@@ -60,13 +61,15 @@ class PhraseBook:
         """The voice's measured pace to first audio, seconds per character of the first piece (an
         average of the last syntheses); None until it has synthesised something."""
 
-    def prepare(self, texts: Iterable[str]) -> int:
+    def prepare(self, texts: Iterable[str], stopping: threading.Event | None = None) -> int:
         """Render (or load from the disk cache) every sentence of `texts` but a template's sentences
-        with a field ("{slot}"); blocking, for start-up."""
+        with a field ("{slot}"); blocking, for start-up. Ends early once `stopping` is set."""
         started = time.monotonic()
         count = 0
         for text in texts:
             for sentence in sentences(text):
+                if stopping is not None and stopping.is_set():
+                    return count
                 if sentence not in self._frames and not FIELD.search(sentence):
                     began = time.monotonic()
                     prompt = render_prompt(sentence, self.cache_dir, engine=self.engine)
@@ -108,8 +111,9 @@ class PhraseBook:
         render_prompt(phrases.FALLBACK, prompts_dir, name="fallback", engine=self.engine)
         return False
 
-    def prepare_in_background(self, texts: list[str], then: Callable[[], object] | None = None) -> threading.Thread:
-        """`prepare(texts)` in a daemon thread at a lower priority (nice 10): what a call may say
+    def prepare_in_background(self, texts: list[str], background: Background,
+                               then: Callable[[], object] | None = None) -> threading.Thread:
+        """`prepare(texts)` in a `background` job at a lower priority (nice 10): what a call may say
         later than its first seconds; then `then()`, in the same thread. Returns the thread."""
 
         def run() -> None:
@@ -118,15 +122,13 @@ class PhraseBook:
             except (OSError, AttributeError):
                 pass
             try:
-                self.prepare(texts)
-                if then is not None:
+                self.prepare(texts, background.stopping)
+                if then is not None and not background.stopping.is_set():
                     then()
             except Exception:  # a sentence that cannot be rendered now is synthesised when said
                 log.exception("rendering the phrases in the background failed")
 
-        thread = threading.Thread(target=run, name="phrases", daemon=True)
-        thread.start()
-        return thread
+        return background.start("phrases", run)
 
     def rendered_speech(self, texts: list[str]) -> list[np.ndarray]:
         """The samples of each sentence of `texts` already in the book (for warming the recogniser)."""

@@ -27,7 +27,7 @@ MAY_IMPORT: Final = {
     "session": {"actions", "telephony", "dialogue", "asr", "tts", "llm", "audio", "store"},
     "bench": {"devtools", "store", "audio", "admin"},
 }
-LEAVES: Final = {"errors", "files", "yamlnode", "passwords", "engine_hooks"}
+LEAVES: Final = {"errors", "files", "yamlnode", "passwords", "engine_hooks", "background"}
 """Bottom modules that import nothing of the project's rooms (or only each other)."""
 DEVTOOLS_USERS: Final = {"devtools", "bench", "cli"}
 """Who may import agent.devtools: itself, the measuring tool, and the CLI's `dev`/`demo` commands."""

@@ -7,7 +7,6 @@ is synthesised when said."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from pathlib import Path
 
@@ -61,12 +60,42 @@ def test_a_cold_start_renders_the_first_seconds_and_leaves_the_rest_to_the_backg
         assert (prompts / "fallback.wav").exists()
         assert is_rendered(phrases.FALLBACK, prompts, name="fallback", engine=EspeakEngine())
     finally:
+        assert service.background.stop()  # as the service does when it stops (agent/background.py)
         service.deps.store.close()
-        # The background's threads run Piper and Vosk: left running at the interpreter's exit, their
-        # C++ code aborted the process (exit 134) when this file ran alone.
-        for thread in threading.enumerate():
-            if thread.name in ("phrases", "asr-warm-up"):
-                thread.join(120)
+
+
+def test_a_service_stopped_during_its_background_work_exits_cleanly(tmp_path: Path) -> None:
+    """`standardiste run` stopped seconds after a cold start, while Piper renders the phrases and Vosk
+    warms its recognisers in the background: the jobs stop after their step and the process exits
+    as it should (here 1: no Asterisk was ever reachable). Left running at the exit, their C++ code
+    aborted the process (SIGABRT, exit 134; systemd logs a crash)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    scripted = tmp_path / "asr.json"
+    scripted.write_text('{"utterances": []}')
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--config", str(_config(tmp_path)),
+                                 "--scripted-asr", str(scripted)], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.monotonic() + 60
+            while "Asterisk unreachable" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.1)
+            assert any(t in log.read_text() for t in ("phrases ready", "Asterisk unreachable"))
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            code = proc.wait(30)
+        finally:
+            proc.kill()
+    said = log.read_text()
+    assert "terminate called" not in said and code == 1, (code, said[-2000:])
+    assert "stopped before Asterisk became reachable" in said
+    print(f"\nstopped in {time.monotonic() - started:.1f} s")
 
 
 def test_the_fallback_prompt_is_quick_on_a_first_start_and_the_voice_s_once_rendered(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ the configured number."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 
@@ -105,6 +106,10 @@ def test_the_warm_up_keeps_the_configured_recognisers_for_the_first_calls(vosk: 
         vosk.configure(AsrSettings(keep=3, warm=5))
         vosk._idle.clear()
         assert vosk.warm_up(AUDIO[:1], 8000) == 3  # never more than are kept
+        vosk._idle.clear()
+        stopping = threading.Event()
+        stopping.set()
+        assert vosk.warm_up(AUDIO[:2], 8000, stopping) == 0 and vosk.idle_recognisers == 0  # the service stops
         vosk.configure(AsrSettings(keep=0))
         assert vosk.idle_recognisers == 0  # those kept beyond the new limit are let go
         last = vosk.session(8000)
