@@ -34,6 +34,9 @@ def test_one_bench_call_end_to_end(asterisk, tmp_path: Path) -> None:  # type: i
     # Two turns timed at the phone, each at least the VAD's silence hangover after the caller stopped.
     assert len(call.turn_ms) == 2 and all(650 < t < 6000 for t in call.turn_ms), call.turn_ms
     assert figures["turns_broken_down"] >= 1
-    assert 650 < figures["stage_ms_p50"]["end_of_utterance"] < 800  # the 700 ms hangover, on two clocks
+    # The 700 ms hangover (not a decision at 200 ms), from the phone's last packet to the receptionist's
+    # mark: frames that reach a loaded machine bunched after a stall shorten it as timed on arrival
+    # (CI68: 641 ms; 697-700 ms here unloaded).
+    assert 600 < figures["stage_ms_p50"]["end_of_utterance"] < 800
     assert any("timed with the real vosk" in e for e in result.engines), result.engines
     assert 0 < figures["receptionist_cpu_percent_of_one_core"] < 200 and figures["receptionist_rss_peak_mb"] > 50
