@@ -1,7 +1,8 @@
 """`make bench` (`python -m agent.bench [--quick]`): answer time, turn latency and capacity, timed
 at real SIP phones on a private Asterisk, with `standardiste run` as the receptionist.
 
-Phases, each with a fresh store and a fresh receptionist process:
+Phases, each with a fresh store and a fresh receptionist process, whose calls begin once it is ready
+and its recognisers are warmed (a box that has been up):
 - one call (a booking; streaming, the product) and the same call with `call.pipeline: naive` (the
   baseline); concurrent calls play the seed's call and the scenario corpus (`corpus()`), in turn;
 - each measured change against its former behaviour (a setting), on the same calls (full only),
