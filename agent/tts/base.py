@@ -13,7 +13,7 @@ from typing import Final, Protocol
 import numpy as np
 import soxr
 
-from agent.audio.frames import AudioFrame, samples_per_frame, trim_lead
+from agent.audio.frames import AudioFrame, samples_per_frame, split_frames, trim_lead
 from agent.errors import StageError
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,8 @@ async def stream_frames(engine: Synthesizer, text: str, rate: int) -> AsyncItera
             carry = np.concatenate([carry, resampler.resample_chunk(np.zeros(0, np.int16), last=True)])
         # The resampler's flush is its delay (55 ms from 22.05 kHz): every frame of it, not only the
         # first (the end of each streamed reply was cut by up to 55 ms).
-        for start in range(0, len(carry), n):
-            tail = carry[start:start + n]
-            yield AudioFrame(np.concatenate([tail, np.zeros(n - len(tail), np.int16)]), rate)
+        for frame in split_frames(carry, rate):
+            yield frame
     finally:
         cancelled.set()
         await asyncio.wait([worker], timeout=0)
