@@ -50,7 +50,8 @@ soak: deps venv asterisk
 
 # The understanding figures (README "Understanding"): across writers (issue 21: the outside corpus in
 # ../shared/corpus, each writer scored by a model trained without it, the rules alone beside), whole
-# outside callers (../shared/tools/callerbot.py), our calls and the held-back set; typed and as ASR text.
+# outside callers (../shared/tools/callerbot.py), our calls and the held-back set; typed and as ASR text;
+# and where outside callers pause mid-answer, whether the end-of-turn words would cut them.
 CORPUS ?= ../shared/corpus
 CALLERBOT ?= ../shared/tools/callerbot.py
 understanding: venv
@@ -59,6 +60,8 @@ understanding: venv
 	echo "== whole outside calls: $$(basename $$f) $${form:-typed}"; \
 	$(BIN)/python $(CALLERBOT) --personas $$f $$form | tail -n 1; done; done
 	$(BIN)/python -m tests.caller --heldback
+	@echo "== pauses inside outside callers' answers: would the end-of-turn words cut them (issue 22)"
+	STANDARDISTE_CORPUS=$(CORPUS) STANDARDISTE_CALLERBOT=$(CALLERBOT) $(BIN)/python -m tests.pausepoints
 
 # The learned severity layer, trained on every writer (the four outside files and our own calls):
 # writes agent/dialogue/data/severity.json.gz, which is committed (the box has no corpus).

@@ -162,7 +162,7 @@ class LiveSession:
             await self._check_store(flush=False)
             ack_by = None
             if utterance is not None and not self._acked and self.deps.timing.pipeline is Pipeline.STREAMING:
-                ack_by = utterance.ended.decided_at + self.deps.timing.ack_after_s
+                ack_by = self.deps.timing.ack_by(utterance.ended.ended_at, utterance.ended.decided_at)
             ours = await self._said(call, reply, ack_by=ack_by)
 
     async def _said(self, call: Call, text: str, ack_by: float | None) -> OurSpeech:
@@ -230,7 +230,7 @@ class LiveSession:
         work = asyncio.ensure_future(self._understand(call, conv, utterance, goes_on))
         if self.deps.timing.pipeline is Pipeline.NAIVE:
             return await work  # the baseline: no acknowledgement covers a slow reply
-        budget = decided_at + self.deps.timing.ack_after_s - time.monotonic()
+        budget = self.deps.timing.ack_by(utterance.ended.ended_at, decided_at) - time.monotonic()
         done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))
         if not done:
             await self._acknowledge(call)

@@ -15,6 +15,13 @@ ACK_AFTER_S: Final = 0.3
 a short pre-rendered acknowledgement plays ("D'accord."), seconds. After the VAD's 0.7 s of silence
 that ends the utterance, the caller hears something within about a second (`make bench` measures
 it against the former 0.7 s in the same run)."""
+DEAD_AIR_S: Final = 0.8
+"""The longest silence after the caller's last word before something plays, seconds: the dead-air
+budget counts the silence the caller has already heard. After a turn ended early (200 ms into the
+pause) `ack_after_s` rules (the acknowledgement 500 ms after the last word); after a turn the words
+could not end (the 700 ms hangover) it comes 100 ms after the decision, not 300 ms. Under load the
+recogniser's final text then waits 200-600 ms for the cores: the caller heard "D'accord." ~1.0-1.05 s
+after they stopped at 4 calls (`make bench`, issue 22). A large value is the former behaviour."""
 ACK_EARLY: Final = False
 """When the reply's first audio is predicted later than the dead-air budget (its first sentence is
 not pre-rendered and the voice's measured pace says its first piece will take longer), the
@@ -57,7 +64,14 @@ class CallTiming:
     next_turn_wait_s: float = NEXT_TURN_WAIT_S
     ack_after_s: float = ACK_AFTER_S
     ack_early: bool = ACK_EARLY
+    dead_air_s: float = DEAD_AIR_S
     max_message_s: float = MAX_MESSAGE_S
     pipeline: Pipeline = Pipeline.STREAMING
     recogniser_setup: RecogniserSetup = RecogniserSetup.BACKGROUND
     engine_timeout_s: float = ENGINE_TIMEOUT_S
+
+    def ack_by(self, ended_at: float, decided_at: float) -> float:
+        """When an acknowledgement plays if no reply audio is ready (monotonic s): `ack_after_s` after
+        the end was decided, or earlier to keep the silence since the caller's last word (`ended_at`)
+        within `dead_air_s`; never before the decision."""
+        return min(decided_at + self.ack_after_s, max(decided_at, ended_at + self.dead_air_s))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
-from agent.session.timing import RecogniserSetup
+from agent.session.timing import CallTiming, RecogniserSetup
 from agent.yamlnode import ConfigError
 from tests.conftest import REPO
 
@@ -54,6 +54,22 @@ def test_recognition_settings_default_and_override(tmp_path: Path, secret: Path)
     assert (cfg.asr.threads, cfg.asr.nice, cfg.call.recogniser_setup) == (3, 0, RecogniserSetup.BLOCKING)
 
 
+def test_the_dead_air_budget_counts_the_silence_since_the_last_word(tmp_path: Path, secret: Path) -> None:
+    t = CallTiming(ack_after_s=0.3, dead_air_s=0.8)
+    # a turn ended early, 200 ms into the pause: the acknowledgement 300 ms after the decision
+    assert t.ack_by(ended_at=10.0, decided_at=10.2) == pytest.approx(10.5)
+    # a turn that waited out the 700 ms hangover: 800 ms after the last word, 100 ms after the decision
+    assert t.ack_by(ended_at=10.0, decided_at=10.7) == pytest.approx(10.8)
+    # decided later still (a slow decision): never before the decision itself
+    assert t.ack_by(ended_at=10.0, decided_at=11.0) == pytest.approx(11.0)
+    # a large budget is the former rule: 300 ms after the decision, whatever came before
+    assert CallTiming(ack_after_s=0.3, dead_air_s=5.0).ack_by(10.0, 10.7) == pytest.approx(11.0)
+    cfg = load_config(write(tmp_path, GOOD.format(secret=secret)))
+    assert (cfg.call.ack_after_s, cfg.call.dead_air_s) == (0.3, 0.8)
+    cfg = load_config(write(tmp_path, GOOD.format(secret=secret) + "call:\n  dead_air_ms: 1000\n"))
+    assert cfg.call.dead_air_s == 1.0
+
+
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     text = (REPO / "asterisk-conf/standardiste.example.yaml").read_text()
     monkeypatch.setenv("STANDARDISTE_ARI_PASSWORD", ARI_SECRET)
@@ -86,6 +102,8 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
          "dialplans.numbers.+", "a dialled number"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  ack_after_ms: 5\n",
          "call.ack_after_ms", "an integer from 100 to 3000"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  dead_air_ms: 100\n",
+         "call.dead_air_ms", "an integer from 300 to 5000"),
         ("ari:\n  password_file: {secret}\nmedia:\n  format: opus\n", "media.format", "one of ulaw"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nasr:\n  nice: 25\n", "asr.nice",
          "an integer from 0 to 19"),

@@ -22,6 +22,7 @@ from agent.dialogue.complete import answers, checkable, hanging
 from agent.dialogue.dialplan import builtin_dialplan
 from agent.dialogue.heard import Expect
 from agent.dialogue.policy import Conversation
+from agent.dialogue.slots import Slot
 from agent.dialogue.state import Ask
 from agent.session.turn_end import TurnEnd
 from tests.conftest import REPO
@@ -30,6 +31,9 @@ from tests.signals import RATE, speech
 NOW = datetime(2026, 12, 2, 10)
 MODELS = REPO / "models" / MODEL_DIR
 
+OFFERED = (Slot(datetime(2026, 12, 2, 13, 30), datetime(2026, 12, 2, 15, 30)),
+           Slot(datetime(2026, 12, 3, 8), datetime(2026, 12, 3, 10)))
+"""Today at 13 h 30 or tomorrow at 8 h (NOW is 2 December, 10 h)."""
 ANSWERS = [
     (Expect(Ask.RECAP), "oui", False), (Expect(Ask.RECAP), "Oui, c'est bien ça.", True),
     (Expect(Ask.CHECK), "oui, oui", False), (Expect(Ask.DANGER), "non personne", True),
@@ -40,7 +44,9 @@ ANSWERS = [
     (Expect(Ask.RECAP), "non rappelez-moi au zéro six quarante cinq douze trente quatre cinquante six", True),
     (Expect(Ask.FIELD, "name"), "marie dubois", True), (Expect(Ask.FIELD, "name"), "je m'appelle", False),
     (Expect(Ask.FIELD, "name"), "jean", False), (Expect(Ask.FIELD, "name"), "pierre-yves", False),  # half a name
-    (Expect(Ask.FIELD, "name"), "madame vidal", True),
+    (Expect(Ask.FIELD, "name"), "madame vidal", False),  # a surname: the whole name may follow
+    (Expect(Ask.FIELD, "name"), "monsieur le goff", False), (Expect(Ask.FIELD, "name"), "yannick le bihan", True),
+    (Expect(Ask.FIELD, "name"), "Madame Simone Teulière.", True),
     (Expect(Ask.FIELD, "name"), "dubois d u b", False),
     (Expect(Ask.FIELD, "phone"), "zéro six douze trente quatre cinquante six soixante dix huit", True),
     (Expect(Ask.FIELD, "phone"), "zéro six douze trente quatre", False),
@@ -48,6 +54,11 @@ ANSWERS = [
     (Expect(Ask.FIELD, "address"), "c'est au quinze rue", False),
     (Expect(Ask.FIELD, "address"), "quinze rue de la république", False),  # the town may follow
     (Expect(Ask.FIELD, "problem"), "j'ai une fuite d'eau sous l'évier", False),  # only the sound can tell
+    (Expect(Ask.SLOT, offered=OFFERED), "Oui, le premier,", False),  # "..., ça me va.": outside callers go on
+    (Expect(Ask.SLOT, offered=OFFERED), "le premier", False),
+    (Expect(Ask.SLOT, offered=OFFERED), "oui le premier ça me va", True),
+    (Expect(Ask.SLOT, offered=OFFERED), "Demain à 8 h, très bien.", True),
+    (Expect(Ask.SLOT, offered=OFFERED), "le premier mais venez vite", False),
 ]
 
 
@@ -214,43 +225,42 @@ def test_the_words_end_the_turn_without_the_model() -> None:
 
 
 def test_words_said_after_an_early_end_are_joined_to_that_turn() -> None:
-    """A caller who goes on after their turn was ended in a pause ("Madame Vidal," ... "Jeanne
-    Vidal."): the rest is
-    read with the first part against the question they were answering, not as an answer to the
-    next one; the utterances heard count it once."""
+    """A caller who goes on after their turn was ended in a pause ("Jeanne Vidal," ... "V I D A L.",
+    the name, then its spelling): the rest is read with the first part against the question they
+    were answering, not as an answer to the next one; the utterances heard count it once."""
     async def run(goes_on: bool) -> tuple[Conversation, str, str]:
         conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678")
         conv.start()
         await conv.turn("J'ai une fuite sous l'évier.")
         assert conv.expect() == Expect(Ask.FIELD, "name")
-        first = await conv.turn("Madame Vidal,")
-        return conv, first, await conv.turn("Jeanne Vidal.", continues=goes_on)
+        first = await conv.turn("Jeanne Vidal,")
+        return conv, first, await conv.turn("V I D A L.", continues=goes_on)
 
     conv, first, second = asyncio.run(run(True))
     assert conv.lead.name == "Jeanne Vidal" and second == first and len(conv.heard) == 2
     assert conv.expect() == Expect(Ask.FIELD, "address")
-    conv, first, second = asyncio.run(run(False))  # taken as its own turn, a name is no address
-    assert conv.lead.name == "Vidal" and second != first and len(conv.heard) == 3
+    conv, first, second = asyncio.run(run(False))  # taken as its own turn, a spelling is no address
+    assert conv.lead.name == "Jeanne Vidal" and second != first and len(conv.heard) == 3
 
 
 def test_the_rest_of_an_early_turn_is_judged_with_it() -> None:
-    """ "Madame Vidal" ends the turn in its pause (a name); the conversation moves on to the address.
-    "Jeanne Vidal", said 0.5 s after, is no address, but it is the rest of the name: judged with the
-    first part against "your name?", it is complete and ends at once. Said 1 s after (past the
-    hangover) it is a turn of its own, left to the hangover."""
+    """ "Jeanne Vidal" ends the turn in its pause (a name); the conversation moves on to the address.
+    "Vidal", said 0.5 s after (the surname again), is no address, but it is the rest of the name:
+    judged with the first part against "your name?", it is complete and ends at once. Said 1 s after
+    (past the hangover) it is a turn of its own, left to the hangover."""
     for gap, how in ((0.5, "words"), (1.0, "wait")):
         conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678")
         conv.start()
         conv.ask(Ask.FIELD, "name")
         ended: list[Paused] = []
         end = TurnEnd(conv, lambda p, e=ended: e.append(p) is None, None, join_s=0.7)
-        first = _paused("Madame Vidal")
-        end.heard(Transcript("madame vidal", final=False))
+        first = _paused("Jeanne Vidal")
+        end.heard(Transcript("jeanne vidal", final=False))
         asyncio.run(end.decide(first))
         end.reset()
         conv.ask(Ask.FIELD, "address")
         frames = tuple(AudioFrame(f.samples, RATE, first.at + gap + i * 0.02) for i, f in enumerate(first.frames))
-        end.heard(Transcript("jeanne vidal", final=False))
+        end.heard(Transcript("vidal", final=False))
         asyncio.run(end.decide(Paused(frames[0].timestamp, frames[-1].timestamp, frames)))
         assert end.counts["words"] == (2 if how == "words" else 1) and end.counts["wait"] == (how == "wait")
 
