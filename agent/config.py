@@ -282,7 +282,7 @@ def parse_config(data: object, file: str) -> Config:
         next_turn_wait_s=call.number("next_turn_wait_seconds", NEXT_TURN_WAIT_S, lo=0.5, hi=30.0),
         ack_after_s=call.integer("ack_after_ms", int(ACK_AFTER_S * 1000), lo=100, hi=3000) / 1000,
         ack_early=call.flag("ack_early", ACK_EARLY),
-        dead_air_s=call.integer("dead_air_ms", int(DEAD_AIR_S * 1000), lo=300, hi=5000) / 1000,
+        dead_air_s=call.integer("dead_air_ms", int(DEAD_AIR_S * 1000), lo=0, hi=5000) / 1000,
         pipeline=Pipeline(call.choice("pipeline", Pipeline.STREAMING.value, tuple(p.value for p in Pipeline))),
         recogniser_setup=RecogniserSetup(call.choice("recogniser_setup", RecogniserSetup.BACKGROUND.value,
                                                      tuple(r.value for r in RecogniserSetup))),

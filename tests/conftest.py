@@ -181,10 +181,11 @@ def live(asterisk: DevAsterisk, tmp_path: Path) -> Iterator[Any]:
     made: list[InProcessAgent] = []
 
     def start(turns: tuple[str, ...] | list[str] | None, *, knobs: dict[str, Any] | None = None,
-              extra: list[str] | None = None, **dialplan: Any) -> InProcessAgent:
+              extra: list[str] | None = None, call: dict[str, Any] | None = None, **dialplan: Any) -> InProcessAgent:
         plan = dialplan_file(tmp_path, **dialplan)
         config = asterisk.controller_config(tmp_path / "standardiste.yaml", dialplan=str(plan),
-                                            store=tmp_path / "store.db", extra=extra, **shared_limits())
+                                            store=tmp_path / "store.db", extra=extra,
+                                            **{**shared_limits(), **(call or {})})
         asr = scripted(tmp_path, turns, **(knobs or {})) if turns is not None else None
         agent = InProcessAgent(asterisk, config=config, scripted_asr=asr).start()
         made.append(agent)

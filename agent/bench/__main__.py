@@ -111,9 +111,9 @@ def phases(quick: bool) -> list[Phase]:
     for n in (4,) if quick else SWEEP:
         out.append(Phase(f"{n}-calls", n, calls, profile_s=20.0 if n == PROFILED_LEVEL else 0.0))
     out.append(Phase("4-calls-asr-cold", 4, calls, asr=cold, against="4-calls", change=COLD_ASR))
-    out.append(Phase("4-calls-dead-air-off", 4, calls, call={"dead_air_ms": 5000}, against="4-calls",
-                     change="the dead-air budget counted from the decision only (now also at most 800 ms "
-                            "after the caller's last word)"))
+    out.append(Phase("4-calls-dead-air-800", 4, calls, call={"dead_air_ms": 800}, against="4-calls",
+                     change="the acknowledgement at most 800 ms after the caller's last word (now 300 ms after "
+                            "the decision: call.dead_air_ms 0)"))
     if not quick:
         loaded = f"{BURST}-calls-plus-burst"
         out += [Phase(loaded, BURST, calls, burst=BURST),

@@ -45,6 +45,7 @@ def phase_figures(r: PhaseResult) -> dict[str, Any]:
         "burst_answer_ms": summary([c.answer_ms for c in burst if c.answer_ms is not None]),
         "invite_to_200_ms": summary([c.invite_to_ok_ms for c in r.calls if c.invite_to_ok_ms is not None]),
         "turn_ms": summary(turn_ms),
+        "reply_ms": summary([sum(turn.values()) for turn in whole]),
         "message_end_ms": summary([t for c in main for t in c.message_end_ms]),
         "turns_unanswered": sum(c.unanswered_turns for c in main),
         "acknowledgements": sum(c.acks for c in main),
@@ -128,7 +129,11 @@ def goals_table(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "late frames", "acks", "cut-offs", "turns unheard")
+COMPARED: Final = ("answer p95 ms", "turn p50 ms", "turn p95 ms", "reply p95 ms", "late frames", "acks", "cut-offs",
+                   "turns unheard")
+"""A turn is the caller's last word to the first sound they hear (an acknowledgement, if one plays);
+the reply is the caller's last word to the reply's own first frame, after any acknowledgement (the
+turns broken down by stage, `reply_ms`)."""
 
 
 def _compared(p: dict[str, Any], label: str) -> Any:
@@ -138,6 +143,8 @@ def _compared(p: dict[str, Any], label: str) -> Any:
         return p.get(label.replace("-", "_").replace(" ", "_"))  # (results written before issue 22 have none)
     if label.startswith("turn"):
         return p["turn_ms"][label.split()[1]]
+    if label == "reply p95 ms":  # (results written before the dead-air budget counted from the last word have none)
+        return p.get("reply_ms", {}).get("p95")
     return p["late_frames"] if label == "late frames" else p["acknowledgements"]
 
 

@@ -15,13 +15,15 @@ ACK_AFTER_S: Final = 0.3
 a short pre-rendered acknowledgement plays ("D'accord."), seconds. After the VAD's 0.7 s of silence
 that ends the utterance, the caller hears something within about a second (`make bench` measures
 it against the former 0.7 s in the same run)."""
-DEAD_AIR_S: Final = 0.8
-"""The longest silence after the caller's last word before something plays, seconds: the dead-air
-budget counts the silence the caller has already heard. After a turn ended early (200 ms into the
-pause) `ack_after_s` rules (the acknowledgement 500 ms after the last word); after a turn the words
-could not end (the 700 ms hangover) it comes 100 ms after the decision, not 300 ms. Under load the
-recogniser's final text then waits 200-600 ms for the cores: the caller heard "D'accord." ~1.0-1.05 s
-after they stopped at 4 calls (`make bench`, issue 22). A large value is the former behaviour."""
+DEAD_AIR_S: Final = 0.0
+"""When set (seconds; 0 is off, the default): nothing plays later than this after the caller's last
+word, the acknowledgement first if the reply is not ready. After a turn that waited out the 700 ms
+hangover, 0.8 puts "D'accord." 100 ms after the decision instead of 300 ms. `make bench` (full,
+2026-12-07 11:14, 4 calls, same calls): the first sound's p95 1004 -> 841 ms, but the reply's own
+first frame p95 1172 -> 1451 ms and acknowledgements 1 -> 4 of 15 turns: a reply that would have been
+ready between 0.8 and 1.0 s now waits for the end of "D'accord." (about 0.6 s). Off by default: the
+caller hears the answer later for 50-200 ms less silence (issue 22's 4-call goal is met by the first
+sound only with it; README "Performance")."""
 ACK_EARLY: Final = False
 """When the reply's first audio is predicted later than the dead-air budget (its first sentence is
 not pre-rendered and the voice's measured pace says its first piece will take longer), the
@@ -73,5 +75,6 @@ class CallTiming:
     def ack_by(self, ended_at: float, decided_at: float) -> float:
         """When an acknowledgement plays if no reply audio is ready (monotonic s): `ack_after_s` after
         the end was decided, or earlier to keep the silence since the caller's last word (`ended_at`)
-        within `dead_air_s`; never before the decision."""
-        return min(decided_at + self.ack_after_s, max(decided_at, ended_at + self.dead_air_s))
+        within `dead_air_s` when that is set; never before the decision."""
+        by = decided_at + self.ack_after_s
+        return min(by, max(decided_at, ended_at + self.dead_air_s)) if self.dead_air_s > 0 else by

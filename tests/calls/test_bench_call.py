@@ -34,6 +34,9 @@ def test_one_bench_call_end_to_end(asterisk, tmp_path: Path) -> None:  # type: i
     # Two turns timed at the phone, each at least the VAD's silence hangover after the caller stopped.
     assert len(call.turn_ms) == 2 and all(650 < t < 6000 for t in call.turn_ms), call.turn_ms
     assert figures["turns_broken_down"] >= 1
+    # The reply's own first frame: never before the end of the utterance was decided.
+    assert figures["reply_ms"]["n"] == figures["turns_broken_down"]
+    assert figures["reply_ms"]["p50"] > figures["stage_ms_p50"]["end_of_utterance"]
     # The 700 ms hangover (not a decision at 200 ms), from the phone's last packet to the receptionist's
     # mark: frames that reach a loaded machine bunched after a stall shorten it as timed on arrival
     # (CI68: 641 ms; 697-700 ms here unloaded).

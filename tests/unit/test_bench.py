@@ -133,7 +133,8 @@ def test_a_file_that_is_not_a_pcap_is_refused_and_a_cut_one_ends_at_its_last_rec
 def _phase(calls: int, p50: float, p95: float, late: int = 0, pipeline: str = "streaming",
            burst: int = 0, name: str = "", against: str = "", answer: float = 120.0) -> dict[str, object]:
     return {"name": name, "pipeline": pipeline, "concurrent_calls": calls, "burst_calls": burst,
-            "calls_answered": calls, "turn_ms": {"p50": p50, "p95": p95}, "late_frames": late, "turns_unanswered": 0,
+            "calls_answered": calls, "turn_ms": {"p50": p50, "p95": p95}, "reply_ms": {"p95": p95 + 100.0},
+            "late_frames": late, "turns_unanswered": 0,
             "answer_ms": {"p95": answer}, "burst_answer_ms": {"p95": 140.0 if burst else None},
             "acknowledgements": 1, "against": against, "change": "the former way" if against else ""}
 
@@ -165,6 +166,7 @@ def test_compared_phases_are_paired_with_the_products_and_left_out_of_the_goals(
     assert [(r["before_phase"], r["after_phase"]) for r in rows] == [("1-call-old", "1-call"), ("8-old", "8")]
     assert rows[0]["figures"]["answer p95 ms"] == {"before": 300.0, "after": 120.0}
     assert rows[1]["figures"]["late frames"] == {"before": 50, "after": 0}
+    assert rows[1]["figures"]["reply p95 ms"] == {"before": 9100.0, "after": 1100.0}
     assert rows[1]["figures"]["answer p95 ms"]["after"] == 140.0  # a burst phase: its burst's answers
     table = comparisons_table(rows).splitlines()
     assert table[0] == "the former way (1-call-old -> 1-call):" and table[1].split() == ["answer", "p95", "ms",

@@ -55,6 +55,7 @@ def test_recognition_settings_default_and_override(tmp_path: Path, secret: Path)
 
 
 def test_the_dead_air_budget_counts_the_silence_since_the_last_word(tmp_path: Path, secret: Path) -> None:
+    assert CallTiming().ack_by(ended_at=10.0, decided_at=10.7) == pytest.approx(11.0)  # off by default
     t = CallTiming(ack_after_s=0.3, dead_air_s=0.8)
     # a turn ended early, 200 ms into the pause: the acknowledgement 300 ms after the decision
     assert t.ack_by(ended_at=10.0, decided_at=10.2) == pytest.approx(10.5)
@@ -62,12 +63,12 @@ def test_the_dead_air_budget_counts_the_silence_since_the_last_word(tmp_path: Pa
     assert t.ack_by(ended_at=10.0, decided_at=10.7) == pytest.approx(10.8)
     # decided later still (a slow decision): never before the decision itself
     assert t.ack_by(ended_at=10.0, decided_at=11.0) == pytest.approx(11.0)
-    # a large budget is the former rule: 300 ms after the decision, whatever came before
+    # a large budget changes nothing: 300 ms after the decision, whatever came before
     assert CallTiming(ack_after_s=0.3, dead_air_s=5.0).ack_by(10.0, 10.7) == pytest.approx(11.0)
     cfg = load_config(write(tmp_path, GOOD.format(secret=secret)))
-    assert (cfg.call.ack_after_s, cfg.call.dead_air_s) == (0.3, 0.8)
-    cfg = load_config(write(tmp_path, GOOD.format(secret=secret) + "call:\n  dead_air_ms: 1000\n"))
-    assert cfg.call.dead_air_s == 1.0
+    assert (cfg.call.ack_after_s, cfg.call.dead_air_s) == (0.3, 0.0)
+    cfg = load_config(write(tmp_path, GOOD.format(secret=secret) + "call:\n  dead_air_ms: 800\n"))
+    assert cfg.call.dead_air_s == 0.8
 
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,8 +103,8 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
          "dialplans.numbers.+", "a dialled number"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  ack_after_ms: 5\n",
          "call.ack_after_ms", "an integer from 100 to 3000"),
-        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  dead_air_ms: 100\n",
-         "call.dead_air_ms", "an integer from 300 to 5000"),
+        ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\ncall:\n  dead_air_ms: -1\n",
+         "call.dead_air_ms", "an integer from 0 to 5000"),
         ("ari:\n  password_file: {secret}\nmedia:\n  format: opus\n", "media.format", "one of ulaw"),
         ("ari:\n  password_file: {secret}\ndialplans: {{default: plombier}}\nasr:\n  nice: 25\n", "asr.nice",
          "an integer from 0 to 19"),
