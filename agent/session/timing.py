@@ -19,11 +19,11 @@ DEAD_AIR_S: Final = 0.0
 """When set (seconds; 0 is off, the default): nothing plays later than this after the caller's last
 word, the acknowledgement first if the reply is not ready. After a turn that waited out the 700 ms
 hangover, 0.8 puts "D'accord." 100 ms after the decision instead of 300 ms. `make bench` (full,
-2026-12-07 11:14, 4 calls, same calls): the first sound's p95 1004 -> 841 ms, but the reply's own
-first frame p95 1172 -> 1451 ms and acknowledgements 1 -> 4 of 15 turns: a reply that would have been
-ready between 0.8 and 1.0 s now waits for the end of "D'accord." (about 0.6 s). Off by default: the
-caller hears the answer later for 50-200 ms less silence (issue 22's 4-call goal is met by the first
-sound only with it; README "Performance")."""
+2026-12-07 11:14 and 11:45, 4 calls, same calls): the first sound's p95 1004 -> 841 and 1043 -> 830
+ms, acknowledgements 1-2 -> 4 of 15 turns; but a reply ready between 0.8 and 1.0 s then waits for
+the end of "D'accord." (about 0.6 s), and the reply's own first frame p95 moved 1172 -> 1451 and
+1600 -> 1459 ms (noise on 15 turns). Off by default: the first sound earlier or the answer earlier
+is for callers on a box to settle (README "Performance")."""
 ACK_EARLY: Final = False
 """When the reply's first audio is predicted later than the dead-air budget (its first sentence is
 not pre-rendered and the voice's measured pace says its first piece will take longer), the
