@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from agent.dialogue.chat import asr_form
-from agent.dialogue.complete import answers
+from agent.dialogue.complete import answers, checkable
 from agent.dialogue.heard import Expect
 from agent.dialogue.policy import Conversation
 
@@ -98,8 +98,6 @@ def _question(expect: Expect) -> str:
 
 def judge(expect: Expect, said: str, form: str, conv: Conversation, tally: Tally) -> None:
     """Every pause point of one answer against the question it answers."""
-    from agent.dialogue.complete import checkable
-
     heard = said if form == "typed" else asr_form(said)
     tally.answers_seen += 1
     if checkable(expect):

@@ -97,7 +97,7 @@ def answers(expect: Expect, text: str, now: datetime) -> bool:
         from agent.dialogue.slots import pick
 
         return bool(expect.offered) and pick(text, expect.offered, now) is not None and len(h.tokens) <= 10 \
-            and h.tokens[-1] in ACCEPTED
+            and bool(h.tokens) and h.tokens[-1] in ACCEPTED
     if kind is Ask.FIELD and field == "name":
         return _whole_name(h.name) and h.address is None and len(h.tokens) <= 5
     if kind is Ask.FIELD and field == "phone":
