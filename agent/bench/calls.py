@@ -35,6 +35,8 @@ from agent.store.rows import traces
 CALLS_PER_PHONE_PROCESS: Final = 3
 """The pjsua2 wheel is built for 4 calls a process; 3 leaves room for a stray one."""
 READY_TIMEOUT_S: Final = 60.0
+WARMED: Final = ("recognisers warmed for the first calls", "warming the recognisers failed")
+"""The receptionist's log lines that end its recognisers' warm-up (agent/asr/vosk_engine.py, agent/engines.py)."""
 REPO: Final = Path(__file__).resolve().parents[2]
 
 
@@ -135,10 +137,10 @@ class Receptionist:
         core after each start, which fell on the first calls of every phase: 32 % of the samples
         under 8 calls, 2026-12-07 08:31), so that a phase measures a box that has been up."""
         end = time.monotonic() + READY_TIMEOUT_S
-        while "ARI events connected" not in self.log() or (warmed and not any(
-                line in self.log() for line in ("recognisers warmed for the first calls", "warming the recognisers"))):
+        waited = WARMED if warmed else ()
+        while "ARI events connected" not in (log := self.log()) or (waited and not any(w in log for w in waited)):
             if self.proc.poll() is not None or time.monotonic() > end:
-                raise RuntimeError(f"the receptionist did not start:\n{self.log()[-3000:]}")
+                raise RuntimeError(f"the receptionist did not start:\n{log[-3000:]}")
             time.sleep(0.1)
         time.sleep(0.5)
 

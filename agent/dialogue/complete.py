@@ -2,10 +2,10 @@
 end-of-turn decision (the other half is the sound of the utterance, audio/turn_model.py).
 
 A yes or no with its word after it ("oui merci", "non c'est tout"), a first name and surname to
-"votre nom ?", a complete phone number, an address with its town, a slot's choice and "ça me va": the caller has
-said what was asked, and the reply can start after a short pause instead of the long one. Anything
-else (a problem being described, a name half said, "c'est au quinze rue...") is not complete: the
-long pause stands.
+"votre nom ?", a complete phone number, an address with its town, a slot's choice and "ça me va":
+the caller has said what was asked, and the reply can start after a short pause instead of the long
+one. Anything else (a problem being described, a name half said, "c'est au quinze rue...") is not
+complete: the long pause stands.
 
 A lone word is half an answer. The outside callers (../shared/corpus, personas by other writers)
 never stop at a lone "oui" or "non": none of their 156 answers to yes/no questions (safety checks,
