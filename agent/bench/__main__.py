@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(REPO / "bench"), help="where results/ and README.md are")
     ap.add_argument("--run-dir", default=str(REPO / ".run" / "bench"))
     ap.add_argument("--keep", action="store_true", help="keep the work files (logs, captures, recordings)")
-    ap.add_argument("--only", help="run only the phases whose name contains this (e.g. 1-call)")
+    ap.add_argument("--only", help="run only the phases whose name contains this (e.g. 4-calls), or the one "
+                                   "named exactly so when there is one (1-call)")
     args = ap.parse_args(argv)
     if shutil.which("tcpdump") is None:
         print("bench: tcpdump is not installed (make deps installs it): the phones' timings come from a capture",
@@ -158,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir()
             wavs.update(zip(script, speech_files(folder, script), strict=True))
         number = 10000000
-        for phase in [p for p in phases(args.quick) if not args.only or args.only in p.name]:
+        todo = phases(args.quick)
+        if args.only:
+            exact = [p for p in todo if p.name == args.only]
+            todo = exact or [p for p in todo if args.only in p.name]
+        for phase in todo:
             print(f"bench: {phase.name} ({phase.pipeline}) ...", end=" ", flush=True)
             r = run_phase(ast, phase, wavs, work, number)
             number += phase.calls + phase.burst

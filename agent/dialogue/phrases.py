@@ -7,6 +7,7 @@ never synthesised during the call.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -14,6 +15,11 @@ from agent.dialogue.state import Hazard
 
 if TYPE_CHECKING:
     from agent.dialogue.dialplan import Dialplan
+
+FIELD: Final = re.compile(r"\{\w+\}")
+"""A template's field: its sentence holds caller data, synthesised when said. A caller-facing template
+opens with a sentence without one ("Je peux vous proposer un passage :", "C'est réservé :"), which is
+rendered ahead of time: the reply's first sound never waits for the voice (tests/unit/test_phrases.py)."""
 
 GOODBYE: Final = "Merci, bonne journée, au revoir."
 STILL_THERE: Final = "Vous êtes toujours là ?"
@@ -92,7 +98,7 @@ SAFETY_ADVICE: Final = {
 }
 """Said before the transfer when the hazard is the learned layer's and no trigger gave its own advice."""
 OFFER_HELP: Final = "Souhaitez-vous que je prenne votre demande pour l'artisan ?"
-OUT_OF_AREA: Final = ("Nous n'intervenons pas à {town}, je suis désolé. Je transmets tout de même votre demande "
+OUT_OF_AREA: Final = ("Je suis désolé : nous n'intervenons pas à {town}. Je transmets tout de même votre demande "
                       "à l'artisan, qui pourra vous conseiller.")
 WHAT_TO_FIX: Final = "Pardon. Qu'est-ce qui n'est pas juste : l'adresse ou le numéro ?"
 RECAP: Final = "Je récapitule : {items}. C'est bien ça ?"
@@ -101,13 +107,13 @@ CALL_BACK: Final = "C'est noté. L'artisan vous rappellera {when}."
 CALL_BACK_WHEN: Final = {True: "au plus vite", False: "dès la réouverture"}
 """When the artisan calls back: open now, or closed."""
 URGENT_LEAD: Final = "C'est urgent : "
-OFFER_ONE: Final = "Je peux vous proposer un passage {slot}. Cela vous convient-il ?"
-OFFER_MANY: Final = "Je peux vous proposer un passage {slots}. Lequel vous convient ?"
-BOOKED: Final = "C'est réservé pour {slot}."
+OFFER_ONE: Final = "Je peux vous proposer un passage : {slot}. Cela vous convient-il ?"
+OFFER_MANY: Final = "Je peux vous proposer un passage : {slots}. Lequel vous convient ?"
+BOOKED: Final = "C'est réservé : {slot}."
 UPCOMING: Final = "Vous avez rendez-vous {slot}. Voulez-vous le déplacer ou l'annuler ?"
 UPCOMING_AGAIN: Final = "Voulez-vous déplacer votre rendez-vous, l'annuler, ou est-ce pour autre chose ?"
 UPCOMING_CANCELLED: Final = "C'est noté : votre rendez-vous {slot} est annulé. L'artisan est prévenu."
-UPCOMING_KEPT: Final = "Parfait, votre rendez-vous {slot} est maintenu."
+UPCOMING_KEPT: Final = "Parfait : votre rendez-vous {slot} est maintenu."
 ACKNOWLEDGEMENTS: Final = ("D'accord.", "Je note.")
 """Played when a reply is not ready within the dead-air budget after the caller stops speaking."""
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -27,6 +26,7 @@ from agent.audio.frames import AudioFrame, samples_per_frame, split_frames
 from agent.background import Background
 from agent.dialogue import phrases
 from agent.dialogue.dialplan import Dialplan
+from agent.dialogue.phrases import FIELD
 from agent.tts.base import Synthesizer, render, sentences, speech_chunks, stream_frames
 from agent.tts.espeak_engine import EspeakEngine
 from agent.tts.prompt_files import is_rendered, load_frames, render_beep, render_prompt, to_rate
@@ -41,10 +41,6 @@ RINGBACK_ON_S: Final = 1.5
 RINGBACK_OFF_S: Final = 3.5
 RINGBACK_HZ: Final = 440.0
 """The French ringback tone (440 Hz, 1.5 s on, 3.5 s off) the caller hears while the artisan rings."""
-
-
-FIELD: Final = re.compile(r"\{\w+\}")
-"""A template's field: its sentence holds caller data, synthesised when said."""
 
 
 class PhraseBook:
