@@ -13,6 +13,7 @@ FILE (YAML or JSON)::
     fail_at: 3        # optional fault knob: the 3rd utterance raises AsrError
     fail_with: crash  # with fail_at: raise a RuntimeError instead (an engine bug, not a reported failure)
     delay_ms: 0       # optional fault knob: each final result comes this much later
+    frame_delay_ms: 0 # optional fault knob: each 20 ms frame takes this long (above 20: falls behind)
     voiced_ms: {"Jean | Martin.": [260, 400]}   # optional: each stretch's voiced duration as said (CHAR_MS)
     timed_with_vosk: true   # optional (`make bench`): the audio also goes through the real Vosk
                             # stand-in model, and each text is returned once Vosk has finished with
@@ -73,6 +74,8 @@ class ScriptedTranscriber:
     """1-based utterance whose result raises AsrError (fault knob)."""
     delay_s: float = 0.0
     """Added before each final result (fault knob: a slow recogniser)."""
+    frame_delay_s: float = 0.0
+    """Taken by each frame fed (fault knob: a recogniser slower than the caller, as on a loaded box)."""
     name: str = "scripted (known text per utterance, not speech recognition)"
     language: str = "fr"
     calls: tuple[tuple[str, ...], ...] = ()
@@ -106,6 +109,7 @@ class ScriptedTranscriber:
         if fail_at is not None and (isinstance(fail_at, bool) or not isinstance(fail_at, int) or fail_at < 1):
             raise node.error("fail_at", "a utterance number from 1", fail_at)
         delay = node.integer("delay_ms", 0, lo=0, hi=60000)
+        frame_delay = node.integer("frame_delay_ms", 0, lo=0, hi=1000)
         timed = node.flag("timed_with_vosk", False)
         crash = node.choice("fail_with", "error", ("error", "crash")) == "crash"
         voiced = node.raw("voiced_ms", {})
@@ -113,8 +117,8 @@ class ScriptedTranscriber:
                 isinstance(ms, int) and ms >= 0 for ms in v) for k, v in voiced.items()):
             raise node.error("voiced_ms", "for a text, the voiced ms of each of its stretches", voiced)
         node.close()
-        made = cls(tuple(raw), fail_at, delay / 1000, crash=crash, calls=tuple(tuple(c) for c in calls or ()),
-                   voiced_ms={k: tuple(v) for k, v in voiced.items()})
+        made = cls(tuple(raw), fail_at, delay / 1000, frame_delay / 1000, crash=crash,
+                   calls=tuple(tuple(c) for c in calls or ()), voiced_ms={k: tuple(v) for k, v in voiced.items()})
         if timed:
             if timer is None:
                 raise node.error("timed_with_vosk", "false here: no real recogniser to time the script with", True)
@@ -161,6 +165,8 @@ class ScriptedSession:
 
     async def feed(self, frame: AudioFrame) -> Transcript | None:
         self.frames += 1
+        if self.engine.frame_delay_s:
+            await asyncio.sleep(self.engine.frame_delay_s)
         if self.timed is not None:
             await self.timed.feed(frame)
         if frame.rms() >= DEFAULT_MIN_RMS:

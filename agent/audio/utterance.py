@@ -57,6 +57,12 @@ class Utterance:
             yield item
 
     @property
+    def unread(self) -> int:
+        """Frames and pauses delivered by the media and not yet taken by its consumer: how far the
+        recogniser is behind the caller."""
+        return self._items.qsize()
+
+    @property
     def text(self) -> asyncio.Future[str]:
         """What was said, set by the consumer (or the recogniser's error)."""
         if self._text is None:

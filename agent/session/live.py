@@ -21,7 +21,7 @@ from agent.actions.agenda import CallAgenda
 from agent.actions.booking_outcome import apply_booking
 from agent.asr.base import AsrError, AsrSession
 from agent.audio.barge_in import Heard, OurSpeech, heard_over
-from agent.audio.frames import AudioFrame
+from agent.audio.frames import FRAME_MS, AudioFrame
 from agent.audio.utterance import Utterance
 from agent.audio.vad import Paused
 from agent.dialogue.dialplan import Dialplan
@@ -42,6 +42,8 @@ from agent.telephony.call import Call
 from agent.tts.base import TtsError
 
 log = logging.getLogger(__name__)
+
+FRAME_S = FRAME_MS / 1000
 
 
 class LiveSession:
@@ -231,6 +233,9 @@ class LiveSession:
         if self.deps.timing.pipeline is Pipeline.NAIVE:
             return await work  # the baseline: no acknowledgement covers a slow reply
         budget = self.deps.timing.ack_by(utterance.ended.ended_at, decided_at) - time.monotonic()
+        if self.deps.timing.ack_early and utterance.unread * FRAME_S > budget:
+            call.trace.mark("ack_early")  # the recogniser is this far behind: its text comes after the budget
+            budget = 0.0
         done, _ = await asyncio.wait({work}, timeout=max(0.0, budget))
         if not done:
             await self._acknowledge(call)
@@ -341,6 +346,7 @@ class LiveSession:
                         await asr.feed(item)
                 if self._turn_end is not None:
                     self._turn_end.reset()
+                    self._turn_end.mark("asr_fed")
                 if failed is not None:
                     raise failed
                 if utterance.discarded:

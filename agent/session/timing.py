@@ -24,13 +24,21 @@ ms, acknowledgements 1-2 -> 4 of 15 turns; but a reply ready between 0.8 and 1.0
 the end of "D'accord." (about 0.6 s), and the reply's own first frame p95 moved 1172 -> 1451 and
 1600 -> 1459 ms (noise on 15 turns). Off by default: the first sound earlier or the answer earlier
 is for callers on a box to settle (README "Performance")."""
-ACK_EARLY: Final = False
-"""When the reply's first audio is predicted later than the dead-air budget (its first sentence is
-not pre-rendered and the voice's measured pace says its first piece will take longer), the
+ACK_EARLY: Final = True
+"""When the reply is known at the end of the utterance to come later than the dead-air budget, the
 acknowledgement plays at once instead of after the budget's silence: the caller hears "D'accord."
-right after they stop, not 300 ms later, and the reply follows it as before. Off by default: `make
-bench` measured no difference on its calls (their replies start with a short piece), and it is not
-what a loaded CI run was checked with."""
+right after they stop, and the reply follows it as before. Known from
+- the recogniser's backlog: frames of the utterance it has not taken yet (`Utterance.unread`),
+  counted at the pace of speech (20 ms each). On a loaded box it falls behind the caller: `make
+  bench`, 4 calls, 60 turns (2026-12-07): 8 turns' text came later than the budget after the end
+  (360-822 ms); the backlog foresaw 6 of them, and 2 that came at 260-266 ms (budgets 316-319 ms),
+  whose reply then waited for the end of "D'accord." (about 0.55 s). Counted at the recogniser's own
+  measured pace per frame it foresaw 2 (it drains slower than it keeps up);
+- the voice: the reply's first sentence is not pre-rendered and its first piece, at the voice's
+  measured pace, would pass the budget (rare: caller-facing templates open with a fixed sentence).
+Measured in the same runs, 4 calls, two each: first sound p95 913 / 815 ms against 1031 / 1037, the
+reply's own first frame p95 1372 / 1367 against 1588 / 1765 (`make bench`: 4-calls-ack-after-budget,
+the former behaviour)."""
 ENGINE_TIMEOUT_S: Final = 2.0
 """An engine that has not answered this long is taken as hung: the recogniser's final text after the
 end of an utterance, or the next audio of a reply being synthesised. The call turns into a voice

@@ -269,6 +269,30 @@ def test_a_slow_reply_is_covered_by_an_acknowledgement(asterisk, live, phones, s
                                 call.spoken[0][1] - call.media_active_at + 1.8) >= 0.3
 
 
+@pytest.mark.solo
+@pytest.mark.parametrize(("ack_early", "bound_s"), [(True, 0.95), (False, None)])
+def test_a_recogniser_behind_the_caller_is_acknowledged_at_once(asterisk, live, phones, softphone, tmp_path: Path,
+                                                                ack_early: bool, bound_s: float | None) -> None:
+    """A recogniser slower than the caller (each 20 ms frame takes it 35 ms, as on a loaded box) is
+    still behind when the caller stops: its text will come after the dead-air budget, and that is
+    known at the end, so "D'accord." plays at once (`call.ack_early`, the default) instead of after
+    300 ms of silence (the former behaviour, run as the check that the two differ)."""
+    turns = ["Bonjour, mon évier est bouché depuis ce matin."]
+    live(turns, knobs={"frame_delay_ms": 35}, call={"ack_early": ack_early})
+    call = phones.call(softphone, asterisk.sip_uri, tmp_path / "caller.wav", caller_number=CALLER_NUMBER)
+    assert phones.wait_until(lambda: call.confirmed, 10)
+    converse(phones, call, utterance_wavs(tmp_path, turns))
+    phones.pump(4.0)
+    call.hang_up()
+    latency = turn_latencies(call, call.heard())[0]
+    print(f"\nfirst audio after the caller stopped, recogniser behind, ack_early {ack_early}: {latency:.2f} s")
+    # At once: the 0.7 s hangover + transport (0.71 s measured); after the budget, 0.3 s more (1.03 s).
+    if bound_s is not None:
+        assert latency <= bound_s
+    else:
+        assert latency > 0.95
+
+
 class PhraseListTranscriber:
     """The real Vosk engine (the Korean stand-in) with a phrase list on every session: espeak-ng's
     Korean is only recognised reliably against a short list (see test_engines)."""
