@@ -100,6 +100,12 @@ STREET_STOP: Final = {"et", "j", "je", "c", "mon", "ma", "il", "on", "pres", "ve
                       "donc", "voila", "euh", "numero", "telephone", "chez", "qui", "ou", "oui", "non", "s"}
 SEPARATORS: Final = {"a", "au", "dans"}
 LINKS: Final = {"de", "du", "des", "la", "le", "l", "d", "les", "sur", "en"}
+BEFORE_NOUN: Final = {"grand", "grande", "grands", "grandes", "petit", "petite", "petits", "petites", "vieux", "vieil",
+                      "vieille", "vieilles", "haut", "haute", "hauts", "hautes", "bas", "basse", "basses", "nouveau",
+                      "nouvel", "nouvelle", "nouvelles", "beau", "bel", "belle", "belles", "bon", "bonne", "gros",
+                      "grosse", "long", "longue", "joli", "jolie", "saint", "sainte", "st", "ste"}
+"""Adjectives said before their noun (and saint): the word after one is part of the same name, so a
+town's name there is the street's ("rue de la Grande Fontaine" is not in the commune Fontaine)."""
 SEP: Final = "zsepz"
 """A pause in typed text (a comma): kept through folding so a town after it is known as one."""
 _TYPES_RE: Final = "|".join(re.escape(t) for t in sorted(STREET_TYPES, key=len, reverse=True))
@@ -229,7 +235,7 @@ def _town(name: list[str], tail: list[str], depts: tuple[str, ...]) -> tuple[Com
         return c, postcode, None
     # No pause before the town: the longest end of the street's words that names a real town.
     for k in range(min(len(name) - 1, table.max_words), 0, -1):
-        if name[-k - 1] in LINKS:
+        if name[-k - 1] in LINKS or name[-k - 1] in BEFORE_NOUN:
             continue
         c = table.named(" ".join(name[-k:]), depts)
         if c is not None and (c.department in depts or c.population >= BIG_TOWN):

@@ -74,6 +74,10 @@ def test_phone_formatting_and_mobiles() -> None:
     ("vingt quatre cours émile zola villeurbanne", "24 cours Émile Zola, 69100 Villeurbanne"),
     # ...but "de Paris" stays the street's name
     ("2 rue de Paris", "2 rue de Paris"),
+    # ...nor after an adjective said before its noun: the commune Fontaine is not the town here
+    ("18 rue de la Grande Fontaine", "18 rue de la Grande Fontaine"),
+    ("dix huit rue de la grande fontaine nice", "18 rue de la Grande Fontaine, Nice"),
+    ("5 avenue du Vieux Nice", "5 avenue du Vieux Nice"),
     ("erwan le gall neuf boulevard laennec rennes", "9 boulevard Laennec, Rennes"),
     ("près du marché", None),
 ])
