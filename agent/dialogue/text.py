@@ -186,6 +186,8 @@ def phone_number(text: str) -> str | None:
     return None
 
 
+E164_MAX_CHARS: Final = 16
+"""+ and at most 15 digits."""
 MAX_CALLER_ID_CHARS: Final = 20
 """An E.164 number is at most 16 characters; a presented caller ID longer than this is not one."""
 
@@ -202,7 +204,9 @@ def caller_id_number(raw: str) -> str | None:
         return None
     if not phonenumbers.is_valid_number(number):
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # libphonenumber takes +49 30 and 14 digits for a valid Berlin number: 16 digits, past E.164's 15.
+    return e164 if len(e164) <= E164_MAX_CHARS else None
 
 
 def format_phone(e164: str) -> str:

@@ -162,6 +162,12 @@ def test_a_caller_id_or_a_dictated_number_of_anything_is_a_number_or_none(raw: s
         assert got is None or (got.startswith("+") and got[1:].isdigit() and len(got) <= 16)
 
 
+def test_a_caller_id_past_e164s_fifteen_digits_is_no_number() -> None:
+    """Found by the fuzz test above: libphonenumber validates +49 30 and 14 digits."""
+    assert caller_id_number("+4930000000000000") is None
+    assert caller_id_number("+493012345678") == "+493012345678"
+
+
 def test_a_200_character_caller_id_is_treated_as_withheld() -> None:
     from agent.session.live import presented_number
 
