@@ -18,7 +18,7 @@ from typing import Final
 
 from agent.dialogue import names
 from agent.dialogue.dialplan import Dialplan
-from agent.dialogue.places import Address, address
+from agent.dialogue.places import Address, address, town_said
 from agent.dialogue.problem import describe, says_problem, says_problem_in
 from agent.dialogue.scope import Scope, clauses, in_scope
 from agent.dialogue.severity import Reading
@@ -137,6 +137,8 @@ class Heard:
     retracts: bool = False
     """The caller says it is not urgent after all (the only way urgency is lowered)."""
     about_booking: AboutBooking | None = None
+    town: Address | None = None
+    """A town said alone (no street): what completes an address given without one."""
     # Given the dialplan and what is expected (`hear(..., plan=, expect=)`):
     slot: Slot | None = None
     """The slot chosen among those offered."""
@@ -176,7 +178,8 @@ def hear(text: str, now: datetime, area: Sequence[str] = (), *, plan: Dialplan |
         correction=correction,
         wrong_number=has_any(f, WRONG_NUMBER), spam=has_any(f, SPAM) or has_any(d, SPAM),
         asks_for_artisan=has_any(f, ASK_FOR_ARTISAN),
-        introduced_name=names.introduced(text), address=address(text, area), phone=phone_number(text),
+        introduced_name=names.introduced(text), address=address(text, area), town=town_said(text, area),
+        phone=phone_number(text),
         when=when(text, now), ages=tuple(int(a) for a in AGE.findall(d)), small_child=bool(SMALL_CHILD.search(d)),
         degrees=tuple(int(x) for x in DEGREES.findall(d)), refuses_sms=bool(REFUSES_SMS.search(f)),
         scoped=scoped, in_scope=_stems_of(scoped), scopes=tuple(dict.fromkeys(sc for _, sc in parts if sc is not None)),

@@ -188,6 +188,35 @@ def address(text: str, area: Sequence[str] = ()) -> Address | None:
     return Address(number, street, postcode, city, commune)
 
 
+TOWN_LEAD: Final = {"oui", "non", "si", "alors", "euh", "ben", "bah", "pardon", "c", "est", "a", "dans", "ville",
+                    "merci", "voila"}
+"""Words said around a town given alone ("oui, c'est à Nice", "Nice, merci")."""
+
+
+def town_said(text: str, area: Sequence[str] = ()) -> Address | None:
+    """A town said alone, with its postcode if one is said ("Nice.", "c'est à Nice", "à Nice 06000"), as
+    an address without a street: what completes an address given without its town. Only an exact
+    commune name around those few words, in the dialplan's departments or a big town (as a town at
+    the end of the street's words): a word of a sentence that happens to name some commune is not
+    one."""
+    words = [w for w in _prepare(text).split() if w != SEP]
+    while words and words[0] in TOWN_LEAD:
+        words.pop(0)
+    while words and words[-1] in TOWN_LEAD:
+        words.pop()
+    postcode = words.pop() if words and re.fullmatch(r"\d{5}", words[-1]) else None
+    table = communes()
+    if not words or len(words) > table.max_words:
+        return None
+    depts = departments(area)
+    commune = table.named(" ".join(words), depts)
+    if commune is None or not (commune.department in depts or commune.population >= BIG_TOWN):
+        return None  # "non, c'est faux": Faux (08) is a commune too
+    if postcode not in commune.postcodes:
+        postcode = commune.postcodes[0] if len(commune.postcodes) == 1 else None
+    return Address("", "", postcode, commune.name, commune)
+
+
 def _inside_name(rest: list[str], i: int) -> bool:
     """ "et" inside a name ("caluire et cuire"), not joining the next sentence ("et mon numéro")."""
     return rest[i] == "et" and i + 1 < len(rest) and rest[i + 1] not in STREET_STOP and not rest[i + 1].isdigit()

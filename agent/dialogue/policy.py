@@ -227,6 +227,11 @@ class Conversation(Context):
             self.place = h.address
             self.set_field("address", str(h.address))
             got.add("address")
+        elif h.town is not None and asking_where and self.place is not None and self.place.city is None:
+            # The address was given without its town; the town alone now ("Nice", to the read-back).
+            self.place = replace(self.place, postcode=h.town.postcode, city=h.town.city, commune=h.town.commune)
+            self.set_field("address", str(self.place))
+            got.add("address")
         if h.phone is not None and (h.phone != self.lead.phone or kind in (Ask.RECAP, Ask.FIX)):
             self.set_field("phone", h.phone)
             got.add("phone")

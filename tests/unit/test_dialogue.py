@@ -91,6 +91,21 @@ def test_every_field_is_handed_over_the_moment_it_is_understood() -> None:
                      ("name", "Paul Girard")]
 
 
+@pytest.mark.parametrize("form", FORMS)
+def test_an_address_without_its_town_is_completed_by_the_town_said_alone(form: str) -> None:
+    """The street ends with a commune's name ("Grande Fontaine": Fontaine, 38) and no town is said:
+    the address has no town (it was the commune Fontaine, out of the area: the call ended); the read-
+    back says the street alone, and the town said then completes it."""
+    from agent.dialogue.chat import asr_form
+
+    turns = ["Mon évier est bouché", "Paul Girard", "18 rue de la Grande Fontaine", "à Nice", "oui"]
+    conv = Conversation(builtin_dialplan("plombier"), NOW, "+33612345678")
+    replies = asyncio.run(converse(conv, [t if form == "typed" else asr_form(t) for t in turns]))
+    assert "18 rue de la Grande Fontaine, et" in replies[3] and conv.outcome.action is None
+    assert conv.lead.address == "18 rue de la Grande Fontaine, Nice" and "Nice" in replies[4]
+    assert "proposer un passage" in replies[5]
+
+
 def test_real_llm_within_budget_when_rules_miss() -> None:
     pytest.importorskip("llama_cpp")
     from agent.engines import load_llm

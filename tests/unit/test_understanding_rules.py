@@ -9,7 +9,7 @@ import pytest
 from agent.dialogue.dialplan import builtin_dialplan
 from agent.dialogue.heard import hear
 from agent.dialogue.names import answered, introduced, spelled, with_surname
-from agent.dialogue.places import address, communes, in_area
+from agent.dialogue.places import address, communes, in_area, town_said
 from agent.dialogue.state import Severity
 from agent.dialogue.text import Phrase, digits, format_phone, is_mobile, phone_number, stems_of
 from agent.dialogue.times import public_holidays, when
@@ -84,6 +84,17 @@ def test_phone_formatting_and_mobiles() -> None:
 def test_addresses(said: str, expected: str | None) -> None:
     got = address(said)
     assert (str(got) if got else None) == expected
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("Nice", "Nice"), ("à Nice 06300", "06300 Nice"), ("oui, c'est à Cagnes-sur-Mer", "06800 Cagnes-sur-Mer"),
+    ("Grenoble", "Grenoble"),  # a big town elsewhere: the caller's, then out of the area
+    ("non c'est faux", None),  # Faux (08), a small commune outside the area, is a word here
+    ("oui c'est ça", None), ("oui", None), ("non", None), ("c'est bon", None), ("la mer", None),
+])
+def test_a_town_said_alone(said: str, expected: str | None) -> None:
+    got = town_said(said, ["06"])
+    assert (" ".join(p for p in (got.postcode, got.city) if p) if got else None) == expected
 
 
 def test_areas_name_departments_or_towns() -> None:
