@@ -8,6 +8,7 @@ from typing import Final
 import numpy as np
 
 FRAME_MS: Final = 20
+FRAME_S: Final = FRAME_MS / 1000
 """Every frame on the call path is 20 ms: the RTP packetisation Asterisk uses for G.711."""
 
 

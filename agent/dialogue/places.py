@@ -210,7 +210,7 @@ def town_said(text: str, area: Sequence[str] = ()) -> Address | None:
         return None
     depts = departments(area)
     commune = table.named(" ".join(words), depts)
-    if commune is None or not (commune.department in depts or commune.population >= BIG_TOWN):
+    if commune is None or not _likely(commune, depts):
         return None  # "non, c'est faux": Faux (08) is a commune too
     if postcode not in commune.postcodes:
         postcode = commune.postcodes[0] if len(commune.postcodes) == 1 else None
@@ -267,7 +267,13 @@ def _town(name: list[str], tail: list[str], depts: tuple[str, ...]) -> tuple[Com
         if name[-k - 1] in LINKS or name[-k - 1] in BEFORE_NOUN:
             continue
         c = table.named(" ".join(name[-k:]), depts)
-        if c is not None and (c.department in depts or c.population >= BIG_TOWN):
+        if c is not None and _likely(c, depts):
             return c, None, None
     return None, None, None
+
+
+def _likely(c: Commune, depts: tuple[str, ...]) -> bool:
+    """A town named with nothing to mark it as one (no "à", no pause, no street before it) is taken
+    only in the dialplan's departments or when big: many words of a sentence name some small commune."""
+    return c.department in depts or c.population >= BIG_TOWN
 

@@ -21,7 +21,7 @@ from agent.actions.agenda import CallAgenda
 from agent.actions.booking_outcome import apply_booking
 from agent.asr.base import AsrError, AsrSession
 from agent.audio.barge_in import Heard, OurSpeech, heard_over
-from agent.audio.frames import FRAME_MS, AudioFrame
+from agent.audio.frames import FRAME_S, AudioFrame
 from agent.audio.utterance import Utterance
 from agent.audio.vad import Paused
 from agent.dialogue.dialplan import Dialplan
@@ -42,8 +42,6 @@ from agent.telephony.call import Call
 from agent.tts.base import TtsError
 
 log = logging.getLogger(__name__)
-
-FRAME_S = FRAME_MS / 1000
 
 
 class LiveSession:

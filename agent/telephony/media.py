@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 
 from agent.audio.barge_in import BargeIn, BargeInSettings
-from agent.audio.frames import FRAME_MS, AudioFrame, samples_per_frame
+from agent.audio.frames import FRAME_S, AudioFrame, samples_per_frame
 from agent.audio.g711 import ulaw_decode, ulaw_encode
 from agent.audio.utterance import EndedUtterances, Utterance
 from agent.audio.vad import (
@@ -37,7 +37,6 @@ from agent.telephony.rtp import RtpSocket, RtpStats
 
 log = logging.getLogger(__name__)
 
-FRAME_S: Final = FRAME_MS / 1000
 MAX_LEAD_FRAMES: Final = 3
 SENDER_RESET_S: Final = 0.2
 """If the sender falls this far behind (event loop stalled), it skips ahead instead of bursting."""
